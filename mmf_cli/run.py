@@ -1,0 +1,92 @@
+"""`mmf_run`: compose the config from key=value options and run it.
+
+User errors (a malformed YAML, a missing file, an unknown model, dataset or key) print one line
+and exit with status 2; `--debug` or MMF_DEBUG=1 shows the full traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+PROGRAM = "mmf_run"
+
+
+def _debug_requested(opts: list[str]) -> tuple[bool, list[str]]:
+    debug = os.environ.get("MMF_DEBUG", "") not in ("", "0", "false", "False")
+    rest = []
+    for opt in opts:
+        if opt in ("--debug", "-d"):
+            debug = True
+        else:
+            rest.append(opt)
+    return debug, rest
+
+
+def _strip_launcher_args(opts: list[str]) -> list[str]:
+    """`python -m torch.distributed.launch` passes --local-rank=N / --local_rank N; the env has it too."""
+    cleaned, skip = [], False
+    for opt in opts:
+        if skip:
+            skip = False
+            continue
+        if opt in ("--local-rank", "--local_rank"):
+            skip = True
+            continue
+        if opt.startswith(("--local-rank=", "--local_rank=")):
+            os.environ.setdefault("LOCAL_RANK", opt.split("=", 1)[1])
+            continue
+        cleaned.append(opt)
+    return cleaned
+
+
+def run(opts: list[str] | None = None, predict: bool = False) -> dict[str, Any]:
+    """Programmatic entry point: `run(["config=...", "model=...", "dataset=..."])` -> results."""
+    from mmf_ext.common.registry import registry
+    from mmf_ext.utils.configuration import build_config
+
+    opts = _strip_launcher_args(list(opts or []))
+    if predict:
+        opts = [o for o in opts if not o.startswith("run_type=")] + ["run_type=predict"]
+    config = build_config(opts)
+    registry.register("config", config)
+    trainer_class = registry.get_trainer_class(config.training.get("trainer", "lightning"))
+    trainer = trainer_class(config)
+    results = trainer.run()
+    registry.register("trainer", trainer)
+    return results
+
+
+def main_with(argv: list[str] | None, predict: bool, program: str) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(
+            f"usage: {program} config=FILE.yaml model=NAME dataset=NAME [key=value ...] [--debug]\n"
+            "Options are config keys (see mmf_ext/configs/defaults.yaml); +key=value adds a new key."
+        )
+        return 0
+    debug, opts = _debug_requested(argv)
+    from mmf_ext.common.registry import RegistryError
+    from mmf_ext.utils.errors import UserError
+
+    try:
+        run(opts, predict=predict)
+    except (UserError, RegistryError, FileNotFoundError) as error:
+        if debug:
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"{program}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_with(argv, predict=False, program=PROGRAM)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

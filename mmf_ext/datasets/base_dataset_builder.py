@@ -1,0 +1,140 @@
+"""BaseDatasetBuilder: MMF's builder contract on a LightningDataModule.
+
+`build(config, split)` prepares data once on the main process (generate, download from a local
+mirror, index); `load(config, split)` returns the split's BaseDataset. The dataloaders are made
+here so every builder gets the resumable training stream and exact evaluation shards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+
+from mmf_ext.common.sample import Sample, collate_samples
+from mmf_ext.datasets.samplers import StepBatchSampler, UnpaddedShardSampler
+from mmf_ext.utils.distributed import get_rank, get_world_size
+
+SPLITS = ("train", "val", "test")
+
+
+class IndexedDataset(Dataset):
+    """Adds `sample_index` (the item's position in its split) to every Sample."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = self.dataset[index]
+        sample["sample_index"] = index
+        return sample
+
+
+class BaseDatasetBuilder(pl.LightningDataModule):
+    """Subclass, register with `@registry.register_builder("name")`, implement load()."""
+
+    def __init__(self, dataset_name: str = "base") -> None:
+        super().__init__()
+        self.dataset_name = dataset_name
+        self.config: DictConfig | None = None  # this dataset's section of dataset_config
+        self.run_config: DictConfig | None = None  # the whole run config (training.*, env.*)
+        self.datasets: dict[str, Any] = {}
+
+    # -- MMF contract -----------------------------------------------------------------------
+    @classmethod
+    def config_path(cls) -> str | None:
+        return None
+
+    def build(self, config: DictConfig, split: str) -> None:
+        """One-time preparation for a split; runs on the main process only."""
+
+    def load(self, config: DictConfig, split: str) -> Dataset:
+        raise NotImplementedError
+
+    # -- wiring by the trainer --------------------------------------------------------------
+    def configure(self, dataset_config: DictConfig, run_config: DictConfig) -> None:
+        self.config = dataset_config
+        self.run_config = run_config
+
+    def prepare_data(self) -> None:
+        for split in SPLITS:
+            self.build(self.config, split)
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {
+            "fit": ("train", "val"),
+            "validate": ("val",),
+            "test": ("test",),
+            "predict": (self.predict_split(),),
+        }.get(stage or "", SPLITS)
+        for split in wanted:
+            if split not in self.datasets:
+                dataset = self.load(self.config, split)
+                if dataset is not None:
+                    dataset.dataset_name = getattr(dataset, "dataset_name", self.dataset_name)
+                    dataset.dataset_type = split
+                self.datasets[split] = dataset
+
+    def predict_split(self) -> str:
+        split = (self.config or {}).get("predict_split", "test") if self.config is not None else "test"
+        return str(split)
+
+    def get_dataset(self, split: str) -> Any:
+        if split not in self.datasets:
+            self.setup({"train": "fit", "val": "validate", "test": "test"}.get(split, "predict"))
+        return self.datasets.get(split)
+
+    def collate_fn(self, samples: list[Sample]) -> Any:
+        batch = collate_samples(samples)
+        batch.dataset_name = self.dataset_name
+        batch.dataset_type = samples[0].get("dataset_type") if samples else None
+        return batch
+
+    def _num_workers(self) -> int:
+        return int(self.run_config.training.num_workers) if self.run_config is not None else 0
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        workers = self._num_workers()
+        return {
+            "num_workers": workers,
+            "collate_fn": self.collate_fn,
+            "persistent_workers": workers > 0,
+            "pin_memory": False,
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.get_dataset("train")
+        training = self.run_config.training
+        sampler = StepBatchSampler(
+            dataset_size=len(dataset),
+            global_batch_size=int(training.batch_size),
+            total_steps=int(training.max_updates),
+            steps_per_block=int(training.checkpoint_interval),
+            rank=get_rank(),
+            world_size=get_world_size(),
+            seed=int(training.seed),
+        )
+        return DataLoader(IndexedDataset(dataset), batch_sampler=sampler, **self._loader_kwargs())
+
+    def _eval_dataloader(self, split: str) -> DataLoader:
+        dataset = self.get_dataset(split)
+        sampler = UnpaddedShardSampler(len(dataset), rank=get_rank(), world_size=get_world_size())
+        batch_size = self.run_config.evaluation.get("batch_size") or self.run_config.training.batch_size
+        local = max(1, int(batch_size) // get_world_size())
+        kwargs = self._loader_kwargs()
+        kwargs["persistent_workers"] = False
+        return DataLoader(IndexedDataset(dataset), sampler=sampler, batch_size=local, **kwargs)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_dataloader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_dataloader(self.predict_split())

@@ -1,0 +1,106 @@
+"""Metrics: MMF's BaseMetric contract plus a collection built from `evaluation.metrics`.
+
+Metrics run once per evaluation on the whole split, after outputs are gathered from every rank,
+so ranking metrics are exact (MMF averaged per-rank values instead).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from mmf_ext.common.registry import registry
+from mmf_ext.common.sample import SampleList
+from mmf_ext.utils.errors import ConfigError
+
+
+class BaseMetric:
+    """Subclass, register with `@registry.register_metric("name")`, implement calculate()."""
+
+    required_params: tuple[str, ...] = ()
+
+    def __init__(self, name: str, **params: Any) -> None:
+        self.name = name
+        self.params = params
+
+    def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor | dict:
+        raise NotImplementedError
+
+    def write_report(self, split: str, dataset_name: str, reports_dir: Path) -> str | None:
+        """Optional: write report files for the last calculation; return text for train.log."""
+        return None
+
+    def __call__(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
+        value = self.calculate(sample_list, model_output)
+        if isinstance(value, dict):
+            return {key: torch.as_tensor(v, dtype=torch.float64) for key, v in value.items()}
+        return {self.name: torch.as_tensor(value, dtype=torch.float64)}
+
+
+class Metrics:
+    """The metrics named in `evaluation.metrics`: entries are names or {type, params}."""
+
+    def __init__(self, metric_list: Any) -> None:
+        self.metrics: list[BaseMetric] = []
+        if metric_list is None:
+            return
+        if isinstance(metric_list, (DictConfig, ListConfig)):
+            metric_list = OmegaConf.to_container(metric_list, resolve=True)
+        if isinstance(metric_list, (str, dict)):
+            metric_list = [metric_list]
+        for entry in metric_list:
+            if isinstance(entry, str):
+                name, params = entry, {}
+            elif isinstance(entry, dict) and "type" in entry:
+                name, params = entry["type"], entry.get("params") or {}
+            else:
+                raise ConfigError(f"evaluation.metrics entry {entry!r} must be a name or {{type: NAME, params: {{...}}}}")
+            metric_class = registry.get_metric_class(name)
+            try:
+                self.metrics.append(metric_class(name=name, **params))
+            except TypeError as error:
+                raise ConfigError(f"evaluation.metrics: metric {name!r} rejected its params {params}: {error}") from None
+
+    def __iter__(self):
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def compute(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
+        values: dict[str, torch.Tensor] = {}
+        for metric in self.metrics:
+            values.update(metric(sample_list, model_output))
+        return values
+
+
+def _targets(sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
+    if "targets" in model_output:
+        return torch.as_tensor(model_output["targets"])
+    return torch.as_tensor(sample_list["targets"])
+
+
+@registry.register_metric("accuracy")
+class Accuracy(BaseMetric):
+    """Share of samples whose arg-max score equals the integer target."""
+
+    required_params = ("scores", "targets")
+
+    def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
+        scores = torch.as_tensor(model_output["scores"])
+        targets = _targets(sample_list, model_output)
+        predicted = scores.argmax(dim=-1) if scores.dim() > 1 else (scores > 0).long()
+        return (predicted.cpu() == targets.cpu().long()).double().mean()
+
+
+@registry.register_metric("mean_squared_error")
+class MeanSquaredError(BaseMetric):
+    required_params = ("scores", "targets")
+
+    def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
+        scores = torch.as_tensor(model_output["scores"]).double().cpu()
+        targets = _targets(sample_list, model_output).double().cpu().reshape(scores.shape)
+        return ((scores - targets) ** 2).mean()
