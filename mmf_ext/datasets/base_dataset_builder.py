@@ -118,8 +118,13 @@ class BaseDatasetBuilder(pl.LightningDataModule):
             rank=get_rank(),
             world_size=get_world_size(),
             seed=int(training.seed),
+            current_step=self._global_step,
         )
         return DataLoader(IndexedDataset(dataset), batch_sampler=sampler, **self._loader_kwargs())
+
+    def _global_step(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.global_step) if trainer is not None else 0
 
     def _eval_dataloader(self, split: str) -> DataLoader:
         dataset = self.get_dataset(split)

@@ -1,8 +1,9 @@
 """Samplers that make training resumable and evaluation exact under any world size.
 
 Training: the run is one deterministic stream of global batches (a fresh permutation per data
-epoch, seeded), cut into blocks of `steps_per_block` batches; Lightning's epoch is one block, so a
-checkpoint at a block end resumes on exactly the batches an uninterrupted run would see. Each rank
+epoch, seeded), cut into blocks of `steps_per_block` batches; Lightning's epoch is one block. Each
+iteration starts at the trainer's current global step (restored from a checkpoint on resume), so
+a resumed run continues on exactly the batches an uninterrupted run would see. Each rank
 takes its slice of every global batch, so the global batch is the same for one or many processes.
 
 Evaluation: rank r takes indices r, r+W, r+2W, ... with no padding, so no item is seen twice.
@@ -11,7 +12,7 @@ Evaluation: rank r takes indices r, r+W, r+2W, ... with no padding, so no item i
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -30,6 +31,7 @@ class StepBatchSampler(Sampler[list[int]]):
         world_size: int = 1,
         seed: int = 0,
         shuffle: bool = True,
+        current_step: Callable[[], int] | None = None,
     ) -> None:
         if dataset_size <= 0:
             raise ValueError("the training dataset is empty; check the dataset's train split")
@@ -48,6 +50,7 @@ class StepBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.shuffle = shuffle
         self.block = 0
+        self.current_step = current_step
         # A data epoch is as many full global batches as fit (at least one, sampling with wrap).
         self.steps_per_data_epoch = max(1, dataset_size // global_batch_size)
 
@@ -59,8 +62,8 @@ class StepBatchSampler(Sampler[list[int]]):
         self.block = epoch
 
     def _block_steps(self) -> range:
-        start = self.block * self.steps_per_block
-        stop = min(start + self.steps_per_block, self.total_steps)
+        start = self.current_step() if self.current_step is not None else self.block * self.steps_per_block
+        stop = min((start // self.steps_per_block + 1) * self.steps_per_block, self.total_steps)
         return range(start, max(start, stop))
 
     def __len__(self) -> int:

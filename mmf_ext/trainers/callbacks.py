@@ -20,8 +20,11 @@ class MMFCheckpoint(Callback):
     taken at a block boundary and a resumed run continues on exactly the batches it would have seen.
     """
 
-    def __init__(self, save_dir: Path, criteria: str | None, minimize: bool, max_to_keep: int = -1) -> None:
+    def __init__(
+        self, save_dir: Path, criteria: str | None, minimize: bool, max_to_keep: int = -1, interval: int = 1
+    ) -> None:
         self.save_dir = Path(save_dir)
+        self.interval = max(1, interval)
         self.criteria = criteria
         self.minimize = minimize
         self.max_to_keep = max_to_keep
@@ -41,8 +44,10 @@ class MMFCheckpoint(Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         step = trainer.global_step
-        self._save(trainer, self.save_dir / "models" / f"model_{step}.ckpt")
         self._save(trainer, self.save_dir / "current.ckpt")
+        if step % self.interval and step != trainer.max_steps:
+            return  # a short block after a resume: current.ckpt is enough
+        self._save(trainer, self.save_dir / "models" / f"model_{step}.ckpt")
         self._saved_steps.append(step)
         if self.max_to_keep > 0 and trainer.is_global_zero:
             while len(self._saved_steps) > self.max_to_keep:

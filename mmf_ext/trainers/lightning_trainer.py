@@ -99,6 +99,7 @@ class LightningTrainer:
                 criteria,
                 bool(training.early_stop.minimize),
                 int(self.config.checkpoint.get("max_to_keep", -1)),
+                int(training.checkpoint_interval),
             ),
             IntervalLogger(int(training.log_interval)),
         ]
@@ -116,12 +117,12 @@ class LightningTrainer:
         if training.progress_bar:
             callbacks.append(TQDMProgressBar(refresh_rate=max(1, int(training.log_interval) // 10)))
 
-        loggers: list[Any] = [CSVLogger(save_dir=str(self.save_dir), name="logs", version="")]
+        loggers: list[Any] = [CSVLogger(save_dir=str(self.save_dir), name="logs")]
         try:
             from lightning.pytorch.loggers import TensorBoardLogger
             import tensorboard  # noqa: F401
 
-            loggers.append(TensorBoardLogger(save_dir=str(self.save_dir), name="tensorboard", version=""))
+            loggers.append(TensorBoardLogger(save_dir=str(self.save_dir), name="tensorboard"))
         except ImportError:
             pass
 

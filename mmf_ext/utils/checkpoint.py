@@ -61,6 +61,12 @@ def load_model_weights(
     state = checkpoint.get("state_dict", checkpoint.get("model", checkpoint))
     if not isinstance(state, dict):
         raise UserError(f"{path}: holds no state_dict")
+    for source, target in (mapping or {}).items():
+        if not isinstance(source, str) or not isinstance(target, str):
+            raise UserError(
+                f"checkpoint.pretrained_state_mapping: {source!r}: {target!r} must map a key prefix to a key prefix "
+                "(quote prefixes with dots in YAML, e.g. 'backbone.': 'ifn.backbone.')"
+            )
     renamed: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         new_key = key

@@ -1,0 +1,96 @@
+"""End to end through the plugin package: programmatic run(), the mmf_run command, mmf_predict."""
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from mmf_cli.predict import predict
+from mmf_cli.run import run
+from tests.conftest import PLUGIN_DIR, load_state, max_param_diff, plugin_opts, run_cli
+
+
+def test_programmatic_run_trains_validates_tests_and_writes_the_save_dir(tmp_path):
+    results = run(plugin_opts(tmp_path, "training.max_updates=20"))
+    assert set(results) == {"val", "test"}
+    assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
+
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["model"] == "always_one_model" and saved["training"]["max_updates"] == 20
+    for name in ("current.ckpt", "best.ckpt", "models/model_10.ckpt", "models/model_20.ckpt", "train.log"):
+        assert (tmp_path / name).is_file(), name
+    (metrics_csv,) = (tmp_path / "logs").glob("version_*/metrics.csv")
+    rows = list(csv.DictReader(metrics_csv.open()))
+    logged = {key for row in rows for key, value in row.items() if value}
+    assert {"train/always_one/cross_entropy", "val/always_one/accuracy", "test/always_one/accuracy"} <= logged
+    assert "test/always_one/accuracy" in (tmp_path / "train.log").read_text()
+    assert list((tmp_path / "tensorboard").glob("version_*/events.out.tfevents.*"))
+
+
+def test_training_learns_the_plugin_problem(tmp_path):
+    results = run(plugin_opts(tmp_path, "training.max_updates=60", "run_type=train_val"))
+    assert results["val"]["val/always_one/accuracy"] > 0.75
+
+
+def test_mmf_run_command_with_user_dir(tmp_path):
+    done = run_cli("mmf_cli.run", plugin_opts(tmp_path, "training.max_updates=10", "run_type=train_val"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "current.ckpt").is_file() and (tmp_path / "config.yaml").is_file()
+    assert "val/always_one/accuracy" in (tmp_path / "train.log").read_text()
+
+
+def test_test_run_from_a_checkpoint_reproduces_the_trained_score(tmp_path):
+    trained = run(plugin_opts(tmp_path / "a", "training.max_updates=20", "run_type=train_val_test"))
+    evaluated = run(plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}"))
+    assert evaluated["test"] == {k: v for k, v in trained["test"].items()}
+
+
+def test_mmf_predict_writes_json_and_csv_and_keeps_its_options(tmp_path):
+    run(plugin_opts(tmp_path, "training.max_updates=10", "run_type=train"))
+    predict(plugin_opts(tmp_path, "checkpoint.resume=true", "dataset_config.always_one.test_size=5"))
+    rows = json.loads((tmp_path / "reports" / "always_one_test_predictions.json").read_text())
+    assert len(rows) == 5  # the override reached the run
+    assert [row["sample_index"] for row in rows] == [0, 1, 2, 3, 4]
+    assert {"scores", "prediction", "targets"} <= set(rows[0])
+    with (tmp_path / "reports" / "always_one_test_predictions.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 5
+
+
+def test_pretrained_weights_load_with_a_state_mapping(tmp_path):
+    run(plugin_opts(tmp_path / "a", "training.max_updates=10", "run_type=train"))
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(f"includes: [{PLUGIN_DIR / 'config.yaml'}]\ncheckpoint:\n  pretrained_state_mapping:\n    'classifier.': 'classifier.'\n")
+    run(plugin_opts(
+        tmp_path / "b", f"config={mapping}", "run_type=train", "training.max_updates=1", "optimizer.params.lr=0.0",
+        "checkpoint.resume_pretrained=true", f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}",
+    ))
+    assert max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["model=always_one_model", "dataset=always_one", "training.batchsize=3"], "training.batch_size"),
+        (["model=no_such_model", "dataset=always_one"], "No model registered under the name 'no_such_model'"),
+        (["model=always_one_model", "dataset=no_such_data"], "No builder registered under the name 'no_such_data'"),
+        (["config=missing.yaml", "model=always_one_model", "dataset=always_one"], "config file not found"),
+        (["model=always_one_model", "dataset=always_one", "run_type=fly"], "run_type='fly' is unknown"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, args, expected):
+    done = run_cli("mmf_cli.run", [*args, f"env.user_dir={PLUGIN_DIR}", f"env.save_dir={tmp_path}"], timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_malformed_yaml_exits_2_and_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training: {batch_size: 1\n")
+    args = [f"config={bad}", "model=always_one_model", "dataset=always_one", f"env.user_dir={PLUGIN_DIR}"]
+    done = run_cli("mmf_cli.run", args, timeout=120)
+    assert done.returncode == 2 and "malformed YAML" in done.stderr and str(bad) in done.stderr
+    debug = run_cli("mmf_cli.run", [*args, "--debug"], timeout=120)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
