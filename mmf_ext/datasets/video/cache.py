@@ -1,0 +1,58 @@
+"""Frame cache: sampled, resized crops stored once as uint8 arrays, keyed by video and sampling.
+
+The first pass decodes each video and writes its crops atomically; later epochs and DataLoader
+workers only read the cache. A damaged entry (truncated, wrong shape) is detected and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mmf_ext.utils.file_io import atomic_write_bytes
+
+
+class FrameCache:
+    def __init__(self, root: str | os.PathLike | None) -> None:
+        self.root = Path(root) if root else None
+        self.hits = 0
+        self.misses = 0
+        self.rebuilt = 0
+
+    def key(self, video_path: str | os.PathLike, params: dict) -> str:
+        path = Path(video_path)
+        stat = path.stat() if path.exists() else None
+        ident = {"video": str(path.resolve()), "size": stat.st_size if stat else 0,
+                 "mtime": int(stat.st_mtime) if stat else 0, **params}
+        return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get_or_create(self, video_path: str | os.PathLike, params: dict, expected_shape: tuple[int, ...],
+                      make: Callable[[], np.ndarray]) -> np.ndarray:
+        if self.root is None:
+            return make()
+        path = self._path(self.key(video_path, params))
+        if path.exists():
+            try:
+                array = np.load(path, allow_pickle=False)
+                if array.shape == tuple(expected_shape) and array.dtype == np.uint8:
+                    self.hits += 1
+                    return array
+            except (ValueError, OSError, EOFError):
+                pass
+            self.rebuilt += 1
+        self.misses += 1
+        array = make()
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array, dtype=np.uint8), allow_pickle=False)
+        atomic_write_bytes(path, buffer.getvalue())
+        return array

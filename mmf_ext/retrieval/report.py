@@ -1,0 +1,58 @@
+"""Retrieval reports: a per-category table like the paper's Table 1, as JSON, Markdown and a plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmf_ext.utils.file_io import atomic_write, atomic_write_text
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    ks = report["k"]
+    header = "| category | # I | # TJ | # Q | " + " | ".join(f"top-{k}" for k in ks) + " | median rank |"
+    lines = [header, "|" + " --- |" * (5 + len(ks))]
+    for name, row in list(report["categories"].items()) + [("Overall", report["overall"])]:
+        cells = [name, str(row["images"]), str(row["trajectories"]), str(row["queries"])]
+        cells += [f"{100 * row[f'top{k}_accuracy']:.2f}" for k in ks]
+        cells.append(f"{row['median_rank']:.1f}" if row["median_rank"] != float("inf") else "inf")
+        lines.append("| " + " | ".join(cells) + " |")
+    for source, row in report.get("sources", {}).items():
+        cells = [f"source: {source}", "", "", str(row["queries"])] + [f"{100 * row[f'top{k}_accuracy']:.2f}" for k in ks]
+        cells.append(f"{row['median_rank']:.1f}" if row["median_rank"] != float("inf") else "inf")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_retrieval_report(report: dict[str, Any], reports_dir: Path, split: str, title: str) -> tuple[Path, Path, Path]:
+    reports_dir = Path(reports_dir)
+    stem = f"{split}_retrieval"
+    json_path = atomic_write_text(reports_dir / f"{stem}.json", json.dumps(report, indent=2, default=float))
+    table = markdown_table(report)
+    md_path = atomic_write_text(reports_dir / f"{stem}.md", f"# {title}\n\nTop-k accuracy (%) per category.\n\n{table}\n")
+    png_path = reports_dir / f"{stem}.png"
+    _plot(report, png_path, title)
+    return json_path, md_path, png_path
+
+
+def _plot(report: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = report["curve"]
+    figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
+    axis.plot(curve["k"], [100 * v for v in curve["overall"]], label="overall", linewidth=2)
+    for source, values in curve.get("sources", {}).items():
+        axis.plot(curve["k"], [100 * v for v in values], label=source, linestyle="--")
+    axis.set_xlabel("k")
+    axis.set_ylabel("top-k accuracy (%)")
+    axis.set_ylim(0, 100)
+    axis.grid(alpha=0.3)
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
+    plt.close(figure)
