@@ -67,7 +67,7 @@ class TopKRetrievalAccuracy(BaseMetric):
         ranks = best_correct_ranks(scores, correct, candidates)
 
         overall = _summary(ranks, self.ks)
-        result = {key: torch.tensor(value) for key, value in overall.items()}
+        result = {key: torch.tensor(value, dtype=torch.float64) for key, value in overall.items()}
         sources = sample_list.get("source")
         source_groups: dict[str, torch.Tensor] = {}
         if sources is not None:
@@ -76,7 +76,7 @@ class TopKRetrievalAccuracy(BaseMetric):
                 source_groups = {"regular": values == 1, "hard": (values >= 0) & (values != 1)}
                 for group, mask in source_groups.items():
                     for key, value in _summary(ranks[mask], self.ks).items():
-                        result[f"{group}/{key}"] = torch.tensor(value)
+                        result[f"{group}/{key}"] = torch.tensor(value, dtype=torch.float64)
         self.last_report = self._report(sample_list, queries, gallery, ranks, source_groups)
         return result
 
