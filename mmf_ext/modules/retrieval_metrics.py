@@ -34,7 +34,7 @@ def _summary(ranks: torch.Tensor, ks: list[int]) -> dict[str, float]:
     if len(ranks) == 0:
         return {**{f"top{k}_accuracy": 0.0 for k in ks}, "median_rank": math.inf}
     out = {f"top{k}_accuracy": float((ranks <= k).double().mean()) for k in ks}
-    out["median_rank"] = float(ranks.median())
+    out["median_rank"] = float(ranks.quantile(0.5))  # the usual median: mean of the two middle ranks
     return out
 
 
