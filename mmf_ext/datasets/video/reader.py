@@ -45,11 +45,21 @@ def frame_count(path: str | os.PathLike) -> int:
         return len(_decode_all(reader, claimed))
 
 
+def unpad_rgb(frames: np.ndarray) -> np.ndarray:
+    """Undo decord's row padding: for widths whose RGB row is padded to 4 bytes a pixel (e.g. 48),
+    decord returns [..., H, W, 4] holding W*3 RGB bytes then padding in each row."""
+    if frames.shape[-1] == 3:
+        return frames
+    *lead, height, width, channels = frames.shape
+    rows = frames.reshape(*lead, height, width * channels)[..., : width * 3]
+    return np.ascontiguousarray(rows.reshape(*lead, height, width, 3))
+
+
 def _decode_all(reader, claimed: int) -> list[np.ndarray]:
     frames = []
     for index in range(claimed):
         try:
-            frames.append(reader[index].asnumpy())
+            frames.append(unpad_rgb(reader[index].asnumpy()))
         except Exception:
             break
     return frames
@@ -71,7 +81,7 @@ def read_frames(path: str | os.PathLike, indices: list[int] | None = None, count
         indices = evenly_spaced(0, claimed - 1, int(count or 1))
     wanted = [min(max(0, i), claimed - 1) for i in indices]
     try:
-        frames = reader.get_batch(wanted).asnumpy()
+        frames = unpad_rgb(reader.get_batch(wanted).asnumpy())
         return frames, wanted
     except Exception:
         decoded = _decode_all(_open(path), claimed)

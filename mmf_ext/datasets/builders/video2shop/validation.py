@@ -1,0 +1,100 @@
+"""Folder-level checks (`video2shop validate`) and cache preparation (`video2shop prepare`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from mmf_ext.datasets.builders.video2shop.manifest import ManifestError, check_files, parse_distractors, parse_manifest
+from mmf_ext.utils.errors import UserError
+
+
+def _frame_size(video: Path) -> tuple[int, int] | None:
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(video), num_threads=1)
+        height, width = reader[0].shape[:2]
+        return width, height
+    except Exception:
+        return None
+
+
+def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> tuple[list[str], list[str]]:
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder")
+    problems: list[str] = []
+    summary: list[str] = []
+    found = False
+    for split in splits:
+        if not (root / f"{split}.json").exists():
+            continue
+        found = True
+        try:
+            products = parse_manifest(root, split)
+        except ManifestError as error:
+            problems.append(str(error))
+            continue
+        problems += [f"{split}: {p}" for p in check_files(products)]
+        videos = sum(len(p.video_paths) for p in products)
+        summary.append(f"{split}: {len(products)} products, {videos} videos")
+        if check_media:
+            for product in products:
+                for video, tracklet in zip(product.video_paths, product.tracklets):
+                    if not video.is_file():
+                        continue
+                    size = _frame_size(video)
+                    if size is None:
+                        problems.append(f"{split}: product {product.product_id}: unreadable video {video}")
+                        continue
+                    width, height = size
+                    for frame, (x1, y1, x2, y2) in (tracklet or {}).items():
+                        if x2 > width + 1 or y2 > height + 1:
+                            problems.append(f"{split}: product {product.product_id}: box {[x1, y1, x2, y2]} at frame {frame} "
+                                            f"lies outside the {width}x{height} frame of {video.name}")
+                            break
+    if not found:
+        raise UserError(f"{root}: no manifest found (expected {', '.join(s + '.json' for s in splits)})")
+    try:
+        distractors = parse_distractors(root)
+        problems += check_files([], distractors)
+        if distractors:
+            summary.append(f"distractors: {len(distractors)} images")
+    except ManifestError as error:
+        problems.append(str(error))
+    return problems, summary
+
+
+def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: list[str]) -> str:
+    """Decode every video of every split once into the frame cache; report counts."""
+    from mmf_ext.common.registry import registry
+    from mmf_ext.utils.configuration import load_yaml
+
+    builder = registry.get_builder_class(dataset)()
+    config = load_yaml(builder.config_path()).dataset_config[dataset]
+    config.data_dir = str(root)
+    env_cache = cache_dir or Path(os.environ.get("MMF_CACHE_DIR", "./.cache/video2shop"))
+    config.cache_dir = str(env_cache)
+    for option in options:
+        key, _, value = option.partition("=")
+        if key not in config:
+            raise UserError(f"prepare: unknown dataset option {key!r}; known: {', '.join(str(k) for k in config.keys())}")
+        OmegaConf.update(config, key, value)
+    OmegaConf.resolve(config) if OmegaConf.is_config(config) else None
+    counts = []
+    failed = 0
+    for split in ("train", "val", "test"):
+        if not (root / f"{split}.json").exists():
+            continue
+        dataset_object = builder.load(config, split)
+        loader = dataset_object.trajectories
+        items = [(v, t) for _, v, t in dataset_object.items] if split == "train" else [(q["video"], q["tracklet"]) for q in dataset_object.queries]
+        for video, tracklet in items:
+            loader.load(video, tracklet)
+        failed += len(loader.failed)
+        counts.append(f"{split}: {len(items)} trajectories")
+    cache = f"{env_cache / dataset}"
+    return f"prepared {', '.join(counts)} into {cache}; {failed} unreadable video(s) skipped"
