@@ -63,7 +63,7 @@ def prepare_main(argv: list[str]) -> int:
     parser.add_argument("--dataset", default="video2shop", help="builder whose settings to use (video2shop, movingfashion, ...)")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("options", nargs="*", help="extra dataset_config overrides, e.g. num_frames=10")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     from mmf_ext.datasets.builders.video2shop.validation import prepare_cache
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -10,7 +10,7 @@ from mmf_ext.datasets.video import reader as reader_module
 from mmf_ext.datasets.video.cache import FrameCache
 from mmf_ext.datasets.video.reader import VideoReadError, frame_count, read_frames
 from mmf_ext.datasets.video.sampling import crop_box, evenly_spaced, interpolate_box
-from tests.mmf_ext.datasets.conftest import moving_video
+from tests.conftest import moving_video
 
 
 def test_even_sampling_is_deterministic_and_spans_the_range():
