@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mmf_ext.datasets.builders.video2shop.manifest import ManifestError
 from mmf_ext.datasets.video.cache import FrameCache
 from mmf_ext.datasets.video.reader import VideoReadError, frame_count, read_frames
 from mmf_ext.datasets.video.sampling import crop_box, evenly_spaced, interpolate_box
@@ -45,6 +46,13 @@ class TrajectoryLoader:
             first = min(first, last)
             indices = evenly_spaced(first, last, self.num_frames)
             frames, read = read_frames(video, indices)
+            height, width = frames.shape[1:3]
+            for frame_index, (x1, y1, x2, y2) in tracklet.items():
+                if x2 > width + 1 or y2 > height + 1:
+                    raise ManifestError(
+                        f"{video}: tracklet box {[x1, y1, x2, y2]} at frame {frame_index} lies outside the "
+                        f"{width}x{height} frame; fix the manifest's tracklets (video2shop validate lists them all)"
+                    )
             crops = [crop_box(frame, interpolate_box(tracklet, i), self.margin) for frame, i in zip(frames, read)]
         else:
             frames, _ = read_frames(video, None, count=self.num_frames)

@@ -105,3 +105,12 @@ def test_frames_of_padded_widths_come_back_as_rgb(tmp_path):
     frames, _ = read_frames(tmp_path / "w48.mp4", [1])
     assert frames.shape == (1, 48, 48, 3)
     assert frames[0, 10, 5, 0] > 150 and frames[0, 10, 40, 2] > 150
+
+
+def test_a_tracklet_box_outside_the_frame_is_a_one_line_error(tmp_path):
+    from mmf_ext.datasets.builders.video2shop.manifest import ManifestError
+
+    moving_video(tmp_path / "v.mp4", frames=6)
+    loader = TrajectoryLoader(2, 16, 0.1, FrameCache(None), strict=False)
+    with pytest.raises(ManifestError, match="lies outside the 48x48 frame"):
+        loader.load(tmp_path / "v.mp4", {0: [0, 0, 90, 20]})

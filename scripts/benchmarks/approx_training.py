@@ -1,0 +1,69 @@
+"""Training-step time with approximate training (Alg. 1) on and off, side by side.
+
+    python scripts/benchmark.py approx_training [--positives 8] [--frames 32] [--trajectories 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from omegaconf import OmegaConf
+
+from benchmarks.common import print_result, timed
+from mmf_ext.common.registry import registry
+from mmf_ext.common.sample import SampleList
+from mmf_ext.utils.configuration import load_yaml
+
+
+def build(approximate: bool, backbone: str, frames: int) -> torch.nn.Module:
+    defaults = load_yaml(registry.get_model_class("asymnet").config_path()).model_config.asymnet
+    branches = {32: [2, 2, 2, 2, 2], 16: [2, 2, 2, 2], 8: [2, 2, 2]}.get(frames, [frames])
+    config = OmegaConf.merge(defaults, {"ifn": {"backbone": backbone}, "tree": branches, "phase": "ssn",
+                                        "approximate_training": approximate})
+    model = registry.get_model_class("asymnet")(config)
+    model.build()
+    return model
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="benchmark.py approx_training")
+    parser.add_argument("--positives", type=int, default=8, help="S: S positives and S negatives per trajectory")
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--trajectories", type=int, default=2, help="n trajectories per batch")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--backbone", default="tiny")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    n, pairs, size = args.trajectories, 2 * args.positives, args.image_size
+    batch = SampleList({
+        "video": torch.randint(0, 255, (n, args.frames, 3, size, size), dtype=torch.uint8),
+        "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8),
+        "labels": torch.tensor([[1.0] * args.positives + [0.0] * args.positives] * n),
+    })
+    seconds = {}
+    losses = {}
+    reference = build(True, args.backbone, args.frames).state_dict()
+    for approximate in (True, False):
+        model = build(approximate, args.backbone, args.frames)
+        model.load_state_dict(reference)  # the same weights on both paths
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+
+        def step():
+            optimizer.zero_grad()
+            loss = sum(model(batch)["losses"].values())
+            loss.backward()
+            optimizer.step()
+            losses[approximate] = float(loss)
+
+        seconds[approximate] = timed(step, repeats=3)
+    ratio = seconds[False] / seconds[True]
+    print(f"approximate training (trajectory encoded once):   {seconds[True]:.3f} s/step")
+    print(f"per-pair training (trajectory encoded 2S times):  {seconds[False]:.3f} s/step")
+    print(f"speedup {ratio:.1f}x at S={args.positives}, T={args.frames}, n={n}, backbone={args.backbone}; "
+          f"loss {losses[True]:.6f} vs {losses[False]:.6f}")
+    print_result({"benchmark": "approx_training", "approximate_s_per_step": round(seconds[True], 4),
+                  "per_pair_s_per_step": round(seconds[False], 4), "speedup": round(ratio, 2), "S": args.positives,
+                  "T": args.frames, "n": n, "backbone": args.backbone, "loss_approximate": losses[True],
+                  "loss_per_pair": losses[False]})
+    return 0

@@ -1,0 +1,51 @@
+"""Trajectory loading: raw decord decoding vs. the frame cache, in trajectories per second.
+
+    python scripts/benchmark.py loading [--data-dir DIR] [--products 40] [--num-frames 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import print_result
+from mmf_ext.datasets.builders.video2shop.manifest import parse_manifest
+from mmf_ext.datasets.builders.video2shop.synthetic import generate
+from mmf_ext.datasets.builders.video2shop.trajectories import TrajectoryLoader
+from mmf_ext.datasets.video.cache import FrameCache
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="benchmark.py loading")
+    parser.add_argument("--data-dir", type=Path, default=None, help="a video2shop folder (default: generate one)")
+    parser.add_argument("--products", type=int, default=40)
+    parser.add_argument("--num-frames", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="v2s_loading_"))
+    try:
+        data_dir = args.data_dir or generate(work / "data", products=args.products, seed=0)
+        items = [(v, p.tracklets[i]) for p in parse_manifest(data_dir, "train") for i, v in enumerate(p.video_paths)]
+        raw = TrajectoryLoader(args.num_frames, args.image_size, 0.1, FrameCache(None), strict=True)
+        cached = TrajectoryLoader(args.num_frames, args.image_size, 0.1, FrameCache(work / "cache"), strict=True)
+        start = time.perf_counter()
+        for video, tracklet in items:
+            raw.load(video, tracklet)
+        raw_rate = len(items) / (time.perf_counter() - start)
+        for video, tracklet in items:  # first pass fills the cache
+            cached.load(video, tracklet)
+        start = time.perf_counter()
+        for video, tracklet in items:
+            cached.load(video, tracklet)
+        cache_rate = len(items) / (time.perf_counter() - start)
+        print(f"raw decoding: {raw_rate:8.1f} trajectories/s ({len(items)} trajectories, {args.num_frames} frames each)")
+        print(f"frame cache : {cache_rate:8.1f} trajectories/s ({cache_rate / raw_rate:.1f}x)")
+        print_result({"benchmark": "loading", "raw_trajectories_per_s": round(raw_rate, 1),
+                      "cache_trajectories_per_s": round(cache_rate, 1), "speedup": round(cache_rate / raw_rate, 2),
+                      "trajectories": len(items), "num_frames": args.num_frames})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0

@@ -1,0 +1,58 @@
+"""Run a list of configs and write a markdown table of their test top-k accuracy.
+
+    python scripts/run_ablations.py projects/video2shop/configs/asymnet.yaml \
+        projects/video2shop/configs/ablations/*.yaml --dataset synthetic_video2shop \
+        [--model asymnet] [--out save/ablations.md] [--save-root save/ablations] [key=value ...]
+
+Each config runs through mmf_run's programmatic entry (train, then test); extra key=value
+options apply to every run (e.g. training.max_updates=200 for a quick look).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def table(rows: list[tuple[str, dict[str, float]]], dataset: str, ks: tuple[int, ...] = (1, 5, 10, 20)) -> str:
+    lines = ["| variant | " + " | ".join(f"top-{k}" for k in ks) + " |", "|" + " --- |" * (len(ks) + 1)]
+    for name, metrics in rows:
+        cells = [f"{100 * metrics.get(f'test/{dataset}/top{k}_accuracy', float('nan')):.2f}" for k in ks]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run_ablations.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("configs", nargs="+", help="config files, then optional key=value overrides")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--model", default="asymnet")
+    parser.add_argument("--out", type=Path, default=Path("save/ablations.md"))
+    parser.add_argument("--save-root", type=Path, default=Path("save/ablations"))
+    args = parser.parse_intermixed_args(argv)
+    configs = [c for c in args.configs if "=" not in c]
+    overrides = [c for c in args.configs if "=" in c]
+    from mmf_cli.run import run
+    from mmf_ext.utils.file_io import atomic_write_text
+
+    rows = []
+    for config in configs:
+        name = Path(config).stem
+        print(f"== {name}", flush=True)
+        opts = [f"config={config}", f"model={args.model}", f"dataset={args.dataset}", "run_type=train_val_test",
+                f"env.save_dir={args.save_root / name}", *overrides]
+        results = run(opts)
+        rows.append((name, results.get("test", {})))
+        text = table(rows, args.dataset)
+        atomic_write_text(args.out, f"# Ablations on {args.dataset}\n\nTest top-k accuracy (%).\n\n{text}\n")
+    print(table(rows, args.dataset))
+    print(f"table written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

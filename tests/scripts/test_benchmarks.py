@@ -1,0 +1,36 @@
+"""Benchmarks run at tiny sizes and print their JSON last line (no timing is asserted)."""
+
+import json
+import sys
+
+from tests.conftest import REPO_ROOT, cli_env
+
+import subprocess
+
+
+def run_benchmark(*args):
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", *args], cwd=REPO_ROOT, env=cli_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_scoring_benchmark_reports_speedup_and_exactness():
+    result = run_benchmark("scoring", "--gallery", "300", "--states", "8", "--dim", "32", "--queries", "2", "--naive-pairs", "200")
+    assert result["max_abs_diff"] < 1e-5 and result["speedup"] > 0
+
+
+def test_approx_training_benchmark_reports_both_paths_with_equal_losses():
+    result = run_benchmark("approx_training", "--positives", "2", "--frames", "8", "--image-size", "32")
+    assert result["approximate_s_per_step"] > 0 and result["per_pair_s_per_step"] > 0
+    assert abs(result["loss_approximate"] - result["loss_per_pair"]) < 1e-4
+
+
+def test_loading_benchmark_reports_raw_and_cache_rates():
+    result = run_benchmark("loading", "--products", "6", "--num-frames", "4", "--image-size", "32")
+    assert result["raw_trajectories_per_s"] > 0 and result["cache_trajectories_per_s"] > 0
+
+
+def test_unknown_benchmark_is_a_usage_error():
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "nope"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "usage" in done.stderr
