@@ -78,6 +78,11 @@ class TopKRetrievalAccuracy(BaseMetric):
                     for key, value in _summary(ranks[mask], self.ks).items():
                         result[f"{group}/{key}"] = torch.tensor(value, dtype=torch.float64)
         self.last_report = self._report(sample_list, queries, gallery, ranks, source_groups)
+        if sample_list.get("category_name") is not None:
+            for name, row in self.last_report["categories"].items():
+                if row["queries"]:
+                    for key in (*(f"top{k}_accuracy" for k in self.ks), "median_rank"):
+                        result[f"category/{name}/{key}"] = torch.tensor(row[key], dtype=torch.float64)
         return result
 
     def _report(self, sample_list: SampleList, queries: list[int], gallery: list[int], ranks: torch.Tensor,

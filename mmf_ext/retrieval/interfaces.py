@@ -23,7 +23,11 @@ class FactorizedPairScorer(Protocol):
         """[G, E] gallery features -> [G, H] first-layer contribution, no bias."""
 
     def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
-        """[Q, G, T, H] first-layer pre-activations of every pair -> [Q, G] final scores."""
+        """[T, Q, G, H] first-layer pre-activations of every pair -> [Q, G] final scores.
+
+        Time-major, so the pairs of one state are contiguous for batched matrix products; the
+        engine builds a fresh tensor per call, so a scorer may modify it in place.
+        """
 
     def score_pairs(
         self, query_states: torch.Tensor, gallery_features: torch.Tensor

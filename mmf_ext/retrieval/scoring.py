@@ -26,19 +26,26 @@ def chunk_sizes(queries: int, gallery: int, states: int, width: int, memory_budg
 
 @torch.no_grad()
 def exact_score_matrix(scorer: FactorizedPairScorer, query_states: torch.Tensor, gallery_features: torch.Tensor,
-                       memory_budget_mb: float = 256, device: torch.device | str | None = None) -> torch.Tensor:
-    """[Q, T, D] query states and [G, E] gallery features -> [Q, G] scores, chunked under a budget."""
+                       memory_budget_mb: float | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """[Q, T, D] query states and [G, E] gallery features -> [Q, G] scores, chunked under a budget.
+
+    The default budget depends on the device: small chunks stay in the CPU's caches (16 MB was
+    fastest on 2 cores, see scripts/benchmarks/scoring.py); a GPU prefers large ones (1 GB).
+    """
     device = torch.device(device) if device is not None else query_states.device
+    if memory_budget_mb is None:
+        memory_budget_mb = 1024 if device.type == "cuda" else 16
     query_part = scorer.query_projection(query_states.to(device))  # [Q, T, H], bias included
     gallery_part = scorer.gallery_projection(gallery_features.to(device))  # [G, H]
     queries, states, width = query_part.shape
     gallery = gallery_part.shape[0]
     scores = torch.empty(queries, gallery, device=device, dtype=query_part.dtype)
     q_chunk, g_chunk = chunk_sizes(queries, gallery, states, width, memory_budget_mb)
+    time_major = query_part.transpose(0, 1).contiguous()[:, :, None, :]  # [T, Q, 1, H], so pairs come out time-major
     for q0 in range(0, queries, q_chunk):
-        q_block = query_part[q0 : q0 + q_chunk, None]  # [q, 1, T, H]
+        q_block = time_major[:, q0 : q0 + q_chunk]
         for g0 in range(0, gallery, g_chunk):
-            pre = q_block + gallery_part[None, g0 : g0 + g_chunk, None]  # [q, g, T, H]
+            pre = q_block + gallery_part[None, None, g0 : g0 + g_chunk]  # [T, q, g, H]
             scores[q0 : q0 + q_chunk, g0 : g0 + g_chunk] = scorer.score_preactivations(pre)
     return scores
 

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--queries", type=int, default=4)
     parser.add_argument("--naive-pairs", type=int, default=4_000, help="pairs timed on the naive path")
-    parser.add_argument("--memory-budget-mb", type=float, default=256)
+    parser.add_argument("--memory-budget-mb", type=float, default=None, help="default: the engine's (16 MB on CPU)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     scorer = build_scorer(args.dim, args.states)

@@ -34,3 +34,9 @@ def test_loading_benchmark_reports_raw_and_cache_rates():
 def test_unknown_benchmark_is_a_usage_error():
     done = subprocess.run([sys.executable, "scripts/benchmark.py", "nope"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_shortlist_benchmark_reports_latency_and_kept_share():
+    result = run_benchmark("shortlist", "--sizes", "300", "--queries", "3", "--index", "flat", "--shortlist", "300")
+    (row,) = result["results"]
+    assert row["top20_kept"] == 1.0 and row["p50_ms"] > 0  # a full flat shortlist keeps everything

@@ -50,15 +50,34 @@ class FusionTree(nn.Module):
             features = features.view(*shape, groups, branch, features.shape[-1]).mean(-2)
         return gates
 
-    def forward(self, leaf_values: torch.Tensor, leaf_features: torch.Tensor) -> torch.Tensor:
-        """leaf_values [..., L] (similarities or likelihoods), leaf_features [..., L, D] -> [...]."""
+    def path_weights(self) -> torch.Tensor:
+        """[L, levels, D]: for each leaf, the gate vector of its ancestor at every level.
+
+        A node's gate logit is v^T mean(x of the leaves below it) = mean(v^T x_leaf), so one
+        projection of each leaf's feature onto its path's gate vectors gives every gate logit.
+        """
+        rows = []
+        for level, weights in enumerate(self.gates):
+            rows.append(weights.repeat_interleave(math.prod(self.branches[:level]), dim=0))
+        return torch.stack(rows, dim=1)
+
+    def fuse_projected(self, leaf_values: torch.Tensor, leaf_projections: torch.Tensor) -> torch.Tensor:
+        """Eq. 6 from leaf values [..., L] and path projections [..., L, levels] (see path_weights)."""
         if leaf_values.shape[-1] != self.num_leaves:
             raise ValueError(f"fusion tree expects {self.num_leaves} leaves, got {leaf_values.shape[-1]}")
         values = leaf_values
-        for gates, branch in zip(self.gate_probabilities(leaf_features), self.branches):
-            shape = values.shape[:-1]
-            values = (gates * values).view(*shape, -1, branch).sum(-1)
+        for level, branch in enumerate(self.branches):
+            group = math.prod(self.branches[:level])
+            logits = leaf_projections[..., level].unflatten(-1, (-1, group)).mean(-1)  # one per node
+            shape = logits.shape[:-1]
+            gates = torch.softmax(logits.view(*shape, -1, branch), dim=-1)
+            values = (gates * values.view(*shape, -1, branch)).sum(-1)
         return values.squeeze(-1)
+
+    def forward(self, leaf_values: torch.Tensor, leaf_features: torch.Tensor) -> torch.Tensor:
+        """leaf_values [..., L] (similarities or likelihoods), leaf_features [..., L, D] -> [...]."""
+        projections = torch.einsum("...ld,lkd->...lk", leaf_features, self.path_weights())
+        return self.fuse_projected(leaf_values, projections)
 
 
 def mixture_log_likelihood(tree: FusionTree, leaf_similarity: torch.Tensor, leaf_features: torch.Tensor,

@@ -82,7 +82,8 @@ class AsymNet(BaseModel):
         self.ssn = SingleSimilarityNetwork(state_dim, feature_dim, int(c.ssn.hidden))
         self.tree = FusionTree(branches, int(c.ssn.hidden)) if self.fusion == "tree" else None
         self.key_volume = nn.Linear(int(c.ssn.hidden), 1) if self.fusion == "kvm" else None
-        self.memory_budget_mb = float(c.scoring.memory_budget_mb)
+        budget = c.scoring.get("memory_budget_mb")
+        self.memory_budget_mb = float(budget) if budget is not None else None
 
     # -- phases -----------------------------------------------------------------------------
     def current_phase(self) -> str:
@@ -142,8 +143,24 @@ class AsymNet(BaseModel):
         return self.ssn.image_projection(gallery_features)
 
     def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
-        features, logits = self.ssn.from_preactivation(preactivations)
-        return self.fuse(logits, features)
+        """[L, Q, G, 256] fc1 pre-activations -> [Q, G], reading the fc1 features once.
+
+        fc2 and every gate logit of the tree are linear in a leaf's fc1 feature (an upper gate
+        sees the mean of its leaves, and v^T mean(x) = mean(v^T x)), so one batched product per
+        leaf gives them all; everything after works on [Q, G, L, 1 + levels].
+        """
+        leaves, queries, gallery, width = preactivations.shape
+        features = torch.relu_(preactivations).reshape(leaves, queries * gallery, width)
+        if self.fusion == "tree":
+            fc2 = self.ssn.fc2.weight.view(1, 1, -1).expand(leaves, 1, -1)
+            weights = torch.cat([fc2, self.tree.path_weights()], dim=1)  # [L, 1 + levels, 256]
+            projections = torch.bmm(features, weights.transpose(1, 2))  # [L, QG, 1 + levels]
+            projections = projections.view(leaves, queries, gallery, -1).permute(1, 2, 0, 3)
+            similarity = torch.sigmoid(projections[..., 0] + self.ssn.fc2.bias)
+            return self.tree.fuse_projected(similarity, projections[..., 1:])
+        logits = (features @ self.ssn.fc2.weight.t()).view(leaves, queries, gallery).permute(1, 2, 0) + self.ssn.fc2.bias
+        leaf_features = features.view(leaves, queries, gallery, width).permute(1, 2, 0, 3) if self.fusion == "kvm" else None
+        return self.fuse(logits, leaf_features)
 
     def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
         expanded = gallery_features[:, None, :].expand(-1, query_states.shape[1], -1)
@@ -234,12 +251,20 @@ class AsymNet(BaseModel):
         states = torch.stack([model_output["query_states"][i] for i in query_positions.tolist()]).to(self.device)
         gallery = torch.stack([model_output["gallery_features"][i] for i in gallery_positions.tolist()]).to(self.device)
         queries, windows = states.shape[:2]
-        scores = exact_score_matrix(self, states.flatten(0, 1), gallery, memory_budget_mb=self.memory_budget_mb)
-        scores = scores.view(queries, windows, -1).mean(1)
+        query_embedding = torch.stack([model_output["query_embedding"][i] for i in query_positions.tolist()])
+        shortlist = (self.run_config or {}).get("retrieval", {}).get("shortlist", {}) if self.run_config is not None else {}
+        if shortlist and shortlist.get("enabled") and windows == 1:
+            from mmf_ext.retrieval.shortlist import shortlist_scores
+
+            scores = shortlist_scores(self, states[:, 0], query_embedding.to(self.device), gallery,
+                                      gallery, str(shortlist.get("index", "flat")), int(shortlist.get("size", 200)))
+        else:
+            scores = exact_score_matrix(self, states.flatten(0, 1), gallery, memory_budget_mb=self.memory_budget_mb)
+            scores = scores.view(queries, windows, -1).mean(1)
         return {
             "scores": scores.cpu(),
             "query_positions": query_positions,
             "gallery_positions": gallery_positions,
-            "query_embedding": torch.stack([model_output["query_embedding"][i] for i in query_positions.tolist()]),
+            "query_embedding": query_embedding.cpu(),
             "gallery_features": gallery.cpu(),
         }

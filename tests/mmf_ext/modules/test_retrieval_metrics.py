@@ -66,3 +66,56 @@ def test_report_files_and_per_category_rows(tmp_path):
     assert "| c0 | 2 | 2 | 2 | 50.00 | 50.00 | 2.0 |" in table and "| c1 | 2 | 1 | 1 |" in table
     assert (tmp_path / "test_retrieval.png").read_bytes()[:4] == b"\x89PNG"
     assert "Overall" in text
+
+
+def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
+    """Shards of unequal size (one sample also seen twice) gathered and re-assembled give the single-process value."""
+    from mmf_ext.trainers import evaluation
+    from mmf_ext.trainers.evaluation import EvaluationCollector
+
+    torch.manual_seed(0)
+    n_gallery, n_query = 13, 9
+    gallery = [Sample(is_query=False, gallery_id=f"g{i}", category=i % 3, category_name=f"c{i % 3}", source=None,
+                      query_id=None, target_ids=None, sample_index=i) for i in range(n_gallery)]
+    queries = [Sample(is_query=True, query_id=f"q{i}", target_ids=[f"g{i}", f"g{(i + 3) % n_gallery}"], category=i % 3,
+                      category_name=f"c{i % 3}", source=1 + i % 2, gallery_id=None, sample_index=n_gallery + i)
+               for i in range(n_query)]
+    samples = gallery + queries
+    embeddings = torch.randn(len(samples), 4)
+    fields = ("is_query", "query_id", "target_ids", "gallery_id", "category", "category_name", "source")
+
+    def run(shards):
+        ranks = []
+        for shard in shards:
+            collector = EvaluationCollector(fields)
+            for start in range(0, len(shard), 3):
+                batch = [samples[i] for i in shard[start : start + 3]]
+                collector.add(SampleList(batch), {"embedding": embeddings[[s.sample_index for s in batch]]})
+            ranks.append(collector.records)
+        monkeypatch.setattr(evaluation, "all_gather_objects", lambda records: ranks)
+        sample_list, outputs = collector.gather()
+        is_query = torch.tensor([bool(v) for v in sample_list.is_query])
+        q, g = torch.nonzero(is_query).flatten(), torch.nonzero(~is_query).flatten()
+        emb = outputs["embedding"]
+        model_output = {"scores": emb[q] @ emb[g].t(), "query_positions": q, "gallery_positions": g}
+        results = []
+        for within in (False, True):
+            metric = TopKRetrievalAccuracy(k=[1, 2, 5], within_category=within)
+            results.append({k: float(v) for k, v in metric.calculate(sample_list, model_output).items()})
+        return results
+
+    everything = list(range(len(samples)))
+    single = run([everything])
+    order = torch.randperm(len(samples)).tolist()
+    shards = [order[:3], order[3:15] + [order[0]], order[15:]]  # uneven, one duplicate
+    assert run(shards) == single
+    assert "regular/top1_accuracy" in single[0] and "hard/median_rank" in single[0]
+
+
+def test_per_category_keys_are_returned():
+    metric = TopKRetrievalAccuracy(k=[1, 5])
+    result = metric.calculate(split_list(QUERIES, GALLERY), output())
+    assert {"category/c0/top1_accuracy", "category/c1/top1_accuracy", "category/c0/median_rank"} <= set(result)
+    overall = float(result["top1_accuracy"])
+    weighted = (2 * float(result["category/c0/top1_accuracy"]) + float(result["category/c1/top1_accuracy"])) / 3
+    assert math.isclose(overall, weighted)

@@ -22,8 +22,8 @@ class StandInScorer(nn.Module):
     def gallery_projection(self, g):
         return g @ self.fc1.weight[:, self.state_dim :].t()
 
-    def score_preactivations(self, pre):
-        return torch.sigmoid(self.fc2(torch.relu(pre)).squeeze(-1)).mean(-1)
+    def score_preactivations(self, pre):  # [T, Q, G, H]
+        return torch.sigmoid(self.fc2(torch.relu(pre)).squeeze(-1)).mean(0)
 
     def score_pairs(self, q, g):
         pairs = torch.cat([q, g[:, None].expand(-1, q.shape[1], -1)], -1)

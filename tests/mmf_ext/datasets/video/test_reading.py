@@ -67,8 +67,13 @@ def test_unreadable_files_raise_a_one_line_error_naming_the_file(tmp_path, conte
 def test_unreadable_videos_are_skipped_with_a_warning_unless_strict(tmp_path, caplog):
     (tmp_path / "bad.mp4").write_bytes(b"garbage" * 100)
     loader = TrajectoryLoader(4, 16, 0.1, FrameCache(None), strict=False)
-    with caplog.at_level(logging.WARNING, logger="mmf_ext"):
-        assert loader.load(tmp_path / "bad.mp4", None) is None
+    project_logger = logging.getLogger("mmf_ext")  # a run may have stopped it propagating to root
+    project_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mmf_ext"):
+            assert loader.load(tmp_path / "bad.mp4", None) is None
+    finally:
+        project_logger.removeHandler(caplog.handler)
     assert "skipping unreadable video" in caplog.text and len(loader.failed) == 1
     strict = TrajectoryLoader(4, 16, 0.1, FrameCache(None), strict=True)
     with pytest.raises(VideoReadError, match="bad.mp4"):
