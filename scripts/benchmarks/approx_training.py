@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
             loss = sum(model(batch)["losses"].values())
             loss.backward()
             optimizer.step()
-            losses[approximate] = float(loss)
+            losses[approximate] = float(loss.detach())
 
         seconds[approximate] = timed(step, repeats=3)
     ratio = seconds[False] / seconds[True]
