@@ -9,12 +9,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
-from mmf_ext.utils.errors import ConfigError
 
 
 class Losses(nn.Module):
@@ -24,19 +22,9 @@ class Losses(nn.Module):
         super().__init__()
         self.losses = nn.ModuleList()
         self.names: list[str] = []
-        if loss_list is None:
-            return
-        if isinstance(loss_list, (DictConfig, ListConfig)):
-            loss_list = OmegaConf.to_container(loss_list, resolve=True)
-        if isinstance(loss_list, (str, dict)):
-            loss_list = [loss_list]
-        for entry in loss_list:
-            if isinstance(entry, str):
-                name, params = entry, {}
-            elif isinstance(entry, dict) and "type" in entry:
-                name, params = entry["type"], entry.get("params") or {}
-            else:
-                raise ConfigError(f"losses entry {entry!r} must be a name or {{type: NAME, params: {{...}}}}")
+        from mmf_ext.utils.configuration import component_entries
+
+        for name, params in component_entries(loss_list, "losses"):
             loss_class = registry.get_loss_class(name)
             self.losses.append(loss_class(**params))
             self.names.append(name)

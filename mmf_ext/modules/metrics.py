@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
@@ -44,20 +43,10 @@ class Metrics:
     """The metrics named in `evaluation.metrics`: entries are names or {type, params}."""
 
     def __init__(self, metric_list: Any) -> None:
+        from mmf_ext.utils.configuration import component_entries
+
         self.metrics: list[BaseMetric] = []
-        if metric_list is None:
-            return
-        if isinstance(metric_list, (DictConfig, ListConfig)):
-            metric_list = OmegaConf.to_container(metric_list, resolve=True)
-        if isinstance(metric_list, (str, dict)):
-            metric_list = [metric_list]
-        for entry in metric_list:
-            if isinstance(entry, str):
-                name, params = entry, {}
-            elif isinstance(entry, dict) and "type" in entry:
-                name, params = entry["type"], entry.get("params") or {}
-            else:
-                raise ConfigError(f"evaluation.metrics entry {entry!r} must be a name or {{type: NAME, params: {{...}}}}")
+        for name, params in component_entries(metric_list, "evaluation.metrics"):
             metric_class = registry.get_metric_class(name)
             try:
                 self.metrics.append(metric_class(name=name, **params))

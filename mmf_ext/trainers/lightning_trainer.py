@@ -23,7 +23,7 @@ from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers.callbacks import IntervalLogger, MMFCheckpoint
 from mmf_ext.utils.checkpoint import AtomicCheckpointIO, load_model_weights
 from mmf_ext.utils.configuration import save_config
-from mmf_ext.utils.distributed import default_backend, detect_launch
+from mmf_ext.utils.distributed import detect_launch
 from mmf_ext.utils.errors import ConfigError
 from mmf_ext.utils.logger import setup_logging
 from mmf_ext.utils.predictions import write_predictions

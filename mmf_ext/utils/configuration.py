@@ -245,6 +245,25 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
+def component_entries(value: Any, key: str) -> list[tuple[str, dict]]:
+    """A config list of components (`name` or `{type: name, params: {...}}`) as (name, params) pairs."""
+    if value is None:
+        return []
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, (str, dict)):
+        value = [value]
+    entries = []
+    for entry in value:
+        if isinstance(entry, str):
+            entries.append((entry, {}))
+        elif isinstance(entry, dict) and "type" in entry:
+            entries.append((entry["type"], entry.get("params") or {}))
+        else:
+            raise ConfigError(f"{key} entry {entry!r} must be a name or {{type: NAME, params: {{...}}}}")
+    return entries
+
+
 def save_config(config: DictConfig, save_dir: str | os.PathLike) -> Path:
     """Write the resolved config to <save_dir>/config.yaml atomically."""
     from mmf_ext.utils.file_io import atomic_write_text

@@ -1,6 +1,5 @@
 """run_ablations.py runs configs through mmf_run and writes a markdown table; every ablation config builds."""
 
-from pathlib import Path
 
 import pytest
 

@@ -1,5 +1,3 @@
-import csv
-
 import pytest
 
 from mmf_cli.run import run

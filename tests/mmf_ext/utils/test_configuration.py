@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from mmf_ext.utils.configuration import build_config, load_yaml
 from mmf_ext.utils.errors import ConfigError
