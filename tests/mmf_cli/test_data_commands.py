@@ -44,3 +44,8 @@ def test_validate_reports_hostile_paths_bad_boxes_and_missing_files(tmp_path, mo
 def test_validate_a_missing_folder_is_a_one_line_error(tmp_path):
     done = run_cli("mmf_cli.video2shop", ["validate", str(tmp_path / "nothing")])
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_prepare_without_a_dataset_is_a_one_line_error(tmp_path):
+    done = run_cli("mmf_cli.video2shop", ["prepare", str(tmp_path / "missing")])
+    assert done.returncode == 2 and "no train.json" in done.stderr and len(done.stderr.strip().splitlines()) == 1

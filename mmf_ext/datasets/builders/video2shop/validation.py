@@ -71,6 +71,10 @@ def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> 
 def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: list[str]) -> str:
     """Decode every video of every split once into the frame cache; report counts."""
     from mmf_ext.common.registry import registry
+
+    root = Path(root)
+    if not any((root / f"{split}.json").is_file() for split in ("train", "val", "test")):
+        raise UserError(f"{root}: no train.json, val.json or test.json here; point prepare at a dataset folder")
     from mmf_ext.utils.configuration import load_yaml
 
     builder = registry.get_builder_class(dataset)()
