@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 ABLATIONS = sorted((REPO_ROOT / "projects" / "video2shop" / "configs" / "ablations").glob("*.yaml"))
-CONFIGS = [REPO_ROOT / "projects" / "video2shop" / "configs" / n for n in ("asymnet.yaml", "asymnet_paper.yaml")] + ABLATIONS
+CONFIGS = [REPO_ROOT / "projects" / "video2shop" / "configs" / n for n in ("asymnet.yaml", "asymnet_paper.yaml", "category_finetune.yaml")] + ABLATIONS
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)

@@ -61,6 +61,14 @@ class Video2ShopBuilder(BaseDatasetBuilder):
             manifest_name = self._split_file(config, "test")
         products = parse_manifest(root, manifest_name)
         distractors = parse_distractors(root) if split != "train" else []
+        only = config.get("category_filter")
+        if only:  # category-specific models (paper Sec. 5): train and evaluate on one category
+            known = sorted({p.category for p in products if p.category})
+            if only not in known:
+                raise ManifestError(f"dataset_config.{self.name}.category_filter={only!r}: no such category in "
+                                    f"{root / (manifest_name + '.json')}; categories there: {', '.join(known) or 'none'}")
+            products = [p for p in products if p.category == only]
+            distractors = [d for d in distractors if d.category == only]
         problems = [p for p in check_files(products, distractors) if "has no videos" not in p]
         if problems:
             more = f" (and {len(problems) - 1} more; run `video2shop validate {root}`)" if len(problems) > 1 else ""

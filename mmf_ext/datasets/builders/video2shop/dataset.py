@@ -89,7 +89,10 @@ class Video2ShopTrainDataset(BaseDataset):
             self.by_category.setdefault(product.category, []).append(product.product_id)
         self.product_ids = list(self.products)
         if len(self.product_ids) < 2:
-            raise ValueError(f"dataset {name}: training needs at least two products to draw negatives")
+            from mmf_ext.datasets.builders.video2shop.manifest import ManifestError
+
+            raise ManifestError(f"dataset {name}: training needs at least two products with videos to draw negatives, "
+                                f"found {len(self.product_ids)}; add products or widen category_filter")
 
     def __len__(self) -> int:
         return len(self.items)

@@ -106,3 +106,19 @@ def test_bad_boxes_and_missing_files_are_reported(movingfashion_dir, tmp_path):
     (movingfashion_dir / "imgs" / "t2.jpg").unlink()
     with pytest.raises(ManifestError, match="missing shop image"):
         builder.load(config, "train")
+
+
+def test_category_filter_keeps_one_category_and_rejects_unknown_ones(movingfashion_dir, tmp_path):
+    manifest = json.loads((movingfashion_dir / "train.json").read_text())
+    for pid, category in (("t1", "Dress"), ("t2", "Dress"), ("t3", "Top")):
+        manifest[pid]["category"] = category
+    (movingfashion_dir / "train.json").write_text(json.dumps(manifest))
+    builder, config = dataset_config("video2shop", movingfashion_dir, tmp_path, category_filter="Dress")
+    train = builder.load(config, "train")
+    assert sorted(pid for pid, _, _ in train.items) == ["t1", "t2"]
+    builder, config = dataset_config("video2shop", movingfashion_dir, tmp_path, category_filter="Spacesuit")
+    with pytest.raises(ManifestError, match="category_filter='Spacesuit': no such category"):
+        builder.load(config, "train")
+    builder, config = dataset_config("video2shop", movingfashion_dir, tmp_path, category_filter="Top")
+    with pytest.raises(ManifestError, match="at least two products"):
+        builder.load(config, "train")
