@@ -178,7 +178,8 @@ class LightningTrainer:
             return
         if not checkpoint.resume_file:
             raise ConfigError("checkpoint.resume_pretrained=true needs checkpoint.resume_file=PATH")
-        mapping = OmegaConf.to_container(checkpoint.get("pretrained_state_mapping") or {}, resolve=True)
+        mapping = checkpoint.get("pretrained_state_mapping")
+        mapping = OmegaConf.to_container(mapping, resolve=True) if OmegaConf.is_config(mapping) else dict(mapping or {})
         missing, unexpected = load_model_weights(model, checkpoint.resume_file, mapping)
         logger.info(
             "loaded pretrained weights from %s (%d missing, %d unexpected keys)",

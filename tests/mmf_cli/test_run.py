@@ -68,6 +68,13 @@ def test_pretrained_weights_load_with_a_state_mapping(tmp_path):
     assert max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
 
 
+def test_pretrained_weights_load_without_a_mapping(tmp_path):
+    run(plugin_opts(tmp_path / "a", "training.max_updates=10", "run_type=train"))
+    run(plugin_opts(tmp_path / "b", "run_type=train", "training.max_updates=1", "optimizer.params.lr=0.0",
+                    "checkpoint.resume_pretrained=true", f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}"))
+    assert max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
