@@ -68,15 +68,17 @@ def main_with(argv: list[str] | None, predict: bool, program: str) -> int:
         return 0
     debug, opts = _debug_requested(argv)
     from mmf_ext.common.registry import RegistryError
-    from mmf_ext.utils.errors import UserError
+    from mmf_ext.utils.errors import UserError, one_line
+
+    from mmf_ext.utils.distributed import shutdown_process_group
 
     try:
         run(opts, predict=predict)
+        shutdown_process_group()
     except (UserError, RegistryError, FileNotFoundError) as error:
         if debug:
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"{program}: error: {message}", file=sys.stderr)
+        print(f"{program}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{program}: interrupted", file=sys.stderr)

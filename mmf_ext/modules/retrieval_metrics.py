@@ -3,7 +3,9 @@
 A query is a hit at k when any of its correct gallery items ranks in the top k. Ties count
 against the query (a model that scores everything equally gets no credit). With
 `within_category: true` only gallery items of the query's category are ranked (the paper's
-protocol). Overall is the query-weighted average, as in the paper's Table 1.
+protocol). Overall is the query-weighted average, as in the paper's Table 1. A query whose
+`valid` field is false (its video could not be decoded) stays in the denominator with rank
+infinity: a miss at every k, never scored from a placeholder; the report names it.
 """
 
 from __future__ import annotations
@@ -30,11 +32,20 @@ def best_correct_ranks(scores: torch.Tensor, correct: torch.Tensor, candidates: 
     return torch.where(correct.any(1), ranks, torch.full_like(ranks, math.inf))
 
 
+def _median(ranks: torch.Tensor) -> float:
+    """The usual median (mean of the two middle ranks); unlike torch.quantile, inf ranks give inf, not nan."""
+    ordered = ranks.double().sort().values
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
 def _summary(ranks: torch.Tensor, ks: list[int]) -> dict[str, float]:
     if len(ranks) == 0:
         return {**{f"top{k}_accuracy": 0.0 for k in ks}, "median_rank": math.inf}
     out = {f"top{k}_accuracy": float((ranks <= k).double().mean()) for k in ks}
-    out["median_rank"] = float(ranks.quantile(0.5))  # the usual median: mean of the two middle ranks
+    out["median_rank"] = _median(ranks)
     return out
 
 
@@ -65,6 +76,14 @@ class TopKRetrievalAccuracy(BaseMetric):
             same = query_category[:, None] == gallery_category[None, :]
             candidates = same | (query_category[:, None] < 0)
         ranks = best_correct_ranks(scores, correct, candidates)
+        valid = sample_list.get("valid")
+        unreadable: list[str] = []
+        if valid is not None:  # an undecodable query video is a miss, whatever its placeholder scored
+            query_valid = torch.tensor([bool(valid[p]) if valid[p] is not None else True for p in queries], dtype=torch.bool)
+            ranks = torch.where(query_valid, ranks, torch.full_like(ranks, math.inf))
+            query_ids = sample_list.get("query_id")
+            unreadable = [str(query_ids[p]) if query_ids is not None else str(p)
+                          for p, ok in zip(queries, query_valid.tolist()) if not ok]
 
         overall = _summary(ranks, self.ks)
         result = {key: torch.tensor(value, dtype=torch.float64) for key, value in overall.items()}
@@ -78,6 +97,7 @@ class TopKRetrievalAccuracy(BaseMetric):
                     for key, value in _summary(ranks[mask], self.ks).items():
                         result[f"{group}/{key}"] = torch.tensor(value, dtype=torch.float64)
         self.last_report = self._report(sample_list, queries, gallery, ranks, source_groups)
+        self.last_report["unreadable_queries"] = unreadable
         if sample_list.get("category_name") is not None:
             for name, row in self.last_report["categories"].items():
                 if row["queries"]:

@@ -1,4 +1,8 @@
-"""Per query, the ranked top-K gallery ids with their scores (the rows `mmf_predict` writes)."""
+"""Per query, the ranked top-K gallery ids with their scores (the rows `mmf_predict` writes).
+
+A query whose video could not be decoded (`valid` false) gets no ranking, only `unreadable_video`,
+so a placeholder's scores are never passed off as predictions.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,13 @@ def retrieval_prediction_rows(sample_list: SampleList, model_output: dict[str, A
     if k == 0:
         return [{"query_id": sample_list.query_id[p], "topk": []} for p in query_positions]
     values, indices = scores.topk(k, dim=1)
+    valid = sample_list.get("valid")
     for row, position in enumerate(query_positions):
         targets = sample_list.target_ids[position] or []
+        if valid is not None and valid[position] is not None and not bool(valid[position]):
+            rows.append({"query_id": sample_list.query_id[position], "target_ids": list(targets), "topk": [],
+                         "unreadable_video": True})
+            continue
         rows.append({
             "query_id": sample_list.query_id[position],
             "target_ids": list(targets),

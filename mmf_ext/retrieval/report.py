@@ -22,6 +22,10 @@ def markdown_table(report: dict[str, Any]) -> str:
         cells = [f"source: {source}", "", "", str(row["queries"])] + [f"{100 * row[f'top{k}_accuracy']:.2f}" for k in ks]
         cells.append(f"{row['median_rank']:.1f}" if row["median_rank"] != float("inf") else "inf")
         lines.append("| " + " | ".join(cells) + " |")
+    unreadable = report.get("unreadable_queries") or []
+    if unreadable:  # named, so a low score is not mistaken for the model's
+        shown = ", ".join(unreadable[:20]) + (" ..." if len(unreadable) > 20 else "")
+        lines.append(f"\n{len(unreadable)} unreadable query video(s) counted as misses: {shown}")
     return "\n".join(lines)
 
 

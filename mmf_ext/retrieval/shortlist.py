@@ -1,8 +1,9 @@
-"""Large catalogs: a FAISS shortlist over pooled embeddings, then exact re-ranking of the shortlist.
+"""Large catalogs: a FAISS shortlist, then exact re-ranking of the shortlist by the pair network.
 
-The shortlist uses inner products of L2-normalised embeddings (a query's mean IFN frame feature
-against each shop image's IFN feature: the IFN is shared by frames and shop images, so they live
-in one space). Only the shortlisted items are scored by the pair network, exactly.
+Two ways to shortlist: by default a per-query linear surrogate of the scorer searched by maximum
+inner product over the gallery features (mmf_ext.retrieval.surrogate; it keeps the exact top-k
+far better), or the cosine of pooled embeddings (a query's mean IFN frame feature against each
+shop image's IFN feature). Only the shortlisted items are scored by the pair network, exactly.
 """
 
 from __future__ import annotations
@@ -14,37 +15,86 @@ from mmf_ext.retrieval.interfaces import FactorizedPairScorer
 from mmf_ext.utils.errors import ConfigError
 
 INDEX_TYPES = ("flat", "ivf", "hnsw")
+METRICS = ("cosine", "inner_product")
+EMBEDDINGS = ("surrogate", "pooled")
 
 
 class ShortlistIndex:
+    """FAISS index over gallery vectors, searched by cosine or by maximum inner product.
+
+    `metric="inner_product"` (for surrogate query vectors) uses the usual reduction of maximum
+    inner product search to nearest neighbours: each gallery vector m gets one more coordinate,
+    sqrt(R^2 - |m|^2), and a query u a zero there, so |phi(m) - (u, 0)|^2 = R^2 + |u|^2 - 2 u.m and
+    the nearest item is the one with the largest inner product, with every index type.
+    """
+
     def __init__(self, embeddings: torch.Tensor, index_type: str = "flat", nlist: int | None = None, nprobe: int = 32,
-                 hnsw_m: int = 32, ef_search: int = 128, train_size: int = 100_000, seed: int = 0) -> None:
+                 hnsw_m: int = 32, ef_search: int = 128, train_size: int = 100_000, seed: int = 0,
+                 metric: str = "cosine") -> None:
         import faiss
 
         if index_type not in INDEX_TYPES:
             raise ConfigError(f"retrieval.shortlist.index={index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
-        vectors = _normalised(embeddings)
+        if metric not in METRICS:
+            raise ConfigError(f"shortlist metric={metric!r}; choose one of {', '.join(METRICS)}")
+        self.metric = metric
+        vectors = _normalised(embeddings) if metric == "cosine" else _augmented(embeddings)
         dim = vectors.shape[1]
+        faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
         if index_type == "flat":
-            index = faiss.IndexFlatIP(dim)
+            index = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
         elif index_type == "ivf":
-            nlist = nlist or max(1, int(4 * np.sqrt(len(vectors))))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            nlist = min(len(vectors), nlist or max(1, int(4 * np.sqrt(len(vectors)))))
+            quantizer = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
             rng = np.random.default_rng(seed)
             sample = vectors[rng.choice(len(vectors), min(len(vectors), max(train_size, 40 * nlist)), replace=False)]
             index.train(sample)
             index.nprobe = min(nprobe, nlist)
         else:
-            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss_metric)
             index.hnsw.efSearch = ef_search
         index.add(vectors)
         self.index = index
         self.size = len(vectors)
 
+    def to_bytes(self) -> bytes:
+        """The FAISS index serialised, to keep beside a gallery's features."""
+        import faiss
+
+        return faiss.serialize_index(self.index).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, metric: str, nprobe: int = 64) -> "ShortlistIndex":
+        import faiss
+
+        index = cls.__new__(cls)
+        index.index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        if hasattr(index.index, "nprobe"):
+            index.index.nprobe = nprobe
+        index.metric, index.size = metric, index.index.ntotal
+        return index
+
     def search(self, query_embeddings: torch.Tensor, size: int) -> np.ndarray:
-        """Indices [Q, size] of the best candidates by inner product (-1 where fewer exist)."""
-        _, indices = self.index.search(_normalised(query_embeddings), min(size, self.size))
+        """Indices [Q, size] of the best candidates (-1 where fewer exist)."""
+        if self.metric == "cosine":
+            queries = _normalised(query_embeddings)
+        else:
+            queries = np.concatenate([_as_float32(query_embeddings), np.zeros((len(query_embeddings), 1), np.float32)], 1)
+        _, indices = self.index.search(queries, min(size, self.size))
         return indices
+
+
+def _as_float32(vectors: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(torch.as_tensor(vectors).detach().float().cpu().numpy(), dtype=np.float32)
+
+
+def _augmented(embeddings: torch.Tensor) -> np.ndarray:
+    """Gallery vectors with the extra coordinate of the inner-product-to-L2 reduction."""
+    vectors = _as_float32(embeddings)
+    norms = np.einsum("ij,ij->i", vectors, vectors)
+    extra = np.sqrt(np.maximum(norms.max() - norms, 0.0))[:, None].astype(np.float32)
+    return np.ascontiguousarray(np.concatenate([vectors, extra], 1))
 
 
 def _normalised(embeddings: torch.Tensor) -> np.ndarray:
@@ -72,15 +122,42 @@ def rerank(scorer: FactorizedPairScorer, query_part: torch.Tensor, gallery_part:
     return torch.stack(rows_scores), torch.stack(rows_indices)
 
 
-def shortlist_scores(scorer: FactorizedPairScorer, query_states: torch.Tensor, query_embeddings: torch.Tensor,
-                     gallery_features: torch.Tensor, gallery_embeddings: torch.Tensor, index_type: str = "flat",
-                     size: int = 200) -> torch.Tensor:
+def shortlist_candidates(scorer: FactorizedPairScorer, query_part: torch.Tensor, query_embeddings: torch.Tensor | None,
+                         gallery_features: torch.Tensor, gallery_part: torch.Tensor, gallery_embeddings: torch.Tensor | None,
+                         index_type: str = "flat", size: int = 200, embedding: str = "surrogate", probe: int = 2048,
+                         refine: bool = True) -> np.ndarray:
+    """Each query's shortlist [Q, size] of gallery rows.
+
+    `embedding="surrogate"`: per-query linear surrogate vectors of the scorer searched by maximum
+    inner product over the gallery features (see mmf_ext.retrieval.surrogate), refit once on the
+    first shortlist when `refine`; `"pooled"`: cosine of the given query and gallery embeddings.
+    """
+    if embedding not in EMBEDDINGS:
+        raise ConfigError(f"retrieval.shortlist.embedding={embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
+    if embedding == "pooled":
+        return ShortlistIndex(gallery_embeddings, index_type).search(query_embeddings, size)
+    from mmf_ext.retrieval.surrogate import LinearSurrogate
+
+    index = ShortlistIndex(gallery_features, index_type, metric="inner_product")
+    surrogate = LinearSurrogate(scorer, gallery_features, probe_size=probe)
+    candidates = index.search(surrogate.query_vectors(query_part), size)
+    if refine:
+        for q, row in enumerate(candidates):
+            rows = torch.as_tensor(row[row >= 0], dtype=torch.long)
+            candidates[q] = index.search(surrogate.refit(query_part[q : q + 1], gallery_features[rows], gallery_part[rows]), size)[0]
+    return candidates
+
+
+@torch.no_grad()
+def shortlist_scores(scorer: FactorizedPairScorer, query_states: torch.Tensor, query_embeddings: torch.Tensor | None,
+                     gallery_features: torch.Tensor, gallery_embeddings: torch.Tensor | None, index_type: str = "flat",
+                     size: int = 200, embedding: str = "surrogate", probe: int = 2048, refine: bool = True) -> torch.Tensor:
     """A [Q, G] score matrix: exact scores for each query's shortlist, -inf elsewhere."""
-    index = ShortlistIndex(gallery_embeddings, index_type)
-    candidates = index.search(query_embeddings, size)
     query_part = scorer.query_projection(query_states)
     gallery_part = scorer.gallery_projection(gallery_features)
+    candidates = shortlist_candidates(scorer, query_part, query_embeddings, gallery_features, gallery_part,
+                                      gallery_embeddings, index_type, size, embedding, probe, refine)
     values, indices = rerank(scorer, query_part, gallery_part, candidates, size)
     scores = torch.full((query_states.shape[0], gallery_features.shape[0]), -torch.inf)
-    scores.scatter_(1, indices, values)
+    scores.scatter_(1, indices.cpu(), values.cpu())
     return scores

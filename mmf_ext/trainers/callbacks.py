@@ -74,7 +74,9 @@ class MMFCheckpoint(Callback):
             candidates = [k for k in metrics if k.startswith("val/") and "loss" not in k]
             if not candidates:
                 return None
-            key = self.criteria = sorted(candidates)[0]
+            # overall metrics before per-group ones (val/<dataset>/<group>/<name>/...)
+            key = self.criteria = min(candidates, key=lambda k: (k.count("/"), k))
+            logger.info("checkpoint: best.ckpt follows %s (set training.early_stop.criteria to choose)", key)
         if key not in metrics:
             return None
         return float(metrics[key])

@@ -53,6 +53,17 @@ def is_dist_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def shutdown_process_group() -> None:
+    """Destroy the default group after a successful run.
+
+    Without it, gloo's worker threads can outlive the interpreter and abort the process at exit
+    ("terminate called without an active exception"), which fails a job that did its work.
+    Only called on success: destroying while a peer still waits in a collective would hang.
+    """
+    if is_dist_initialized():
+        dist.destroy_process_group()
+
+
 def get_rank() -> int:
     if is_dist_initialized():
         return dist.get_rank()

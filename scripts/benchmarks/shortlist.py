@@ -4,9 +4,11 @@
 
 With --save-dir (a finished mmf_run: its config.yaml and current.ckpt) the queries and shop images
 are the test split encoded by that trained model; galleries larger than the test split are filled
-with distractor features drawn from a Gaussian fitted to the real shop features (clamped at 0, as
-IFN features are post-ReLU). Without it, an untrained model and random inputs are used. Latency is
-per query trajectory, one at a time: shortlist search plus exact re-ranking, index built before.
+with distractor features (--distractors gaussian | mixup, see fill_gallery). Without it, an
+untrained model and random inputs are used. The shortlist comes from the per-query linear
+surrogate of the scorer (--embedding surrogate, the default) or from pooled IFN features
+(--embedding pooled). Latency is per query trajectory, one at a time: surrogate fit, shortlist
+search and exact re-ranking, with the index and the gallery projection built before.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from benchmarks.common import print_result
 from mmf_ext.retrieval.scoring import exact_score_matrix
 from mmf_ext.retrieval.shortlist import ShortlistIndex, rerank
+from mmf_ext.retrieval.surrogate import LinearSurrogate
 
 
 def encode_test_split(save_dir: Path, max_queries: int):
@@ -58,19 +61,33 @@ def untrained(max_queries: int):
     return states, frames.mean(1), shop, model
 
 
-def fill_gallery(real: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
-    """The real features, then Gaussian distractors with their mean and covariance (clamped at 0)."""
+def fill_gallery(real: torch.Tensor, size: int, seed: int = 0, kind: str = "gaussian") -> torch.Tensor:
+    """The real features, then distractors up to `size`.
+
+    `gaussian`: drawn from a Gaussian with the real features' mean and covariance (clamped at 0, as
+    IFN features are post-ReLU): far from any image, where the scorer extrapolates. `mixup`: a
+    random convex mix of two real features with 5% multiplicative noise: near the features real
+    shop images produce.
+    """
     if size <= len(real):
         return real[:size]
     generator = torch.Generator().manual_seed(seed)
-    mean = real.mean(0)
-    centred = real - mean
-    covariance = centred.t() @ centred / max(1, len(real) - 1) + 1e-4 * torch.eye(real.shape[1])
-    factor = torch.linalg.cholesky(covariance)
     blocks, remaining = [real], size - len(real)
+    if kind == "gaussian":
+        mean = real.mean(0)
+        centred = real - mean
+        covariance = centred.t() @ centred / max(1, len(real) - 1) + 1e-4 * torch.eye(real.shape[1])
+        factor = torch.linalg.cholesky(covariance)
     while remaining > 0:
         block = min(remaining, 100_000)
-        blocks.append((mean + torch.randn(block, real.shape[1], generator=generator) @ factor.t()).clamp_min(0))
+        if kind == "gaussian":
+            blocks.append((mean + torch.randn(block, real.shape[1], generator=generator) @ factor.t()).clamp_min(0))
+        else:
+            first = torch.randint(0, len(real), (block,), generator=generator)
+            second = torch.randint(0, len(real), (block,), generator=generator)
+            weight = torch.rand(block, 1, generator=generator)
+            noise = 1 + 0.05 * torch.randn(block, real.shape[1], generator=generator)
+            blocks.append((weight * real[first] + (1 - weight) * real[second]) * noise)
         remaining -= block
     return torch.cat(blocks)
 
@@ -80,27 +97,43 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--save-dir", type=Path, default=None, help="a finished mmf_run save dir (trained model)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=20)
-    parser.add_argument("--index", default="ivf", choices=["flat", "ivf", "hnsw"])
+    parser.add_argument("--index", default="hnsw", choices=["flat", "ivf", "hnsw"])
     parser.add_argument("--shortlist", type=int, default=400)
     parser.add_argument("--nprobe", type=int, default=64)
     parser.add_argument("--topk", type=int, default=20)
+    parser.add_argument("--embedding", default="surrogate", choices=["surrogate", "pooled"],
+                        help="surrogate: per-query linear surrogate of the scorer (inner product); pooled: mean IFN feature (cosine)")
+    parser.add_argument("--probe", type=int, default=2048, help="probe sample size of the surrogate")
+    parser.add_argument("--refine", type=int, default=1, choices=[0, 1], help="refit the surrogate on the first shortlist")
+    parser.add_argument("--distractors", default="gaussian", choices=["gaussian", "mixup"],
+                        help="how galleries beyond the real shop images are filled (see fill_gallery)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     states, embeddings, shop, model = encode_test_split(args.save_dir, args.queries) if args.save_dir else untrained(args.queries)
     source = f"trained model in {args.save_dir}" if args.save_dir else "untrained model, random inputs"
     results = []
     for size in args.sizes:
-        gallery = fill_gallery(shop, size)
+        gallery = fill_gallery(shop, size, kind=args.distractors)
         start = time.perf_counter()
-        index = ShortlistIndex(gallery, args.index, nprobe=args.nprobe)
+        surrogate = args.embedding == "surrogate"
+        index = ShortlistIndex(gallery, args.index, nprobe=args.nprobe, metric="inner_product" if surrogate else "cosine")
+        with torch.no_grad():
+            gallery_part = model.gallery_projection(gallery)  # computed once, like a feature bank
+            fitted = LinearSurrogate(model, gallery, probe_size=args.probe) if surrogate else None
         build_seconds = time.perf_counter() - start
         latencies, kept = [], []
         with torch.no_grad():
-            gallery_part = model.gallery_projection(gallery)  # computed once, like a feature bank
             for q in range(len(states)):
                 begin = time.perf_counter()
                 query_part = model.query_projection(states[q : q + 1])
-                candidates = index.search(embeddings[q : q + 1], args.shortlist)
+                if fitted is None:
+                    candidates = index.search(embeddings[q : q + 1], args.shortlist)
+                else:
+                    candidates = index.search(fitted.query_vectors(query_part), args.shortlist)
+                    if args.refine:
+                        first = torch.as_tensor(candidates[0][candidates[0] >= 0], dtype=torch.long)
+                        vector = fitted.refit(query_part, gallery[first], gallery_part[first])
+                        candidates = index.search(vector, args.shortlist)
                 _, found = rerank(model, query_part, gallery_part, candidates, args.topk)
                 latencies.append(time.perf_counter() - begin)
                 exact = exact_score_matrix(model, states[q : q + 1], gallery, memory_budget_mb=64)[0]
@@ -111,7 +144,8 @@ def main(argv: list[str]) -> int:
                "top20_kept": round(float(np.mean(kept)), 4), "index_build_s": round(build_seconds, 1)}
         results.append(row)
         print(f"gallery {size:>9,}: p50 {row['p50_ms']:8.2f} ms, p95 {row['p95_ms']:8.2f} ms per query; exact top-{args.topk} "
-              f"kept {100 * row['top20_kept']:.1f}% ({args.index}, shortlist {args.shortlist}, index built in {row['index_build_s']} s)")
-    print_result({"benchmark": "shortlist", "features": source, "index": args.index, "shortlist": args.shortlist,
+              f"kept {100 * row['top20_kept']:.1f}% ({args.embedding}, {args.index}, shortlist {args.shortlist}, index built in {row['index_build_s']} s)")
+    print_result({"benchmark": "shortlist", "features": source, "embedding": args.embedding, "refine": bool(args.refine), "distractors": args.distractors,
+                  "probe": args.probe, "index": args.index, "shortlist": args.shortlist,
                   "nprobe": args.nprobe, "queries": len(states), "results": results})
     return 0

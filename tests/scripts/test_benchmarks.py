@@ -40,3 +40,15 @@ def test_shortlist_benchmark_reports_latency_and_kept_share():
     result = run_benchmark("shortlist", "--sizes", "300", "--queries", "3", "--index", "flat", "--shortlist", "300")
     (row,) = result["results"]
     assert row["top20_kept"] == 1.0 and row["p50_ms"] > 0  # a full flat shortlist keeps everything
+
+
+def test_shortlist_benchmark_with_mixup_distractors_and_pooled_embeddings():
+    result = run_benchmark("shortlist", "--sizes", "300", "--queries", "2", "--index", "flat", "--shortlist", "300",
+                           "--distractors", "mixup", "--embedding", "pooled")
+    assert result["results"][0]["top20_kept"] == 1.0 and result["distractors"] == "mixup"
+
+
+def test_pipeline_benchmark_reports_every_stage():
+    result = run_benchmark("pipeline", "--seconds", "1", "--width", "160", "--height", "96", "--fps", "10", "--gallery", "50")
+    assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
+    assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"

@@ -12,11 +12,12 @@ CONFIGS = [REPO_ROOT / "projects" / "video2shop" / "configs" / n for n in ("asym
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_every_config_composes_and_its_model_builds(config, tmp_path):
     from mmf_ext.common.registry import registry
-    from mmf_ext.utils.configuration import build_config
+    from mmf_ext.utils.configuration import build_config, load_yaml
 
-    composed = build_config([f"config={config}", "model=asymnet", "dataset=synthetic_video2shop", f"env.data_dir={tmp_path}"])
-    model = registry.get_model_class("asymnet")(composed.model_config.asymnet)
-    if composed.model_config.asymnet.ifn.backbone == "vgg16":
+    name = load_yaml(config).get("model") or "asymnet"  # baseline overlays name their model
+    composed = build_config([f"config={config}", f"model={name}", "dataset=synthetic_video2shop", f"env.data_dir={tmp_path}"])
+    model = registry.get_model_class(name)(composed.model_config[name])
+    if composed.model_config[name].ifn.backbone == "vgg16":
         return  # building VGG16 for every Fig. 4 variant is slow; one build is checked below
     model.build()
 
@@ -48,3 +49,15 @@ def test_run_ablations_writes_a_table(tmp_path):
                         "training.evaluation_interval=4", "training.checkpoint_interval=4"])
     text = out.read_text()
     assert "| asymnet |" in text and "| fusion_avg |" in text and "top-20" in text
+
+
+def test_run_ablations_takes_the_model_a_config_names():
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import run_ablations
+
+    ablations = REPO_ROOT / "projects/video2shop/configs/ablations"
+    assert run_ablations.config_model(str(ablations / "baseline_rc.yaml"), "asymnet") == "contrastive_softmax"
+    assert run_ablations.config_model(str(ablations / "baseline_infonce.yaml"), "asymnet") == "infonce_dual_encoder"
+    assert run_ablations.config_model(str(ablations / "repr_vlad.yaml"), "asymnet") == "asymnet"

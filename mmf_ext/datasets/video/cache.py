@@ -26,10 +26,12 @@ class FrameCache:
         self.rebuilt = 0
 
     def key(self, video_path: str | os.PathLike, params: dict) -> str:
+        """Video identity (path, byte size, mtime in ns) and sampling parameters, kept apart so a
+        parameter can never overwrite the file's identity (an image `size` once hid the file size)."""
         path = Path(video_path)
         stat = path.stat() if path.exists() else None
-        ident = {"video": str(path.resolve()), "size": stat.st_size if stat else 0,
-                 "mtime": int(stat.st_mtime) if stat else 0, **params}
+        ident = {"video": str(path.resolve()), "file_bytes": stat.st_size if stat else 0,
+                 "file_mtime_ns": stat.st_mtime_ns if stat else 0, "params": params}
         return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
     def _path(self, key: str) -> Path:

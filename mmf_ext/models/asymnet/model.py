@@ -8,8 +8,9 @@ for every pair. Phases (Sec. 4.3): `ssn` trains IFN, VFN and SSN with the log lo
 two in sequence in one run, switching after `fusion_start` of the updates.
 
 Baselines of the paper are options of the same model: `representation` avg_pool / max_pool
-(pooled frame features scored by one SSN), `vfn.levels` 1-4, and `fusion` avg / max / last / kvm
-(key-volume attention) instead of the tree.
+(pooled frame features scored by one SSN) or fisher_vector / vlad (frame features and shop images
+encoded by mmf_ext.models.baselines.encodings, fitted when training starts), `vfn.levels` 1-4, and
+`fusion` avg / max / last / kvm (key-volume attention) instead of the tree.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from mmf_ext.models.asymnet.ifn import ImageFeatureNetwork
 from mmf_ext.models.asymnet.ssn import SingleSimilarityNetwork
 from mmf_ext.models.asymnet.vfn import VideoFeatureNetwork
 from mmf_ext.models.base_model import BaseModel
+from mmf_ext.models.baselines.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from mmf_ext.utils.errors import ConfigError
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "models" / "asymnet" / "defaults.yaml"
 FUSIONS = ("tree", "avg", "max", "last", "kvm")
-REPRESENTATIONS = ("lstm", "avg_pool", "max_pool")
+REPRESENTATIONS = ("lstm", "avg_pool", "max_pool", *ENCODINGS)
 
 
 def window_starts(length: int, window: int) -> list[int]:
@@ -67,6 +69,8 @@ class AsymNet(BaseModel):
         self.ifn = ImageFeatureNetwork(str(c.ifn.backbone), tuple(c.ifn.spp_levels), int(c.ifn.feature_dim),
                                        c.ifn.get("pretrained"), float(c.ifn.get("dropout", 0.0)))
         feature_dim = int(c.ifn.feature_dim)
+        self.encoding = build_encoding(self.representation, feature_dim, c.get("encoding")) if self.representation in ENCODINGS else None
+        image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
         if self.representation == "lstm":
             self.vfn = VideoFeatureNetwork(feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.get("dropout", 0.0)))
             state_dim = int(c.vfn.hidden_dim)
@@ -74,12 +78,12 @@ class AsymNet(BaseModel):
             self.num_leaves = math.prod(branches) if self.fusion == "tree" else int(c.num_leaves)
         else:
             self.vfn = None
-            state_dim = feature_dim
+            state_dim = image_dim  # pooled features, or the encoding of the frame set
             self.num_leaves = 1
             branches = [1]
             if self.fusion in ("tree", "kvm"):
                 self.fusion = "last"  # a pooled trajectory is a single leaf: nothing to fuse
-        self.ssn = SingleSimilarityNetwork(state_dim, feature_dim, int(c.ssn.hidden))
+        self.ssn = SingleSimilarityNetwork(state_dim, image_dim, int(c.ssn.hidden))
         self.tree = FusionTree(branches, int(c.ssn.hidden)) if self.fusion == "tree" else None
         self.key_volume = nn.Linear(int(c.ssn.hidden), 1) if self.fusion == "kvm" else None
         budget = c.scoring.get("memory_budget_mb")
@@ -96,7 +100,11 @@ class AsymNet(BaseModel):
         return "ssn" if self.global_step < float(self.config.fusion_start) * total else "fusion"
 
     def _encoders(self) -> list[nn.Module]:
-        return [m for m in (self.ifn, self.vfn, self.ssn) if m is not None]
+        return [m for m in (self.ifn, self.vfn, self.encoding, self.ssn) if m is not None]
+
+    def on_train_start(self) -> None:
+        if self.encoding is not None:  # FV / VLAD: fit PCA and codebooks on training regions, once
+            fit_on_training_regions(self.encoding, self.ifn, self.trainer, self.config.get("encoding"))
 
     # -- encoding ---------------------------------------------------------------------------
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
@@ -111,6 +119,8 @@ class AsymNet(BaseModel):
             return frame_features.mean(1)[:, None, None, :]
         if self.representation == "max_pool":
             return frame_features.amax(1)[:, None, None, :]
+        if self.encoding is not None:
+            return self.encoding(frame_features)[:, None, None, :]
         leaves = self.num_leaves
         if length < leaves:  # loop the trajectory to the number of leaves
             frame_features = frame_features[:, [i % length for i in range(leaves)]]
@@ -119,6 +129,13 @@ class AsymNet(BaseModel):
         windows = torch.stack([frame_features[:, s : s + leaves] for s in starts], dim=1)  # [B, W, L, E]
         states = self.vfn(windows.reshape(batch * len(starts), leaves, -1))
         return states.view(batch, len(starts), leaves, -1)
+
+    def encode_gallery(self, image_features: torch.Tensor) -> torch.Tensor:
+        """IFN features of shop images [..., E] -> what the SSN reads: the features, or their encoding as a set of one."""
+        if self.encoding is None:
+            return image_features
+        encoded = self.encoding(image_features.reshape(-1, 1, image_features.shape[-1]))
+        return encoded.view(*image_features.shape[:-1], -1)
 
     # -- similarity -------------------------------------------------------------------------
     def fuse(self, leaf_logits: torch.Tensor, leaf_features: torch.Tensor) -> torch.Tensor:
@@ -140,7 +157,7 @@ class AsymNet(BaseModel):
         return self.ssn.state_projection(query_states)
 
     def gallery_projection(self, gallery_features: torch.Tensor) -> torch.Tensor:
-        return self.ssn.image_projection(gallery_features)
+        return self.ssn.image_projection(self.encode_gallery(gallery_features))
 
     def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
         """[L, Q, G, 256] fc1 pre-activations -> [Q, G], reading the fc1 features once.
@@ -163,7 +180,7 @@ class AsymNet(BaseModel):
         return self.fuse(logits, leaf_features)
 
     def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
-        expanded = gallery_features[:, None, :].expand(-1, query_states.shape[1], -1)
+        expanded = self.encode_gallery(gallery_features)[:, None, :].expand(-1, query_states.shape[1], -1)
         features, logits = self.ssn(query_states, expanded)
         return self.fuse(logits, features)
 
@@ -171,7 +188,7 @@ class AsymNet(BaseModel):
     def _pair_outputs(self, video: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Leaf logits z [n, 2S, W, L] and fc1 features x [n, 2S, W, L, D] for every pair."""
         n, pairs = images.shape[:2]
-        image_features = self.encode_images(images)  # [n, 2S, E]
+        image_features = self.encode_gallery(self.encode_images(images))  # [n, 2S, E] (encoded for FV / VLAD)
         if self.approximate_training:
             states = self.encode_trajectories(self.encode_images(video))  # [n, W, L, D], once
             pre = self.ssn.state_projection(states)[:, None] + self.ssn.image_projection(image_features)[:, :, None, None]
@@ -256,8 +273,10 @@ class AsymNet(BaseModel):
         if shortlist and shortlist.get("enabled") and windows == 1:
             from mmf_ext.retrieval.shortlist import shortlist_scores
 
-            scores = shortlist_scores(self, states[:, 0], query_embedding.to(self.device), gallery,
-                                      gallery, str(shortlist.get("index", "flat")), int(shortlist.get("size", 200)))
+            scores = shortlist_scores(self, states[:, 0], query_embedding.to(self.device), gallery, gallery,
+                                      str(shortlist.get("index", "flat")), int(shortlist.get("size", 200)),
+                                      str(shortlist.get("embedding", "surrogate")), int(shortlist.get("probe", 2048)),
+                                      bool(shortlist.get("refine", True)))
         else:
             scores = exact_score_matrix(self, states.flatten(0, 1), gallery, memory_budget_mb=self.memory_budget_mb)
             scores = scores.view(queries, windows, -1).mean(1)

@@ -43,11 +43,12 @@ def test_shortlist_search_finds_the_nearest_embeddings(index_type):
     assert np.mean(found[:, 0] == np.arange(20)) >= 0.9
 
 
-def test_a_full_flat_shortlist_reranked_equals_exact_scoring():
+@pytest.mark.parametrize("embedding", ["surrogate", "pooled"])
+def test_a_full_flat_shortlist_reranked_equals_exact_scoring(embedding):
     torch.manual_seed(1)
     scorer = StandInScorer()
     queries, gallery = torch.randn(3, 4, 6), torch.randn(30, 5)
-    scores = shortlist_scores(scorer, queries, torch.randn(3, 5), gallery, gallery, "flat", size=30)
+    scores = shortlist_scores(scorer, queries, torch.randn(3, 5), gallery, gallery, "flat", size=30, embedding=embedding)
     assert torch.allclose(scores, exact_score_matrix(scorer, queries, gallery), atol=1e-5)
-    partial = shortlist_scores(scorer, queries, torch.randn(3, 5), gallery, gallery, "flat", size=5)
+    partial = shortlist_scores(scorer, queries, torch.randn(3, 5), gallery, gallery, "flat", size=5, embedding=embedding)
     assert torch.isfinite(partial).sum(1).tolist() == [5, 5, 5]

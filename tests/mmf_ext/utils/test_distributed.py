@@ -1,4 +1,7 @@
-from mmf_ext.utils.distributed import detect_launch
+import torch.distributed as dist
+
+from mmf_ext.utils.distributed import detect_launch, is_dist_initialized, shutdown_process_group
+from tests.conftest import free_port
 
 
 def test_torchrun_environment_is_detected_with_nodes_and_local_rank():
@@ -18,3 +21,11 @@ def test_slurm_environment_is_detected():
 def test_no_launcher_means_one_process():
     info = detect_launch({})
     assert (info.launcher, info.world_size, info.rank) == ("none", 1, 0)
+
+
+def test_shutdown_destroys_the_group_and_is_a_no_op_without_one():
+    shutdown_process_group()  # nothing initialised: must not raise
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+    assert is_dist_initialized()
+    shutdown_process_group()
+    assert not is_dist_initialized()

@@ -3,12 +3,18 @@
 All three read the same format from `data_dir`; `movingfashion` is the official layout as-is,
 `video2shop` adds the documented extensions, and `synthetic_video2shop` first generates its data
 into `env.data_dir` (deterministically, once; later runs reuse it).
+
+Unreadable videos are found inside DataLoader workers, whose logs and counters never reach the
+run; so samples carry them (`skipped_videos`), and the builder, in the main process, warns once
+per file at first sight and logs a summary line when each stage (fit, validate, test, predict)
+ends.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -16,8 +22,9 @@ from mmf_ext.common.registry import registry
 from mmf_ext.datasets.base_dataset_builder import BaseDatasetBuilder
 from mmf_ext.datasets.builders.video2shop.categories import PAPER_CATEGORIES
 from mmf_ext.datasets.builders.video2shop.dataset import ShopImages, Video2ShopEvalDataset, Video2ShopTrainDataset
+from mmf_ext.datasets.builders.video2shop.detection import dataset_task, detection_dataset
 from mmf_ext.datasets.builders.video2shop.manifest import (
-    ManifestError, check_files, parse_distractors, parse_manifest,
+    Distractor, ManifestError, ProductEntry, check_files, parse_distractors, parse_manifest,
 )
 from mmf_ext.datasets.builders.video2shop.trajectories import TrajectoryLoader
 from mmf_ext.datasets.video.cache import FrameCache
@@ -33,6 +40,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
 
     def __init__(self) -> None:
         super().__init__(self.name)
+        self.skipped_videos: dict[str, tuple[str, str]] = {}  # path -> (split, reason), in first-seen order
 
     @classmethod
     def config_path(cls) -> str:
@@ -73,14 +81,64 @@ class Video2ShopBuilder(BaseDatasetBuilder):
         if problems:
             more = f" (and {len(problems) - 1} more; run `video2shop validate {root}`)" if len(problems) > 1 else ""
             raise ManifestError(f"{root / (manifest_name + '.json')}: {problems[0]}{more}")
+        if dataset_task(config, self.name) == "detection":  # full images with their boxes (clothing_detector)
+            return detection_dataset(self.name, config, split, products, self._categories(config))
+        categories = self._categories(config)
+        self._check_retrieval_manifest(config, root / f"{manifest_name}.json", products, distractors, categories)
         cache_root = Path(str(config.cache_dir)) / self.name if config.get("use_cache", True) and config.get("cache_dir") else None
         trajectories = TrajectoryLoader(int(config.num_frames), int(config.image_size), float(config.context_margin),
-                                         FrameCache(cache_root), bool(config.get("strict", False)))
+                                         FrameCache(cache_root), bool(config.get("strict", False)), warn=False)
         shop = ShopImages(int(config.image_size), float(config.context_margin))
-        categories = self._categories(config)
         if split == "train":
             return Video2ShopTrainDataset(self.name, config, [p for p in products if p.video_paths], trajectories, shop, categories)
         return Video2ShopEvalDataset(self.name, config, split, products, distractors, trajectories, shop, categories)
+
+    def _check_retrieval_manifest(self, config: DictConfig, manifest: Path, products: list[ProductEntry],
+                                  distractors: list[Distractor], categories: list[str]) -> None:
+        """Problems only retrieval trips over: a category outside the list (its index would silently be -1,
+        dropping it from within-category evaluation) and a distractor that shares a product's id (it
+        would count as a correct answer)."""
+        known = set(categories)
+        named = [(p.category, f"product {p.product_id!r}") for p in products] + \
+                [(d.category, f"distractor {d.distractor_id!r}") for d in distractors]
+        for category, owner in named:
+            if category is not None and category not in known:
+                which = f"dataset_config.{self.name}.categories" if config.get("categories") else "the paper's 14 categories"
+                raise ManifestError(f"{manifest}: {owner} has category {category!r}, which is not in {which}; "
+                                    f"set dataset_config.{self.name}.categories to the full list of your categories")
+        product_ids = {p.product_id for p in products}
+        for distractor in distractors:
+            if distractor.distractor_id in product_ids:
+                raise ManifestError(f"{manifest.parent / 'distractors.json'}: distractor id {distractor.distractor_id!r} is also "
+                                    f"a product id in {manifest.name}; give distractors ids no product uses")
+
+    # -- unreadable videos: reported in the main process -----------------------------------
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Take the batch's `skipped_videos` out of it and warn about each file the first time it is seen."""
+        entries = batch.pop("skipped_videos", None) if isinstance(batch, dict) else None
+        for per_sample in entries or []:
+            for split, path, reason in per_sample or []:
+                if path not in self.skipped_videos:
+                    self.skipped_videos[path] = (split, reason)
+                    logger.warning("%s %s: skipping unreadable video: %s", self.name, split, reason)
+        return batch
+
+    def skipped_summary(self) -> str | None:
+        """One line: how many unreadable videos were skipped so far in this run, by split."""
+        if not self.skipped_videos:
+            return None
+        by_split: dict[str, int] = {}
+        for split, _ in self.skipped_videos.values():
+            by_split[split] = by_split.get(split, 0) + 1
+        counts = ", ".join(f"{split}: {count}" for split, count in by_split.items())
+        return (f"{self.name}: {len(self.skipped_videos)} unreadable video(s) skipped in this run ({counts}); each is "
+                f"named in a warning above; evaluation counts an unreadable query as a miss; "
+                f"dataset_config.{self.name}.strict=true makes them errors")
+
+    def teardown(self, stage: str) -> None:
+        summary = self.skipped_summary()
+        if summary:
+            logger.warning("%s", summary)
 
 
 @registry.register_builder("video2shop")

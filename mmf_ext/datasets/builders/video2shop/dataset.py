@@ -5,6 +5,9 @@ images, so a trajectory is encoded once per batch and shared by its 2S pairs. Ne
 other products, from the same category first (`same_category_negative_share`).
 Evaluation: one query per test video (a video linked to several products keeps all of them as
 correct answers), then the gallery: every split product's shop images plus distractors.
+Unreadable videos: a training item moves on to the next readable trajectory; an evaluation query
+keeps its place with `valid=False` (the metric counts it as a miss). Either way the sample carries
+`skipped_videos` [(split, path, reason)], which the builder reports in the main process.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from omegaconf import DictConfig
 
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.datasets.base_dataset import BaseDataset
-from mmf_ext.datasets.builders.video2shop.manifest import Distractor, ProductEntry
+from mmf_ext.datasets.builders.video2shop.manifest import Distractor, ManifestError, ProductEntry
 from mmf_ext.datasets.builders.video2shop.trajectories import TrajectoryLoader
 from mmf_ext.datasets.video.image_io import read_rgb
 from mmf_ext.datasets.video.sampling import crop_box
@@ -89,8 +92,6 @@ class Video2ShopTrainDataset(BaseDataset):
             self.by_category.setdefault(product.category, []).append(product.product_id)
         self.product_ids = list(self.products)
         if len(self.product_ids) < 2:
-            from mmf_ext.datasets.builders.video2shop.manifest import ManifestError
-
             raise ManifestError(f"dataset {name}: training needs at least two products with videos to draw negatives, "
                                 f"found {len(self.product_ids)}; add products or widen category_filter")
 
@@ -112,28 +113,37 @@ class Video2ShopTrainDataset(BaseDataset):
         return chosen
 
     def __getitem__(self, index: int) -> Sample:
-        product_id, video, tracklet = self.items[index]
-        crops = self.trajectories.load(video, tracklet)
-        if crops is None:  # unreadable video: use the next readable one instead
-            return self[(index + 1) % len(self)]
+        skipped: list[tuple[str, str, str]] = []
+        for step in range(len(self.items)):  # unreadable video: use the next readable one instead
+            product_id, video, tracklet = self.items[(index + step) % len(self.items)]
+            crops = self.trajectories.load(video, tracklet)
+            if crops is not None:
+                break
+            skipped.append(("train", str(video), self.trajectories.failed.get(str(video), "unreadable")))
+        else:
+            raise ManifestError(f"dataset {self.dataset_name} train: none of its {len(self.items)} videos can be decoded "
+                                f"({skipped[0][2]}); check the files with `video2shop validate`")
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         product = self.products[product_id]
         positives = [self._shop_image(product, rng) for _ in range(self.positives)]
         negatives = [self._shop_image(self.products[n], rng) for n in self._negative_ids(product, rng)]
         labels = torch.cat([torch.ones(self.positives), torch.zeros(self.positives)])
-        return Sample(
+        sample = Sample(
             video=torch.from_numpy(np.ascontiguousarray(crops)),
             images=torch.from_numpy(np.stack(positives + negatives)),
             labels=labels,
             product_id=product_id,
             category=_category_index(self.categories, product.category),
         )
+        if skipped:
+            sample.skipped_videos = skipped
+        return sample
 
 
 class Video2ShopEvalDataset(BaseDataset):
     """All queries first (one per video), then all gallery items."""
 
-    eval_sample_fields = ("is_query", "query_id", "target_ids", "gallery_id", "category", "category_name", "source")
+    eval_sample_fields = ("is_query", "query_id", "target_ids", "gallery_id", "category", "category_name", "source", "valid")
 
     def __init__(self, name: str, config: DictConfig, split: str, products: list[ProductEntry],
                  distractors: list[Distractor], trajectories: TrajectoryLoader, shop: ShopImages,
@@ -164,19 +174,24 @@ class Video2ShopEvalDataset(BaseDataset):
         if index < len(self.queries):
             query = self.queries[index]
             crops = self.trajectories.load(query["video"], query["tracklet"])
-            if crops is None:  # unreadable: an all-black trajectory that counts as a miss
+            valid = crops is not None
+            if not valid:  # a placeholder of the right shape for the model; the metric counts a miss
                 size = self.trajectories.image_size
                 crops = np.zeros((self.trajectories.num_frames, 3, size, size), np.uint8)
-            return Sample(
+            sample = Sample(
                 is_query=True, video=torch.from_numpy(np.ascontiguousarray(crops)),
                 query_id=Path(query["video"]).stem, target_ids=list(query["targets"]),
                 category=_category_index(self.categories, query["category"]), source=int(query["source"]),
-                category_name=query["category"] or "all",
+                category_name=query["category"] or "all", valid=valid,
             )
+            if not valid:
+                video = str(query["video"])
+                sample.skipped_videos = [(self.dataset_type, video, self.trajectories.failed.get(video, "unreadable"))]
+            return sample
         gallery_id, path, box, category = self.gallery[index - len(self.queries)]
         return Sample(
             is_query=False, image=torch.from_numpy(self.shop.load(path, box).copy()), gallery_id=gallery_id,
-            category=_category_index(self.categories, category), category_name=category or "all",
+            category=_category_index(self.categories, category), category_name=category or "all", valid=True,
         )
 
     def format_for_prediction(self, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:

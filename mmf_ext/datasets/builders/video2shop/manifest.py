@@ -1,7 +1,8 @@
 """The video2shop manifest: MovingFashion's schema as-is, plus documented optional extensions.
 
 `<split>.json` maps a product id to {img_path, video_paths, source, tracklets} (MovingFashion), and
-may add `category`, `img_paths` (several shop images), `shop_boxes` (one box or null per image).
+may add `category`, `img_paths` (several shop images; an `img_path` not among them is added last,
+an image listed twice counts once), `shop_boxes` (one box or null per image, in img_paths order).
 `distractors.json` (optional) lists gallery-only images: [{"id", "img_path", "category"}].
 
 A manifest is untrusted input: paths must stay inside the data directory, JSON errors are
@@ -83,7 +84,11 @@ def parse_manifest(root: Path, split: str) -> list[ProductEntry]:
         where = f"{path}: product {product_id!r}"
         if not isinstance(entry, dict):
             raise ManifestError(f"{where}: entry must be an object")
-        raw_images = entry.get("img_paths") or ([entry["img_path"]] if entry.get("img_path") else [])
+        raw_images = entry.get("img_paths") or []
+        if not isinstance(raw_images, list):
+            raise ManifestError(f"{where}: img_paths must be a list of image paths")
+        if entry.get("img_path") and entry["img_path"] not in raw_images:
+            raw_images = [*raw_images, entry["img_path"]]  # after img_paths, so shop_boxes stay aligned
         if not raw_images:
             raise ManifestError(f"{where}: needs img_path (or img_paths)")
         images = [safe_path(root, p, f"{where} img_path") for p in raw_images]
@@ -110,8 +115,13 @@ def parse_manifest(root: Path, split: str) -> list[ProductEntry]:
         while len(tracklets) < len(videos):
             tracklets.append(None)
         raw_boxes = entry.get("shop_boxes") or []
+        if not isinstance(raw_boxes, list) or len(raw_boxes) > len(images):
+            raise ManifestError(f"{where}: shop_boxes must be a list with at most one box (or null) per shop image "
+                                f"({len(images)} here), in the order of img_paths")
         boxes = [None if b is None else _box(b, f"{where} shop_boxes") for b in raw_boxes]
         boxes += [None] * (len(images) - len(boxes))
+        first = {image: k for k, image in reversed(list(enumerate(images)))}  # an image listed twice counts once
+        images, boxes = [images[k] for k in sorted(first.values())], [boxes[k] for k in sorted(first.values())]
         source = entry.get("source", -1)
         if not isinstance(source, int):
             raise ManifestError(f"{where}: source must be an integer (1 = regular, other = hard)")
@@ -133,7 +143,10 @@ def parse_distractors(root: Path) -> list[Distractor]:
     for i, item in enumerate(data):
         if not isinstance(item, dict) or "img_path" not in item:
             raise ManifestError(f"{path}: item {i} needs img_path")
-        out.append(Distractor(str(item.get("id", f"distractor_{i}")), safe_path(root, item["img_path"], f"{path} item {i}"), item.get("category")))
+        category = item.get("category")
+        if category is not None and not isinstance(category, str):
+            raise ManifestError(f"{path}: item {i} category must be a string")
+        out.append(Distractor(str(item.get("id", f"distractor_{i}")), safe_path(root, item["img_path"], f"{path} item {i}"), category))
     return out
 
 

@@ -24,15 +24,23 @@ def _resize_chw(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class TrajectoryLoader:
-    """Samples `num_frames` crops of a clothing trajectory, decoding each video once."""
+    """Samples `num_frames` crops of a clothing trajectory, decoding each video once.
 
-    def __init__(self, num_frames: int, image_size: int, margin: float, cache: FrameCache, strict: bool) -> None:
+    An unreadable video is remembered in `failed` (path -> reason), so this process never tries
+    to decode it again. `warn=False` leaves the per-file warning to the caller: a dataset read by
+    DataLoader workers reports through its samples, and the builder warns once per file in the
+    main process (each worker has its own copy of this object).
+    """
+
+    def __init__(self, num_frames: int, image_size: int, margin: float, cache: FrameCache, strict: bool,
+                 warn: bool = True) -> None:
         self.num_frames = num_frames
         self.image_size = image_size
         self.margin = margin
         self.cache = cache
         self.strict = strict
-        self.failed: set[str] = set()
+        self.warn = warn
+        self.failed: dict[str, str] = {}
 
     def params(self, tracklet: dict[int, list[float]] | None) -> dict:
         digest = hashlib.sha1(json.dumps(sorted((tracklet or {}).items())).encode()).hexdigest()[:16]
@@ -62,12 +70,14 @@ class TrajectoryLoader:
     def load(self, video: Path, tracklet: dict[int, list[float]] | None) -> np.ndarray | None:
         """Crops [T, 3, S, S] uint8, or None for an unreadable video (strict: raise)."""
         shape = (self.num_frames, 3, self.image_size, self.image_size)
+        if str(video) in self.failed and not self.strict:
+            return None
         try:
             return self.cache.get_or_create(video, self.params(tracklet), shape, lambda: self.decode(video, tracklet))
         except VideoReadError as error:
             if self.strict:
-                raise
-            if str(video) not in self.failed:
-                self.failed.add(str(video))
+                raise VideoReadError(f"{error} (strict: true; repair or remove the file, or set strict: false to skip it)") from None
+            self.failed[str(video)] = str(error)
+            if self.warn:
                 logger.warning("skipping unreadable video: %s", error)
             return None

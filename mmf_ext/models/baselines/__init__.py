@@ -1,0 +1,1 @@
+"""Baselines of the paper: FV / VLAD representations (Fig. 3) and cosine metric learning (Table 1)."""

@@ -1,0 +1,1 @@
+"""The clothing detector: torchvision Faster R-CNN, one class per clothing category."""
