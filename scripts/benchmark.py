@@ -17,6 +17,7 @@ BENCHMARKS = {
     "scoring": "benchmarks.scoring",
     "shortlist": "benchmarks.shortlist",
     "pipeline": "benchmarks.pipeline",
+    "search_accuracy": "benchmarks.search_accuracy",
 }
 
 

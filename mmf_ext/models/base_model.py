@@ -52,6 +52,10 @@ class BaseModel(pl.LightningModule):
         """Create submodules. Called once by the framework before training or loading."""
         raise NotImplementedError
 
+    def selectable_as_best(self) -> bool:
+        """Whether the current weights may become best.ckpt; a staged model says no mid-recipe."""
+        return True
+
     def init_losses(self) -> None:
         self.losses = Losses(self.config.get("losses") if self.config is not None else None)
 

@@ -68,6 +68,7 @@ class TrackerConfig:
     min_box_size: float = 4.0           # detections narrower or lower than this (pixels) are ignored
     class_aware: bool = False           # match detections only to tracks of the same category
     trim_unconfirmed_tail: bool = True  # a track ended by misses loses its frames after the last match
+    kcf_box_size: int = 64              # KCF runs on the frame scaled so a box's longer side is at most this (0: full size)
     kcf: dict[str, Any] = field(default_factory=dict)  # cv2.TrackerKCF_Params fields, e.g. detect_thresh
 
     @classmethod
@@ -102,6 +103,7 @@ class TrackerConfig:
             ("match_iou", 0.0 < self.match_iou <= 1.0, "in (0, 1]"),
             ("max_missed", self.max_missed >= 1, "at least 1"),
             ("min_length", self.min_length >= 1, "at least 1"),
+            ("kcf_box_size", self.kcf_box_size == 0 or self.kcf_box_size >= 8, "0 (full size) or at least 8"),
             ("duplicate_iou", 0.0 < self.duplicate_iou <= 1.0, "in (0, 1]"),
             ("min_detection_score", 0.0 <= self.min_detection_score <= 1.0, "in [0, 1]"),
             ("min_box_size", self.min_box_size >= 1.0 and math.isfinite(self.min_box_size), "at least 1"),

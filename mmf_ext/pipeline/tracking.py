@@ -166,7 +166,7 @@ class MultiObjectTracker:
         return sorted(usable, key=lambda d: -d.score)
 
     def _start(self, frame_index: int, frame_bgr: np.ndarray, detection: Detection) -> None:
-        kcf = KCFTracker(self._params)
+        kcf = KCFTracker(self._params, self.config.kcf_box_size)
         kcf.init(frame_bgr, detection.box)
         live = _LiveTrack(Track(self._next_id), kcf)
         self._next_id += 1

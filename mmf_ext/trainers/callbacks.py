@@ -58,6 +58,10 @@ class MMFCheckpoint(Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
+        selectable = getattr(pl_module, "selectable_as_best", None)
+        if selectable is not None and not selectable():
+            logger.info("checkpoint: step %d is not a candidate for best.ckpt (the model is mid-recipe)", trainer.global_step)
+            return
         value = self._criteria_value(trainer)
         if value is None or math.isnan(value):
             return

@@ -52,3 +52,15 @@ def test_pipeline_benchmark_reports_every_stage():
     result = run_benchmark("pipeline", "--seconds", "1", "--width", "160", "--height", "96", "--fps", "10", "--gallery", "50")
     assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
     assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"
+
+
+def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):
+    from tests.mmf_ext.pipeline.search_fixtures import save_small_run
+
+    checkpoint = save_small_run(tmp_path / "save", tmp_path / "data")
+    result = run_benchmark("search_accuracy", "--data", str(synthetic_dir), "--checkpoint", str(checkpoint), "--videos", "3")
+    whole = result["whole_frame"]
+    assert result["videos"] == 3 and result["products"] >= 1
+    assert whole["trajectories_per_video"] == 1.0 and whole["no_trajectory_share"] == 0.0  # the whole frame is one trajectory
+    assert 0 <= whole["top1"] <= whole["top5"] <= whole["top10"] <= whole["top20"] <= 100
+    assert whole["top20"] == 100.0 or result["products"] > 20  # a gallery of at most 20 products always holds the answer

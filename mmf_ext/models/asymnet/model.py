@@ -99,6 +99,10 @@ class AsymNet(BaseModel):
         total = int(trainer.max_steps) if trainer is not None and trainer.max_steps and trainer.max_steps > 0 else 1
         return "ssn" if self.global_step < float(self.config.fusion_start) * total else "fusion"
 
+    def selectable_as_best(self) -> bool:
+        """With phase both, only the two-step model competes for best.ckpt, never one with untrained gates."""
+        return not (self.phase == "both" and self.fusion == "tree" and self.current_phase() == "ssn")
+
     def _encoders(self) -> list[nn.Module]:
         return [m for m in (self.ifn, self.vfn, self.encoding, self.ssn) if m is not None]
 

@@ -30,6 +30,7 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from mmf_ext.models.detector.item_scores import SCORE_MODES, use_item_scores
 from mmf_ext.utils.errors import ConfigError
 
 logger = logging.getLogger("mmf_ext")
@@ -111,6 +112,7 @@ def build_faster_rcnn(
     pretrained_backbone: str | None = None,
     trainable_backbone_layers: int | None = None,
     roi_sampling_ratio: int = 2,
+    score: str = "item",
     **detector_options: Any,
 ) -> FasterRCNN:
     """A Faster R-CNN with `num_classes` outputs (background included); options go to FasterRCNN."""
@@ -118,6 +120,8 @@ def build_faster_rcnn(
         raise ConfigError(f"model_config.clothing_detector.architecture={architecture!r}; choose {', '.join(ARCHITECTURES)}")
     if num_classes < 2:
         raise ConfigError(f"model_config.clothing_detector.num_classes={num_classes}: needs background plus at least one category")
+    if score not in SCORE_MODES:
+        raise ConfigError(f"model_config.clothing_detector.score={score!r}; choose {' or '.join(SCORE_MODES)}")
     builder, coco_weights, backbone_weights = ARCHITECTURES[architecture]
     weights = weights_backbone = None
     if pretrained == "coco":
@@ -143,6 +147,8 @@ def build_faster_rcnn(
             resolution = heads.box_roi_pool.output_size[0]
             heads.box_head = TwoMLPHead(model.backbone.out_channels * resolution**2, representation_size)
         heads.box_predictor = FastRCNNPredictor(representation_size, num_classes)
+    if score == "item":
+        use_item_scores(heads)
     if pretrained not in (None, "coco"):
         load_matching(model, _local_state(str(pretrained), "pretrained"), f"model_config.clothing_detector.pretrained={pretrained}")
     return model

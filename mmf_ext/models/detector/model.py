@@ -50,6 +50,7 @@ class ClothingDetectorModel(BaseModel):
             pretrained_backbone=c.get("pretrained_backbone"),
             trainable_backbone_layers=c.get("trainable_backbone_layers"),
             roi_sampling_ratio=int(c.get("roi_sampling_ratio", 2)),
+            score=str(c.get("score", "item")),
             min_size=int(c.min_size), max_size=int(c.max_size),
             box_score_thresh=float(c.score_threshold), box_nms_thresh=float(c.nms),
             box_detections_per_img=int(c.detections_per_image),

@@ -12,7 +12,7 @@ def test_defaults_hold_every_tracker_setting_and_t_follows_the_model():
     assert config.pipeline.trajectories.length is None  # search uses the model's trained num_frames (paper config: 32)
     assert load_pipeline_config(None, ["pipeline.trajectories.length=32"]).pipeline.trajectories.length == 32
     assert settings.redetect_interval == config.pipeline.tracker.redetect_interval
-    assert settings.kcf == {"detect_thresh": 0.5}
+    assert settings.kcf == {"detect_thresh": 0.2}
 
 
 def test_a_file_and_overrides_change_settings(tmp_path):

@@ -1,10 +1,12 @@
 """The KCF multi-object tracker on generated scenes: textured rectangles moving over noise."""
 
+import cv2
 import numpy as np
 import pytest
 
 from mmf_ext.pipeline.boxes import greedy_match, iou_matrix
 from mmf_ext.pipeline.detection import Detection
+from mmf_ext.pipeline.kcf import KCFTracker, kcf_params
 from mmf_ext.pipeline.track_filters import remove_duplicates
 from mmf_ext.pipeline.track_types import Track, TrackerConfig
 from mmf_ext.pipeline.tracking import MultiObjectTracker
@@ -63,6 +65,17 @@ def test_kcf_alone_follows_a_moving_rectangle_within_two_pixels():
     assert track.frames == list(range(36)) and track.end_reason == "stream_end"
     assert track.detection_scores[0] == 0.9 and all(s is None for s in track.detection_scores[1:])
     assert max_error(track, item) <= 2.0
+
+
+def test_kcf_on_a_scaled_frame_follows_the_item_within_the_scale_s_pixels():
+    item = Item(10, 30, 4, 1, (200, 40, 40))
+    # box_size 12 halves the 24x30 item's frame: one scaled pixel is about two full-size ones
+    tracks = run([item], 36, {"redetect_interval": 1000, "min_length": 1, "kcf_box_size": 12})
+    assert len(tracks) == 1 and tracks[0].frames == list(range(36))
+    assert max_error(tracks[0], item) <= 4.0
+    kcf = KCFTracker(kcf_params({}), box_size=12)
+    kcf.init(cv2.cvtColor(render(0, [item]), cv2.COLOR_RGB2BGR), item.box(0))
+    assert kcf.scale == pytest.approx(12 / 30)  # the filter really runs on the scaled frame
 
 
 def test_re_detection_corrects_the_box_and_keeps_the_track():

@@ -116,3 +116,13 @@ def test_baselines_train_and_score(overrides):
     scores = exact_score_matrix(model, states, gallery)
     assert scores.shape == (states.shape[0], 3)
     assert torch.allclose(scores, naive_score_matrix(model, states, gallery), atol=1e-5)
+
+
+def test_with_phase_both_only_the_two_step_model_may_become_best(monkeypatch):
+    staged = build(phase="both")
+    monkeypatch.setattr(staged, "current_phase", lambda: "ssn")
+    assert not staged.selectable_as_best()  # its gates are still untrained
+    monkeypatch.setattr(staged, "current_phase", lambda: "fusion")
+    assert staged.selectable_as_best()
+    assert build(phase="ssn").selectable_as_best()  # a phase-ssn run selects among its own evaluations
+    assert build(phase="both", fusion="avg").selectable_as_best()  # no gates to wait for

@@ -122,7 +122,7 @@ def test_the_paper_architecture_builds_offline():
         make_model(architecture="yolo")
 
 
-@pytest.mark.parametrize("config, architecture", [("detector.yaml", "fasterrcnn_mobilenet_v3_large_fpn"),
+@pytest.mark.parametrize("config, architecture", [("detector.yaml", "fasterrcnn_resnet18_fpn"),
                                                   ("detector_paper.yaml", "fasterrcnn_resnet50_fpn")])
 def test_project_configs_compose_for_every_video2shop_dataset(config, architecture):
     from mmf_ext.utils.configuration import build_config

@@ -86,3 +86,25 @@ def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
     assert rows and {"image_id", "kind", "box", "score", "label", "category"} == set(rows[0])
     assert {row["kind"] for row in rows} == {"video", "shop"}
     assert all(row["category"] == PAPER_CATEGORIES[row["label"]] for row in rows)
+
+
+def test_video2shop_search_runs_with_the_trained_detector_checkpoint(trained, synthetic_dir, tmp_path):
+    from mmf_cli.video2shop import main
+    from tests.mmf_ext.pipeline.search_fixtures import save_small_run
+
+    save_dir, _ = trained
+    asymnet = save_small_run(tmp_path / "asymnet", tmp_path / "data")
+    assert main(["index", "--images", str(synthetic_dir / "test.json"), "--checkpoint", str(asymnet),
+                 "--out", str(tmp_path / "gallery")]) == 0
+    products = set(json.loads((synthetic_dir / "test.json").read_text()))
+    video = synthetic_dir / json.loads((synthetic_dir / "test.json").read_text())[sorted(products)[0]]["video_paths"][0]
+    # four updates do not make a confident detector: accept its every box so the whole path runs
+    code = main(["search", str(video), "--gallery", str(tmp_path / "gallery"), "--checkpoint", str(asymnet),
+                 "--detector", str(save_dir / "current.ckpt"), "--topk", "3", "--out", str(tmp_path / "r.json"),
+                 "pipeline.tracker.min_detection_score=0.0", "pipeline.tracker.min_length=1"])
+    assert code == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["detector"] == str(save_dir / "current.ckpt") and result["trajectories"]
+    for trajectory in result["trajectories"]:
+        assert trajectory["category"] in PAPER_CATEGORIES
+        assert {hit["product_id"] for hit in trajectory["topk"]} <= products and len(trajectory["topk"]) == min(3, len(products))

@@ -1,0 +1,95 @@
+"""End-to-end search accuracy: how often `video2shop search` puts a video's exact product in its top k.
+
+    python scripts/benchmark.py search_accuracy --data DATA_DIR --checkpoint ASYMNET_CKPT
+                                                [--detector DETECTOR_CKPT] [--split test] [--videos 0]
+                                                [pipeline.tracker.min_length=4 ...]
+
+The retrieval metric of `mmf_run` scores ground-truth tracklet crops. This one runs what a user
+runs: index the split's shop images (every image of every product, as `video2shop index` does
+with the manifest), then search each of the split's videos from the raw file (decode, detect,
+track, crop, score) with the default pipeline settings or the overrides given. A video's rank is the exact product's best
+rank over the trajectories found (what its report shows); a video where nothing is found is a
+miss. Without `--detector` only the whole-frame mode runs; with it, both modes run side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import print_result
+
+KS = (1, 5, 10, 20)
+
+
+def _videos(data_dir: Path, split: str, limit: int) -> list[tuple[Path, set[str]]]:
+    """(video path, its correct product ids) for every video of the split, in manifest order."""
+    from mmf_ext.datasets.builders.video2shop.manifest import parse_manifest
+
+    correct: dict[Path, set[str]] = {}
+    for product in parse_manifest(data_dir, split):
+        for video in product.video_paths:
+            correct.setdefault(video, set()).add(product.product_id)
+    videos = list(correct.items())
+    return videos[:limit] if limit > 0 else videos
+
+
+def _mode(name: str, videos: list[tuple[Path, set[str]]], trained, gallery, detector, settings) -> dict[str, float]:
+    from mmf_ext.pipeline.config import tracker_config
+    from mmf_ext.pipeline.video_search import find_trajectories, rank_products
+
+    ranks, trajectories_per_video, start = [], [], time.perf_counter()
+    search = settings.pipeline.search
+    for video, correct in videos:
+        _, trajectories = find_trajectories(str(video), trained, detector, tracker_config(settings),
+                                            int(search.frame_stride), int(search.crop_capacity),
+                                            length=settings.pipeline.trajectories.get("length"))
+        rank_products(trained, gallery, trajectories, topk=len(gallery.product_ids), shortlist_size=int(search.shortlist_size))
+        found = [hit["rank"] for t in trajectories for hit in t.results if hit["product_id"] in correct]
+        ranks.append(min(found) if found else float("inf"))
+        trajectories_per_video.append(len(trajectories))
+    result = {f"top{k}": round(100.0 * sum(r <= k for r in ranks) / len(ranks), 1) for k in KS}
+    result["median_rank"] = statistics.median(ranks)
+    result["no_trajectory_share"] = round(100.0 * sum(n == 0 for n in trajectories_per_video) / len(videos), 1)
+    result["trajectories_per_video"] = round(sum(trajectories_per_video) / len(videos), 2)
+    result["seconds_per_video"] = round((time.perf_counter() - start) / len(videos), 3)
+    print(f"{name:12s} " + "  ".join(f"top-{k} {result[f'top{k}']:5.1f}%" for k in KS)
+          + f"  median rank {result['median_rank']}  no trajectory {result['no_trajectory_share']}%"
+          + f"  trajectories/video {result['trajectories_per_video']}  {result['seconds_per_video']} s/video")
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="benchmark.py search_accuracy", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a video2shop-format folder (e.g. the synthetic dataset)")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="an asymnet checkpoint (mmf_run's current.ckpt)")
+    parser.add_argument("--detector", type=Path, default=None, help="a clothing_detector checkpoint")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--videos", type=int, default=0, help="search only the first N videos (0: all)")
+    parser.add_argument("settings", nargs="*", help="pipeline overrides, e.g. pipeline.tracker.min_length=4")
+    args = parser.parse_intermixed_args(argv)
+
+    from mmf_ext.pipeline.catalog import list_catalog
+    from mmf_ext.pipeline.config import load_pipeline_config
+    from mmf_ext.pipeline.detection import ClothingDetector
+    from mmf_ext.pipeline.gallery import Gallery, build_gallery
+    from mmf_ext.pipeline.trained_model import load_trained_model
+
+    settings = load_pipeline_config(None, args.settings)
+    trained = load_trained_model(args.checkpoint, "cpu")
+    videos = _videos(args.data, args.split, args.videos)
+    with tempfile.TemporaryDirectory() as folder:
+        gallery_dir = build_gallery(list_catalog(args.data / f"{args.split}.json"), trained, Path(folder) / "gallery")
+        gallery = Gallery(gallery_dir, args.checkpoint)
+        print(f"{len(videos)} {args.split} videos against {len(set(gallery.product_ids))} products "
+              f"({len(gallery.ids)} shop images)")
+        results = {"videos": len(videos), "products": len(set(gallery.product_ids)),
+                   "whole_frame": _mode("whole frame", videos, trained, gallery, None, settings)}
+        if args.detector is not None:
+            detector = ClothingDetector(args.detector, device="cpu")
+            results["detector"] = _mode("detector", videos, trained, gallery, detector, settings)
+    print_result(results)
+    return 0
