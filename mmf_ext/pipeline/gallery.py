@@ -4,7 +4,9 @@ Layout of a finished gallery folder:
   gallery.json      what it was built from (checkpoint fingerprint, catalog, preprocessing); written last
   features.pt       the feature bank (mmf_ext.retrieval.feature_bank), tied to the checkpoint
   items.json        per row: item id, product id, image path, box, category
-  shortlist.faiss   an inner-product index for the shortlist, for galleries of `shortlist_min` items or more
+  shortlist.faiss   an inner-product index for the shortlist, for galleries of `shortlist_min` items or more:
+                    8-bit codes of the surrogate's ReLU feature map of every image (mmf_ext.retrieval.surrogate)
+  feature_map.pt    that feature map (centres, PCA), fitted from the gallery and the model at indexing time
 The build happens in `<out>.partial/`, in shards written atomically, so an interrupted build
 resumes where it stopped; only a finished build replaces `<out>`, so a good gallery is never lost.
 """
@@ -82,7 +84,7 @@ def build_gallery(items: list[CatalogItem], trained: TrainedModel, out: str | os
         payload = {"features": torch.cat(features), "boxes": boxes}
         shard_bytes = _torch_bytes(payload)
         atomic_write_bytes(shard_path, shard_bytes)
-    _finish(partial, items, plan, shortlist_min)
+    _finish(partial, items, plan, shortlist_min, trained)
     _replace(partial, out)
     return out
 
@@ -128,7 +130,7 @@ def _torch_bytes(payload: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _finish(partial: Path, items: list[CatalogItem], plan: dict[str, Any], shortlist_min: int) -> None:
+def _finish(partial: Path, items: list[CatalogItem], plan: dict[str, Any], shortlist_min: int, trained: TrainedModel) -> None:
     shard_files = sorted((partial / "shards").glob("shard_*.pt"))
     loaded = [torch.load(path, map_location="cpu", weights_only=True) for path in shard_files]
     features = torch.cat([shard["features"] for shard in loaded])
@@ -140,13 +142,31 @@ def _finish(partial: Path, items: list[CatalogItem], plan: dict[str, Any], short
     atomic_write_text(partial / "items.json", json.dumps(rows))
     save_feature_bank(partial / "features.pt", features, [item.item_id for item in items], plan["fingerprint"])
     if len(items) >= shortlist_min:
-        from mmf_ext.retrieval.shortlist import ShortlistIndex
-
-        index = ShortlistIndex(features, "hnsw", metric="inner_product")
-        atomic_write_bytes(partial / "shortlist.faiss", index.to_bytes())
+        _save_shortlist(partial, features, trained)
     atomic_write_text(partial / "gallery.json", json.dumps({**plan, "built": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
     shutil.rmtree(partial / "shards")
     (partial / "plan.json").unlink()
+
+
+def _save_shortlist(partial: Path, features: torch.Tensor, trained: TrainedModel) -> None:
+    """shortlist.faiss (and feature_map.pt when the model gives one) for a large gallery."""
+    import io
+
+    from mmf_ext.retrieval.shortlist import ShortlistIndex
+    from mmf_ext.retrieval.surrogate import fit_feature_map
+
+    model = trained.model
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        part = torch.cat([model.gallery_projection(features[i : i + 65536].to(device)).cpu()
+                          for i in range(0, len(features), 65536)])
+        feature_map = fit_feature_map(model, features.to(device), part)
+    vectors = feature_map(part) if feature_map is not None else features
+    if feature_map is not None:
+        buffer = io.BytesIO()
+        torch.save(feature_map.state(), buffer)
+        atomic_write_bytes(partial / "feature_map.pt", buffer.getvalue())
+    atomic_write_bytes(partial / "shortlist.faiss", ShortlistIndex(vectors, "sq8", metric="inner_product").to_bytes())
 
 
 def _replace(partial: Path, out: Path) -> None:
@@ -185,3 +205,12 @@ class Gallery:
         from mmf_ext.retrieval.shortlist import ShortlistIndex
 
         return ShortlistIndex.from_bytes(path.read_bytes(), "inner_product")
+
+    def feature_map(self):
+        """The shortlist's ReLU feature map, or None (a linear surrogate on the features, or no shortlist)."""
+        path = self.folder / "feature_map.pt"
+        if not path.is_file():
+            return None
+        from mmf_ext.retrieval.surrogate import ReluFeatureMap
+
+        return ReluFeatureMap.from_state(torch.load(path, map_location="cpu", weights_only=True))

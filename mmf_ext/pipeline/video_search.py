@@ -137,7 +137,7 @@ def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Tr
                   shortlist_size: int = 1000, memory_budget_mb: float | None = None) -> None:
     """Fill each trajectory's `results`: the top-k products (best image per product) with scores."""
     from mmf_ext.retrieval.scoring import exact_score_matrix
-    from mmf_ext.retrieval.shortlist import rerank
+    from mmf_ext.retrieval.shortlist import rerank, surrogate_candidates
     from mmf_ext.retrieval.surrogate import LinearSurrogate
 
     if not trajectories:
@@ -148,7 +148,7 @@ def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Tr
     index = gallery.shortlist_index()
     if index is not None:  # computed once for all trajectories
         gallery_part = model.gallery_projection(features)
-        surrogate = LinearSurrogate(model, features)
+        surrogate = LinearSurrogate(model, features, feature_map=gallery.feature_map())
     for trajectory in trajectories:
         frames = model.encode_images(torch.from_numpy(trajectory.crops)[None].to(device))
         states = model.encode_trajectories(frames)[0]  # [W, L, D]: sliding windows
@@ -157,7 +157,7 @@ def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Tr
             rows = torch.arange(len(scores))
         else:  # a large gallery: surrogate shortlist, exact re-ranking of it (first window)
             query_part = model.query_projection(states[:1])
-            candidates = index.search(surrogate.query_vectors(query_part), shortlist_size)
+            candidates = surrogate_candidates(surrogate, index, query_part, features, gallery_part, shortlist_size)
             scores, rows = rerank(model, query_part, gallery_part, candidates, shortlist_size)
             scores, rows = scores[0], rows[0]
         best: dict[str, tuple[float, int]] = {}

@@ -22,8 +22,8 @@ import torch
 
 from benchmarks.common import print_result
 from mmf_ext.retrieval.scoring import exact_score_matrix
-from mmf_ext.retrieval.shortlist import ShortlistIndex, rerank
-from mmf_ext.retrieval.surrogate import LinearSurrogate
+from mmf_ext.retrieval.shortlist import ShortlistIndex, rerank, surrogate_candidates
+from mmf_ext.retrieval.surrogate import LinearSurrogate, fit_feature_map
 
 
 def encode_test_split(save_dir: Path, max_queries: int):
@@ -97,15 +97,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--save-dir", type=Path, default=None, help="a finished mmf_run save dir (trained model)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=20)
-    parser.add_argument("--index", default="hnsw", choices=["flat", "ivf", "hnsw"])
-    parser.add_argument("--shortlist", type=int, default=400)
+    parser.add_argument("--index", default="sq8", choices=["flat", "sq8", "ivf", "hnsw"])
+    parser.add_argument("--shortlist", type=int, default=5000)
     parser.add_argument("--nprobe", type=int, default=64)
     parser.add_argument("--topk", type=int, default=20)
     parser.add_argument("--embedding", default="surrogate", choices=["surrogate", "pooled"],
                         help="surrogate: per-query linear surrogate of the scorer (inner product); pooled: mean IFN feature (cosine)")
     parser.add_argument("--probe", type=int, default=2048, help="probe sample size of the surrogate")
+    parser.add_argument("--clusters", type=int, default=8, help="ReLU feature map centres of the surrogate (0: linear in the features)")
+    parser.add_argument("--dim", type=int, default=384, help="the feature map's PCA size")
     parser.add_argument("--refine", type=int, default=1, choices=[0, 1], help="refit the surrogate on the first shortlist")
-    parser.add_argument("--distractors", default="gaussian", choices=["gaussian", "mixup"],
+    parser.add_argument("--distractors", default="mixup", choices=["gaussian", "mixup"],
                         help="how galleries beyond the real shop images are filled (see fill_gallery)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -116,10 +118,12 @@ def main(argv: list[str]) -> int:
         gallery = fill_gallery(shop, size, kind=args.distractors)
         start = time.perf_counter()
         surrogate = args.embedding == "surrogate"
-        index = ShortlistIndex(gallery, args.index, nprobe=args.nprobe, metric="inner_product" if surrogate else "cosine")
         with torch.no_grad():
             gallery_part = model.gallery_projection(gallery)  # computed once, like a feature bank
-            fitted = LinearSurrogate(model, gallery, probe_size=args.probe) if surrogate else None
+            feature_map = fit_feature_map(model, gallery, gallery_part, args.clusters, args.dim) if surrogate else None
+            fitted = LinearSurrogate(model, gallery, probe_size=args.probe, feature_map=feature_map) if surrogate else None
+            vectors = fitted.index_vectors(gallery_part, gallery) if surrogate else gallery
+        index = ShortlistIndex(vectors, args.index, nprobe=args.nprobe, metric="inner_product" if surrogate else "cosine")
         build_seconds = time.perf_counter() - start
         latencies, kept = [], []
         with torch.no_grad():
@@ -129,11 +133,8 @@ def main(argv: list[str]) -> int:
                 if fitted is None:
                     candidates = index.search(embeddings[q : q + 1], args.shortlist)
                 else:
-                    candidates = index.search(fitted.query_vectors(query_part), args.shortlist)
-                    if args.refine:
-                        first = torch.as_tensor(candidates[0][candidates[0] >= 0], dtype=torch.long)
-                        vector = fitted.refit(query_part, gallery[first], gallery_part[first])
-                        candidates = index.search(vector, args.shortlist)
+                    candidates = surrogate_candidates(fitted, index, query_part, gallery, gallery_part, args.shortlist,
+                                                      bool(args.refine))
                 _, found = rerank(model, query_part, gallery_part, candidates, args.topk)
                 latencies.append(time.perf_counter() - begin)
                 exact = exact_score_matrix(model, states[q : q + 1], gallery, memory_budget_mb=64)[0]
@@ -144,8 +145,9 @@ def main(argv: list[str]) -> int:
                "top20_kept": round(float(np.mean(kept)), 4), "index_build_s": round(build_seconds, 1)}
         results.append(row)
         print(f"gallery {size:>9,}: p50 {row['p50_ms']:8.2f} ms, p95 {row['p95_ms']:8.2f} ms per query; exact top-{args.topk} "
-              f"kept {100 * row['top20_kept']:.1f}% ({args.embedding}, {args.index}, shortlist {args.shortlist}, index built in {row['index_build_s']} s)")
+              f"kept {100 * row['top20_kept']:.1f}% ({args.embedding}{f' K={args.clusters}' if surrogate else ''}, {args.index}, shortlist {args.shortlist}, index built in {row['index_build_s']} s)")
     print_result({"benchmark": "shortlist", "features": source, "embedding": args.embedding, "refine": bool(args.refine), "distractors": args.distractors,
-                  "probe": args.probe, "index": args.index, "shortlist": args.shortlist,
+                  "probe": args.probe, "clusters": args.clusters if args.embedding == "surrogate" else None,
+                  "dim": args.dim if args.embedding == "surrogate" and args.clusters else None, "index": args.index, "shortlist": args.shortlist,
                   "nprobe": args.nprobe, "queries": len(states), "results": results})
     return 0

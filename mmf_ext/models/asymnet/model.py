@@ -160,6 +160,15 @@ class AsymNet(BaseModel):
     def query_projection(self, query_states: torch.Tensor) -> torch.Tensor:
         return self.ssn.state_projection(query_states)
 
+    def reference_query_parts(self, gallery_features: torch.Tensor) -> torch.Tensor:
+        """Query pre-activations [N, L, H] of still trajectories (each image held over every leaf).
+
+        Typical of what queries give the first SSN layer, computed from the gallery alone, so a
+        shortlist's feature map can be fitted when a catalog is indexed (see ReluFeatureMap).
+        """
+        still = gallery_features[:, None, :].expand(-1, self.num_leaves, -1)
+        return self.query_projection(self.encode_trajectories(still)[:, 0])
+
     def gallery_projection(self, gallery_features: torch.Tensor) -> torch.Tensor:
         return self.ssn.image_projection(self.encode_gallery(gallery_features))
 
@@ -280,7 +289,8 @@ class AsymNet(BaseModel):
             scores = shortlist_scores(self, states[:, 0], query_embedding.to(self.device), gallery, gallery,
                                       str(shortlist.get("index", "flat")), int(shortlist.get("size", 200)),
                                       str(shortlist.get("embedding", "surrogate")), int(shortlist.get("probe", 2048)),
-                                      bool(shortlist.get("refine", True)))
+                                      bool(shortlist.get("refine", True)), int(shortlist.get("clusters", 8)),
+                                      int(shortlist.get("dim", 384)))
         else:
             scores = exact_score_matrix(self, states.flatten(0, 1), gallery, memory_budget_mb=self.memory_budget_mb)
             scores = scores.view(queries, windows, -1).mean(1)

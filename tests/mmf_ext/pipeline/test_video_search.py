@@ -125,3 +125,22 @@ def test_products_are_ranked_by_their_best_image_with_exact_scores(tmp_path, tra
     assert [r["item_id"] for r in results] == [gallery.ids[i] for i in order]
     assert [r["score"] for r in results] == pytest.approx([float(exact[i]) for i in order], abs=1e-5)
     assert [r["rank"] for r in results] == [1, 2, 3]
+
+
+def test_a_shortlisted_gallery_finds_the_exact_top_through_its_feature_map(tmp_path, trained):
+    write_shop_folder(tmp_path / "shop", 40)
+    catalog = list_catalog(tmp_path / "shop")
+    large = Gallery(build_gallery(catalog, trained, tmp_path / "large", shortlist_min=10))
+    small = Gallery(build_gallery(catalog, trained, tmp_path / "small"))
+    assert large.shortlist_index() is not None and large.feature_map() is not None
+    assert small.shortlist_index() is None
+    square_video(tmp_path / "v.mp4")
+    ranked = []
+    for gallery in (large, small):
+        _, trajectories = find_trajectories(str(tmp_path / "v.mp4"), trained, SquareDetector(), TrackerConfig())
+        rank_products(trained, gallery, trajectories, topk=5, shortlist_size=20)
+        ranked.append([(r["item_id"], r["score"]) for r in trajectories[0].results])
+    # the shortlist (20 of 40, through the surrogate) holds items with the exact top-5 scores, scored
+    # exactly (an untrained model ties some items to 1e-6, so ids are compared where scores differ)
+    assert [s for _, s in ranked[0]] == pytest.approx([s for _, s in ranked[1]], abs=1e-6)
+    assert ranked[0][0][0] == ranked[1][0][0]
