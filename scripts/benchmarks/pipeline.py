@@ -45,28 +45,16 @@ def make_video(path: Path, seconds: float, width: int, height: int, fps: float) 
     return count
 
 
-def untrained_asymnet(folder: Path) -> Path:
+def untrained(model_name: str, config: str, folder: Path) -> Path:
+    """An untrained model of a project config, saved as an mmf_run save dir would hold it."""
     from mmf_ext.common.registry import registry
     from mmf_ext.utils.configuration import build_config, save_config
 
-    config = build_config([f"config={REPO / 'projects/video2shop/configs/asymnet.yaml'}", "model=asymnet",
-                           "dataset=synthetic_video2shop", f"env.save_dir={folder}", f"env.data_dir={folder}"])
-    model = registry.get_model_class("asymnet")(config.model_config.asymnet)
+    run_config = build_config([f"config={REPO / 'projects/video2shop/configs' / config}", f"model={model_name}",
+                               "dataset=synthetic_video2shop", f"env.save_dir={folder}", f"env.data_dir={folder}"])
+    model = registry.get_model_class(model_name)(run_config.model_config[model_name])
     model.build()
-    save_config(config, folder)
-    torch.save({"state_dict": model.state_dict()}, folder / "current.ckpt")
-    return folder / "current.ckpt"
-
-
-def untrained_detector(folder: Path) -> Path:
-    from mmf_ext.common.registry import registry
-    from mmf_ext.utils.configuration import build_config, save_config
-
-    config = build_config([f"config={REPO / 'projects/video2shop/configs/detector.yaml'}", "model=clothing_detector",
-                           "dataset=synthetic_video2shop", f"env.save_dir={folder}", f"env.data_dir={folder}"])
-    model = registry.get_model_class("clothing_detector")(config.model_config.clothing_detector)
-    model.build()
-    save_config(config, folder)
+    save_config(run_config, folder)
     torch.save({"state_dict": model.state_dict()}, folder / "current.ckpt")
     return folder / "current.ckpt"
 
@@ -93,8 +81,8 @@ def main(argv: list[str]) -> int:
     video = work / "clip.mp4"
     frames = make_video(video, args.seconds, args.width, args.height, args.fps)
     print(f"video: {frames} frames, {args.width}x{args.height} at {args.fps} fps ({args.seconds:.0f} s)")
-    checkpoint = args.checkpoint or untrained_asymnet(work / "asymnet")
-    detector = ClothingDetector(args.detector or untrained_detector(work / "detector"), device="cpu",
+    checkpoint = args.checkpoint or untrained("asymnet", "asymnet.yaml", work / "asymnet")
+    detector = ClothingDetector(args.detector or untrained("clothing_detector", "detector.yaml", work / "detector"), device="cpu",
                                 score_threshold=None if args.detector else 0.0)
     if not args.detector:
         detector.detector.roi_heads.detections_per_img = 2

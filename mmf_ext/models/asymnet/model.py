@@ -33,6 +33,7 @@ from mmf_ext.models.asymnet.vfn import VideoFeatureNetwork
 from mmf_ext.models.base_model import BaseModel
 from mmf_ext.models.baselines.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from mmf_ext.utils.errors import ConfigError
+from mmf_ext.retrieval.eval_outputs import query_gallery_positions
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "models" / "asymnet" / "defaults.yaml"
 FUSIONS = ("tree", "avg", "max", "last", "kvm")
@@ -272,12 +273,9 @@ class AsymNet(BaseModel):
     def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
         from mmf_ext.retrieval.scoring import exact_score_matrix
 
-        is_query = model_output["is_query"].bool()
-        query_positions = torch.nonzero(is_query).flatten()
-        gallery_positions = torch.nonzero(~is_query).flatten()
-        if len(query_positions) == 0 or len(gallery_positions) == 0:
-            return {"scores": torch.empty(len(query_positions), len(gallery_positions)),
-                    "query_positions": query_positions, "gallery_positions": gallery_positions}
+        query_positions, gallery_positions, empty = query_gallery_positions(model_output)
+        if empty is not None:
+            return empty
         states = torch.stack([model_output["query_states"][i] for i in query_positions.tolist()]).to(self.device)
         gallery = torch.stack([model_output["gallery_features"][i] for i in gallery_positions.tolist()]).to(self.device)
         queries, windows = states.shape[:2]

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from mmf_ext.common.sample import SampleList
 from mmf_ext.models.asymnet.ifn import ImageFeatureNetwork
 from mmf_ext.models.base_model import BaseModel
+from mmf_ext.retrieval.eval_outputs import query_gallery_positions
 
 
 def build_ifn(config: Any) -> ImageFeatureNetwork:
@@ -86,12 +87,9 @@ class CosineRetrievalModel(BaseModel):
         return self._evaluation_output(sample_list)
 
     def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
-        is_query = model_output["is_query"].bool()
-        query_positions = torch.nonzero(is_query).flatten()
-        gallery_positions = torch.nonzero(~is_query).flatten()
-        if len(query_positions) == 0 or len(gallery_positions) == 0:
-            return {"scores": torch.empty(len(query_positions), len(gallery_positions)),
-                    "query_positions": query_positions, "gallery_positions": gallery_positions}
+        query_positions, gallery_positions, empty = query_gallery_positions(model_output)
+        if empty is not None:
+            return empty
         query_embedding = torch.stack([model_output["query_embedding"][i] for i in query_positions.tolist()])
         gallery = torch.stack([model_output["gallery_features"][i] for i in gallery_positions.tolist()])
         return {
