@@ -25,8 +25,14 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in BENCHMARKS:
         print(f"usage: python scripts/benchmark.py {{{'|'.join(BENCHMARKS)}}} [options]", file=sys.stderr)
         return 2
+    from mmf_ext.utils.errors import UserError, one_line
+
     module = importlib.import_module(BENCHMARKS[argv[0]])
-    return int(module.main(argv[1:]) or 0)
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except UserError as error:  # a missing folder, a bad manifest or checkpoint: one line, not a traceback
+        print(f"benchmark.py {argv[0]}: error: {one_line(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

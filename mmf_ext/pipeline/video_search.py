@@ -157,7 +157,7 @@ def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Tr
             rows = torch.arange(len(scores))
         else:  # a large gallery: surrogate shortlist, exact re-ranking of it (first window)
             query_part = model.query_projection(states[:1])
-            candidates = surrogate_candidates(surrogate, index, query_part, features, gallery_part, shortlist_size)
+            candidates = surrogate_candidates(surrogate, index, query_part, gallery_part, shortlist_size)
             scores, rows = rerank(model, query_part, gallery_part, candidates, shortlist_size)
             scores, rows = scores[0], rows[0]
         best: dict[str, tuple[float, int]] = {}

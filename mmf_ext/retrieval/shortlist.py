@@ -166,11 +166,11 @@ def shortlist_candidates(scorer: FactorizedPairScorer, query_part: torch.Tensor,
     surrogate = LinearSurrogate(scorer, gallery_features, probe_size=probe, feature_map=feature_map)
     vectors = surrogate.index_vectors(gallery_part, gallery_features)
     index = ShortlistIndex(vectors, index_type, metric="inner_product")
-    return surrogate_candidates(surrogate, index, query_part, gallery_features, gallery_part, size, refine)
+    return surrogate_candidates(surrogate, index, query_part, gallery_part, size, refine)
 
 
-def surrogate_candidates(surrogate, index: ShortlistIndex, query_part: torch.Tensor, gallery_features: torch.Tensor,
-                         gallery_part: torch.Tensor, size: int, refine: bool = True, widen: int = 4) -> np.ndarray:
+def surrogate_candidates(surrogate, index: ShortlistIndex, query_part: torch.Tensor, gallery_part: torch.Tensor,
+                         size: int, refine: bool = True, widen: int = 4) -> np.ndarray:
     """Shortlists [Q, size]: one index search per query.
 
     With `refine`, the search returns `widen * size` rows; the surrogate is refit on its best

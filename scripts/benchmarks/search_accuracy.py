@@ -79,8 +79,8 @@ def main(argv: list[str]) -> int:
     from mmf_ext.pipeline.trained_model import load_trained_model
 
     settings = load_pipeline_config(None, args.settings)
-    trained = load_trained_model(args.checkpoint, "cpu")
     videos = _videos(args.data, args.split, args.videos)
+    trained = load_trained_model(args.checkpoint, "cpu")
     with tempfile.TemporaryDirectory() as folder:
         gallery_dir = build_gallery(list_catalog(args.data / f"{args.split}.json"), trained, Path(folder) / "gallery")
         gallery = Gallery(gallery_dir, args.checkpoint)

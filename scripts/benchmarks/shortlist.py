@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
                 if fitted is None:
                     candidates = index.search(embeddings[q : q + 1], args.shortlist)
                 else:
-                    candidates = surrogate_candidates(fitted, index, query_part, gallery, gallery_part, args.shortlist,
+                    candidates = surrogate_candidates(fitted, index, query_part, gallery_part, args.shortlist,
                                                       bool(args.refine))
                 _, found = rerank(model, query_part, gallery_part, candidates, args.topk)
                 latencies.append(time.perf_counter() - begin)

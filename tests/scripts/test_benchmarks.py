@@ -64,3 +64,10 @@ def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, s
     assert whole["trajectories_per_video"] == 1.0 and whole["no_trajectory_share"] == 0.0  # the whole frame is one trajectory
     assert 0 <= whole["top1"] <= whole["top5"] <= whole["top10"] <= whole["top20"] <= 100
     assert whole["top20"] == 100.0 or result["products"] > 20  # a gallery of at most 20 products always holds the answer
+
+
+def test_a_missing_dataset_folder_is_one_error_line(tmp_path):
+    done = subprocess.run([sys.executable, "scripts/benchmark.py", "search_accuracy", "--data", str(tmp_path / "nope"),
+                           "--checkpoint", str(tmp_path / "x.ckpt")], cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "nope" in done.stderr

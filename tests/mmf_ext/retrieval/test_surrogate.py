@@ -89,7 +89,7 @@ def _kept(scorer, queries, gallery, feature_map, shortlist=100):
     query_part, gallery_part = scorer.query_projection(queries), scorer.gallery_projection(gallery)
     surrogate = LinearSurrogate(scorer, gallery, probe_size=512, ridge=1e-6, feature_map=feature_map)
     index = ShortlistIndex(surrogate.index_vectors(gallery_part, gallery), "flat", metric="inner_product")
-    candidates = surrogate_candidates(surrogate, index, query_part, gallery, gallery_part, shortlist)
+    candidates = surrogate_candidates(surrogate, index, query_part, gallery_part, shortlist)
     _, found = rerank(scorer, query_part, gallery_part, candidates, 20)
     return np.mean([len(set(f.tolist()) & set(t.tolist())) / 20 for f, t in zip(found, exact_top)])
 
