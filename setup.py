@@ -5,6 +5,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
+PLUGIN_DIR = "projects/video2shop/video2shop"
 
 setup(
     name="video2shop",
@@ -14,8 +15,13 @@ setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["mmf_ext", "mmf_ext.*", "mmf_cli", "mmf_cli.*"]),
-    package_data={"mmf_ext": ["configs/*.yaml", "configs/**/*.yaml", "pipeline/templates/*"]},
+    # The framework (mmf_ext, mmf_cli) sits at the top; the video2shop plugin beside its project
+    # configs in projects/video2shop/video2shop, like detectron2's projects/<name>/<package>.
+    packages=find_packages(include=["mmf_ext", "mmf_ext.*", "mmf_cli", "mmf_cli.*"])
+    + ["video2shop"]
+    + [f"video2shop.{name}" for name in find_packages(PLUGIN_DIR)],
+    package_dir={"video2shop": PLUGIN_DIR},
+    package_data={"mmf_ext": ["configs/*.yaml"], "video2shop": ["configs/**/*.yaml"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.1",
@@ -39,7 +45,9 @@ setup(
         "console_scripts": [
             "mmf_run=mmf_cli.run:main",
             "mmf_predict=mmf_cli.predict:main",
-            "video2shop=mmf_cli.video2shop:main",
-        ]
+            "video2shop=video2shop.cli.main:main",
+        ],
+        # Plugins that mmf_run imports before it looks up a model or dataset (mmf_ext.utils.env).
+        "mmf_ext.plugins": ["video2shop = video2shop"],
     },
 )

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmf_ext.datasets.builders.video2shop.synthetic import generate, write_mp4
-from mmf_ext.datasets.video.image_io import write_rgb
+from video2shop.datasets.synthetic import generate, write_mp4
+from video2shop.video.image_io import write_rgb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = REPO_ROOT / "tests" / "plugins" / "always_one"

@@ -1,27 +1,34 @@
-"""Imports that fill the registry: the built-in components and a user's plugin package."""
+"""Imports that fill the registry: the framework's built-ins and the plugins.
+
+A plugin is a Python package that registers its components when imported. It reaches the
+framework in one of two ways, both ending in `import_plugin`: named by `env.user_dir` (or
+MMF_USER_DIR), MMF's way, or declared as an installed package's `mmf_ext.plugins` entry point
+(video2shop is found this way, so its commands need no user_dir).
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import pkgutil
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
-# Packages whose every module registers components on import.
-BUILTIN_PACKAGES = (
-    "mmf_ext.models",
-    "mmf_ext.datasets.builders",
-    "mmf_ext.modules",
-    "mmf_ext.trainers",
-)
+logger = logging.getLogger("mmf_ext")
+
+PLUGIN_ENTRY_POINT_GROUP = "mmf_ext.plugins"
+
+# Framework packages whose every module registers components on import.
+BUILTIN_PACKAGES = ("mmf_ext.modules", "mmf_ext.trainers")
 
 _imported_builtins = False
 _imported_user_dirs: set[str] = set()
 
 
 def setup_imports() -> None:
-    """Import every built-in module once so its components are registered."""
+    """Import the built-in modules and every installed plugin once, so their names register."""
     global _imported_builtins
     if _imported_builtins:
         return
@@ -30,12 +37,20 @@ def setup_imports() -> None:
         package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
             importlib.import_module(info.name)
+    for entry_point in entry_points(group=PLUGIN_ENTRY_POINT_GROUP):
+        import_plugin(entry_point.value)
+
+
+def import_plugin(module_name: str) -> None:
+    """Import one plugin package by its module name; its import registers its components."""
+    importlib.import_module(module_name)
 
 
 def import_user_module(user_dir: str | os.PathLike | None) -> None:
     """Import a user's plugin package (a folder with __init__.py) so it can register things.
 
-    The folder's parent goes on sys.path and the folder is imported by its name, MMF's way.
+    The folder's parent goes on sys.path and the folder is imported by its name, MMF's way; it is
+    also reachable as `mmf_user_dir`, as in MMF.
     """
     if not user_dir:
         return
@@ -44,16 +59,20 @@ def import_user_module(user_dir: str | os.PathLike | None) -> None:
         return
     if not path.exists():
         raise FileNotFoundError(
-            f"env.user_dir={user_dir}: no such folder; point it at your plugin package (a folder with __init__.py)"
+            f"env.user_dir={user_dir}: no such folder; point it at your plugin package "
+            "(a folder with __init__.py)"
         )
     if path.is_file():
-        sys.path.insert(0, str(path.parent))
-        importlib.import_module(path.stem)
+        module_name = path.stem
     else:
         if not (path / "__init__.py").exists():
             raise FileNotFoundError(
-                f"env.user_dir={user_dir}: {path / '__init__.py'} is missing; a plugin must be a Python package"
+                f"env.user_dir={user_dir}: {path / '__init__.py'} is missing; "
+                "a plugin must be a Python package"
             )
+        module_name = path.name
+    if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
-        importlib.import_module(path.name)
+    import_plugin(module_name)
+    sys.modules["mmf_user_dir"] = sys.modules[module_name]
     _imported_user_dirs.add(str(path))

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from benchmarks.common import print_result
-from mmf_ext.datasets.builders.video2shop.manifest import parse_manifest
-from mmf_ext.datasets.builders.video2shop.synthetic import generate
-from mmf_ext.datasets.builders.video2shop.trajectories import TrajectoryLoader
-from mmf_ext.datasets.video.cache import FrameCache
+from video2shop.datasets.manifest import parse_manifest
+from video2shop.datasets.synthetic import generate
+from video2shop.datasets.trajectories import TrajectoryLoader
+from video2shop.video.cache import FrameCache
 
 
 def main(argv: list[str]) -> int:

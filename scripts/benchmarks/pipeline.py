@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_video(path: Path, seconds: float, width: int, height: int, fps: float) -> int:
-    from mmf_ext.datasets.builders.video2shop.synthetic import write_mp4
+    from video2shop.datasets.synthetic import write_mp4
 
     rng = np.random.default_rng(0)
     background = rng.integers(40, 200, (height // 8, width // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
@@ -69,12 +69,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--gallery", type=int, default=1000)
     args = parser.parse_args(argv)
-    from mmf_ext.pipeline.config import load_pipeline_config, tracker_config
-    from mmf_ext.pipeline.detection import ClothingDetector
-    from mmf_ext.pipeline.trained_model import load_trained_model
-    from mmf_ext.pipeline.tracking import MultiObjectTracker
-    from mmf_ext.pipeline.video_search import SearchTimings, find_trajectories, rank_products
-    from mmf_ext.pipeline.video_stream import stream_frames
+    from video2shop.pipeline.config import load_pipeline_config, tracker_config
+    from video2shop.pipeline.detection import ClothingDetector
+    from video2shop.pipeline.trained_model import load_trained_model
+    from video2shop.pipeline.tracking import MultiObjectTracker
+    from video2shop.pipeline.video_search import SearchTimings, find_trajectories, rank_products
+    from video2shop.pipeline.video_stream import stream_frames
 
     torch.manual_seed(0)
     work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.common import print_result, timed
 from mmf_ext.common.registry import registry
-from mmf_ext.retrieval.scoring import exact_score_matrix, naive_score_matrix
+from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
 from mmf_ext.utils.configuration import load_yaml
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from benchmarks.common import print_result
-from mmf_ext.retrieval.scoring import exact_score_matrix
-from mmf_ext.retrieval.shortlist import ShortlistIndex, rerank, surrogate_candidates
-from mmf_ext.retrieval.surrogate import LinearSurrogate, fit_feature_map
+from video2shop.retrieval.scoring import exact_score_matrix
+from video2shop.retrieval.shortlist import ShortlistIndex, rerank, surrogate_candidates
+from video2shop.retrieval.surrogate import LinearSurrogate, fit_feature_map
 
 
 def encode_test_split(save_dir: Path, max_queries: int):

@@ -30,7 +30,7 @@ def test_the_paper_config_builds_vgg16_with_a_32_leaf_five_level_tree():
     model = registry.get_model_class("asymnet")(composed.model_config.asymnet)
     model.build()
     assert model.num_leaves == 32 and [g.shape[0] for g in model.tree.gates] == [32, 16, 8, 4, 2]
-    assert composed.evaluation.within_category is True
+    assert composed.evaluation.metrics[0].params.within_category is True
 
 
 def test_run_ablations_writes_a_table(tmp_path):

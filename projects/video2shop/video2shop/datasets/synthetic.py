@@ -1,0 +1,301 @@
+"""A procedurally generated Video2Shop dataset: a real retrieval problem that exists everywhere.
+
+Products of the paper's 14 categories get a silhouette by category, colours, a pattern and small
+decorative details. Near-duplicate groups differ only in a detail or a colour (the hard negatives
+of the paper's Fig. 6). Shop images show the item on a plain or studio background; videos (real
+mp4 files) move it over cluttered, drifting backgrounds with viewpoint and scale change, motion
+blur, lighting change, partial occlusion and compression, with a tracklet box per frame. Splits
+are by product, so test products are never seen in training. Output is the `video2shop` format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from video2shop.datasets.categories import PAPER_CATEGORIES
+from video2shop.video.image_io import write_rgb
+
+# Silhouettes in a unit square, one polygon (or several) per category.
+_SILHOUETTES: dict[str, list[list[tuple[float, float]]]] = {
+    "Outwear": [[(.2, .1), (.8, .1), (.95, .35), (.85, .4), (.8, .3), (.8, .95), (.2, .95), (.2, .3), (.15, .4), (.05, .35)]],
+    "Dress": [[(.35, .05), (.65, .05), (.62, .35), (.9, .95), (.1, .95), (.38, .35)]],
+    "Top": [[(.25, .15), (.75, .15), (.92, .35), (.8, .42), (.75, .35), (.75, .85), (.25, .85), (.25, .35), (.2, .42), (.08, .35)]],
+    "Mini skirt": [[(.3, .3), (.7, .3), (.85, .7), (.15, .7)]],
+    "Hat": [[(.3, .3), (.7, .3), (.75, .6), (.95, .65), (.95, .72), (.05, .72), (.05, .65), (.25, .6)]],
+    "Sunglass": [[(.05, .4), (.45, .4), (.42, .62), (.08, .62)], [(.55, .4), (.95, .4), (.92, .62), (.58, .62)], [(.4, .42), (.6, .42), (.6, .47), (.4, .47)]],
+    "Bag": [[(.15, .35), (.85, .35), (.9, .9), (.1, .9)], [(.3, .1), (.7, .1), (.7, .35), (.62, .35), (.62, .18), (.38, .18), (.38, .35), (.3, .35)]],
+    "Skirt": [[(.3, .1), (.7, .1), (.9, .9), (.1, .9)]],
+    "Suit": [[(.15, .08), (.85, .08), (.95, .9), (.55, .9), (.5, .4), (.45, .9), (.05, .9)]],
+    "Shoes": [[(.05, .55), (.5, .5), (.6, .35), (.75, .35), (.95, .6), (.95, .75), (.05, .75)]],
+    "Shorts": [[(.15, .2), (.85, .2), (.92, .75), (.55, .75), (.5, .45), (.45, .75), (.08, .75)]],
+    "Pants": [[(.25, .05), (.75, .05), (.8, .95), (.56, .95), (.5, .35), (.44, .95), (.2, .95)]],
+    "Breeches": [[(.22, .1), (.78, .1), (.82, .7), (.56, .7), (.5, .35), (.44, .7), (.18, .7)]],
+    "High shoes": [[(.35, .05), (.6, .05), (.62, .55), (.95, .7), (.95, .9), (.3, .9)]],
+}
+_PATTERNS = ("plain", "stripes", "checks", "dots", "diagonal")
+_DETAILS = ("circle", "square", "star", "triangle", "bar")
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    category: str
+    base: tuple[int, int, int]
+    accent: tuple[int, int, int]
+    pattern: str
+    pattern_scale: float
+    detail: str
+    detail_pos: tuple[float, float]
+    detail_color: tuple[int, int, int]
+
+
+def _color(rng: np.random.Generator) -> tuple[int, int, int]:
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(90, 256), rng.integers(90, 256)]]])
+    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
+def make_products(count: int, rng: np.random.Generator, near_duplicate_share: float = 0.4) -> list[Product]:
+    """Products, with groups of near-duplicates that differ only in a detail or a colour."""
+    products: list[Product] = []
+    while len(products) < count:
+        category = PAPER_CATEGORIES[len(products) % len(PAPER_CATEGORIES)] if rng.random() < 0.7 else str(rng.choice(PAPER_CATEGORIES))
+        base = Product(
+            product_id=f"p{len(products):05d}", category=category, base=_color(rng), accent=_color(rng),
+            pattern=str(rng.choice(_PATTERNS)), pattern_scale=float(rng.uniform(0.06, 0.16)),
+            detail=str(rng.choice(_DETAILS)), detail_pos=(float(rng.uniform(.35, .65)), float(rng.uniform(.4, .7))),
+            detail_color=_color(rng),
+        )
+        products.append(base)
+        if rng.random() < near_duplicate_share and len(products) < count:
+            twin_kind = rng.integers(0, 3)
+            changes: dict = {"product_id": f"p{len(products):05d}"}
+            if twin_kind == 0:
+                changes["detail"] = str(rng.choice([d for d in _DETAILS if d != base.detail]))
+            elif twin_kind == 1:
+                changes["detail_color"] = _color(rng)
+            else:
+                changes["base"] = _color(rng)
+            products.append(Product(**{**base.__dict__, **changes}))
+    return products[:count]
+
+
+def render_item(product: Product, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The item as an RGB image and a 0/255 mask, both size x size."""
+    texture = np.empty((size, size, 3), np.uint8)
+    texture[:] = product.base
+    step = max(2, int(product.pattern_scale * size))
+    if product.pattern == "stripes":
+        for y in range(0, size, 2 * step):
+            texture[y : y + step] = product.accent
+    elif product.pattern == "checks":
+        yy, xx = np.mgrid[0:size, 0:size]
+        texture[((yy // step) + (xx // step)) % 2 == 0] = product.accent
+    elif product.pattern == "dots":
+        for y in range(step // 2, size, 2 * step):
+            for x in range(step // 2, size, 2 * step):
+                cv2.circle(texture, (x, y), max(1, step // 2), product.accent, -1)
+    elif product.pattern == "diagonal":
+        yy, xx = np.mgrid[0:size, 0:size]
+        texture[((yy + xx) // step) % 2 == 0] = product.accent
+    mask = np.zeros((size, size), np.uint8)
+    for polygon in _SILHOUETTES[product.category]:
+        cv2.fillPoly(mask, [np.int32([(x * (size - 1), y * (size - 1)) for x, y in polygon])], 255)
+    cx, cy = int(product.detail_pos[0] * size), int(product.detail_pos[1] * size)
+    r = max(2, size // 10)
+    if product.detail == "circle":
+        cv2.circle(texture, (cx, cy), r, product.detail_color, -1)
+    elif product.detail == "square":
+        cv2.rectangle(texture, (cx - r, cy - r), (cx + r, cy + r), product.detail_color, -1)
+    elif product.detail == "star":
+        points = [(cx + r * math.cos(a) * (1 if i % 2 == 0 else .45), cy + r * math.sin(a) * (1 if i % 2 == 0 else .45))
+                  for i, a in enumerate(np.linspace(-math.pi / 2, 3 * math.pi / 2, 10, endpoint=False))]
+        cv2.fillPoly(texture, [np.int32(points)], product.detail_color)
+    elif product.detail == "triangle":
+        cv2.fillPoly(texture, [np.int32([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)])], product.detail_color)
+    else:
+        cv2.rectangle(texture, (cx - r, cy - r // 3), (cx + r, cy + r // 3), product.detail_color, -1)
+    edge = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    texture[edge > 0] = (texture[edge > 0] * 0.5).astype(np.uint8)
+    return texture, mask
+
+
+def _composite(background: np.ndarray, item: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    alpha = (mask.astype(np.float32) / 255.0)[..., None]
+    return (background * (1 - alpha) + item * alpha).astype(np.uint8)
+
+
+def _box_of(mask: np.ndarray) -> list[int] | None:
+    ys, xs = np.nonzero(mask > 127)
+    if len(xs) == 0:
+        return None
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def render_shop_image(product: Product, size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """The item centred on a plain or studio (gradient) background; returns RGB image and box."""
+    top, bottom = np.array(_color(rng)) * 0.15 + 200, np.array(_color(rng)) * 0.1 + 215
+    if rng.random() < 0.5:
+        background = np.empty((size, size, 3), np.float32)
+        background[:] = top
+    else:
+        ramp = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+        background = np.broadcast_to(top * (1 - ramp) + bottom * ramp, (size, size, 3)).copy()
+    item_size = int(size * rng.uniform(0.7, 0.85))
+    item, mask = render_item(product, item_size)
+    canvas_item = np.zeros((size, size, 3), np.uint8)
+    canvas_mask = np.zeros((size, size), np.uint8)
+    offset = (size - item_size) // 2
+    canvas_item[offset : offset + item_size, offset : offset + item_size] = item
+    canvas_mask[offset : offset + item_size, offset : offset + item_size] = mask
+    image = _composite(background.astype(np.uint8), canvas_item, canvas_mask)
+    return image, _box_of(canvas_mask) or [0, 0, size, size]
+
+
+def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A cluttered scene larger than the frame, so the camera can pan over it."""
+    big = size * 2
+    scene = np.empty((big, big, 3), np.uint8)
+    scene[:] = _color(rng)
+    for _ in range(int(rng.integers(25, 45))):
+        color = _color(rng)
+        x, y = int(rng.integers(0, big)), int(rng.integers(0, big))
+        w, h = int(rng.integers(6, big // 4)), int(rng.integers(6, big // 4))
+        if rng.random() < 0.5:
+            cv2.rectangle(scene, (x, y), (x + w, y + h), color, -1)
+        else:
+            cv2.ellipse(scene, (x, y), (w // 2, h // 2), float(rng.uniform(0, 180)), 0, 360, color, -1)
+    noise = rng.normal(0, 8, scene.shape)
+    return np.clip(scene + noise, 0, 255).astype(np.uint8)
+
+
+def render_video(product: Product, frames: int, size: int, rng: np.random.Generator, hard: bool) -> tuple[list[np.ndarray], list[list[int] | None]]:
+    """Frames (RGB) and a tracklet box per frame of the item moving over clutter."""
+    scene = _clutter(size, rng)
+    item_size = size
+    item, mask = render_item(product, item_size)
+    flip = rng.random() < 0.5
+    if flip:  # the back/side view: details swap sides
+        item, mask = item[:, ::-1].copy(), mask[:, ::-1].copy()
+    start, end = rng.uniform(0.3, 0.7, 2), rng.uniform(0.3, 0.7, 2)
+    scale0, scale1 = rng.uniform(0.35, 0.6 if hard else 0.7, 2)
+    angle0, angle1 = rng.uniform(-25, 25, 2) if hard else rng.uniform(-12, 12, 2)
+    squash0, squash1 = rng.uniform(0.7, 1.0, 2)
+    light0, light1 = rng.uniform(0.6 if hard else 0.75, 1.25, 2)
+    pan = rng.uniform(0, size, 2)
+    occlusion_at = rng.uniform(0.2, 0.8) if rng.random() < (0.7 if hard else 0.4) else None
+    occluder_color = _color(rng)
+    out_frames, boxes = [], []
+    for i in range(frames):
+        t = i / max(1, frames - 1)
+        scale = scale0 + (scale1 - scale0) * t
+        angle = angle0 + (angle1 - angle0) * t
+        squash = squash0 + (squash1 - squash0) * t  # viewpoint: the item turns
+        cx, cy = (start + (end - start) * t) * size
+        matrix = cv2.getRotationMatrix2D((item_size / 2, item_size / 2), angle, scale)
+        matrix[0, :2] *= squash
+        matrix[:, 2] += (cx - item_size / 2, cy - item_size / 2)
+        warped = cv2.warpAffine(item, matrix, (size, size), flags=cv2.INTER_LINEAR)
+        warped_mask = cv2.warpAffine(mask, matrix, (size, size), flags=cv2.INTER_NEAREST)
+        px, py = (pan + t * size * 0.5).astype(int) % size
+        background = scene[py : py + size, px : px + size]
+        frame = _composite(background, warped, warped_mask).astype(np.float32)
+        frame *= light0 + (light1 - light0) * t
+        if occlusion_at is not None and abs(t - occlusion_at) < 0.2:
+            ox = int(cx + (t - occlusion_at) * size * 2)
+            cv2.rectangle(frame, (ox - size // 8, 0), (ox + size // 8, size), occluder_color, -1)
+        if rng.random() < (0.4 if hard else 0.2):  # motion blur along the motion direction
+            length = int(rng.integers(3, 8))
+            kernel = np.zeros((length, length), np.float32)
+            kernel[length // 2, :] = 1.0 / length
+            frame = cv2.filter2D(frame, -1, kernel)
+        frame = np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)
+        out_frames.append(frame)
+        boxes.append(_box_of(warped_mask))
+    return out_frames, boxes
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 12.0) -> None:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"{path}: OpenCV cannot open an mp4v writer")
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def generate(
+    out_dir: str | Path,
+    products: int = 240,
+    seed: int = 0,
+    frames: int = 24,
+    video_size: int = 112,
+    image_size: int = 96,
+    test_share: float = 0.25,
+    val_share: float = 0.1,
+    videos_per_train_product: int = 2,
+) -> Path:
+    """Write the dataset to out_dir (atomically: built in a temporary folder, then renamed)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} already exists; choose a new folder or delete it first")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        _generate_into(tmp, products, seed, frames, video_size, image_size, test_share, val_share, videos_per_train_product)
+        try:
+            tmp.rename(out_dir)
+        except OSError:
+            if not (out_dir / "test.json").exists():  # someone else finished first: keep theirs
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _generate_into(root: Path, count: int, seed: int, frames: int, video_size: int, image_size: int,
+                   test_share: float, val_share: float, videos_per_train_product: int) -> None:
+    rng = np.random.default_rng(seed)
+    (root / "videos").mkdir()
+    (root / "imgs").mkdir()
+    catalog = make_products(count, rng)
+    order = rng.permutation(len(catalog))
+    n_test = max(1, int(round(len(catalog) * test_share)))
+    n_val = max(1, int(round(len(catalog) * val_share)))
+    split_of = {}
+    for rank, index in enumerate(order):
+        split_of[catalog[index].product_id] = "test" if rank < n_test else ("val" if rank < n_test + n_val else "train")
+    manifests: dict[str, dict] = {"train": {}, "val": {}, "test": {}}
+    for product in catalog:
+        split = split_of[product.product_id]
+        product_rng = np.random.default_rng([seed, int(product.product_id[1:])])
+        image, box = render_shop_image(product, image_size, product_rng)
+        image_path = f"imgs/{product.product_id}.png"
+        write_rgb(root / image_path, image)
+        hard = bool(product_rng.random() < 0.35)
+        entry = {
+            "img_path": image_path, "video_paths": [], "source": 2 if hard else 1,
+            "tracklets": [], "category": product.category, "shop_boxes": [box],
+        }
+        n_videos = videos_per_train_product if split == "train" else 1
+        for v in range(n_videos):
+            video_frames, boxes = render_video(product, frames, video_size, product_rng, hard)
+            video_path = f"videos/{product.product_id}_{v}.mp4"
+            write_mp4(root / video_path, video_frames)
+            entry["video_paths"].append(video_path)
+            entry["tracklets"].append({str(i): b for i, b in enumerate(boxes) if b is not None})
+        manifests[split][product.product_id] = entry
+    for split, manifest in manifests.items():
+        (root / f"{split}.json").write_text(json.dumps(manifest, indent=1))
+    (root / "README.txt").write_text(
+        f"Synthetic Video2Shop dataset: {count} products, seed {seed}, generated by `video2shop make-synthetic`.\n"
+    )

@@ -1,0 +1,300 @@
+"""The registered `asymnet` model: IFN + VFN + SSN leaves + fusion tree, with two-step training.
+
+Training items carry one trajectory and 2S shop images (S positives, S negatives). With
+`approximate_training: true` (paper Alg. 1) the trajectory is encoded once and its hidden states
+are shared by all 2S pairs (autograd sums their gradients, Eq. 12); with `false` it is encoded again
+for every pair. Phases (Sec. 4.3): `ssn` trains IFN, VFN and SSN with the log loss of Eq. 5;
+`fusion` freezes them and trains the gates by the mixture log-likelihood of Eq. 9; `both` runs the
+two in sequence in one run, switching after `fusion_start` of the updates.
+
+Baselines of the paper are options of the same model: `representation` avg_pool / max_pool
+(pooled frame features scored by one SSN) or fisher_vector / vlad (frame features and shop images
+encoded by video2shop.models.baselines.encodings, fitted when training starts), `vfn.levels` 1-4, and
+`fusion` avg / max / last / kvm (key-volume attention) instead of the tree.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch import nn
+
+from mmf_ext.common.registry import registry
+from mmf_ext.common.sample import SampleList
+from video2shop.models.asymnet.fusion_tree import FusionTree, mixture_log_likelihood
+from video2shop.models.asymnet.ifn import ImageFeatureNetwork
+from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
+from video2shop.models.asymnet.vfn import VideoFeatureNetwork
+from mmf_ext.models.base_model import BaseModel
+from video2shop.models.baselines.encodings import ENCODINGS, build_encoding, fit_on_training_regions
+from mmf_ext.utils.errors import ConfigError
+from video2shop.retrieval.eval_outputs import query_gallery_positions
+from video2shop.paths import model_defaults
+
+FUSIONS = ("tree", "avg", "max", "last", "kvm")
+REPRESENTATIONS = ("lstm", "avg_pool", "max_pool", *ENCODINGS)
+
+
+def window_starts(length: int, window: int) -> list[int]:
+    """Sliding-window starts that cover a trajectory of `length` with windows of `window`."""
+    if length <= window:
+        return [0]
+    count = math.ceil(length / window)
+    return [round(i * (length - window) / (count - 1)) for i in range(count)]
+
+
+@registry.register_model("asymnet")
+class AsymNet(BaseModel):
+    @classmethod
+    def config_path(cls) -> str:
+        return model_defaults("asymnet")
+
+    # -- construction -----------------------------------------------------------------------
+    def build(self) -> None:
+        c = self.config
+        self.representation = str(c.representation)
+        self.fusion = str(c.fusion)
+        if self.representation not in REPRESENTATIONS:
+            raise ConfigError(f"model_config.asymnet.representation={self.representation!r}; choose {', '.join(REPRESENTATIONS)}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"model_config.asymnet.fusion={self.fusion!r}; choose {', '.join(FUSIONS)}")
+        self.phase = str(c.phase)
+        if self.phase not in ("ssn", "fusion", "both"):
+            raise ConfigError(f"model_config.asymnet.phase={self.phase!r}; choose ssn, fusion or both")
+        self.approximate_training = bool(c.approximate_training)
+        self.ifn = ImageFeatureNetwork(str(c.ifn.backbone), tuple(c.ifn.spp_levels), int(c.ifn.feature_dim),
+                                       c.ifn.get("pretrained"), float(c.ifn.get("dropout", 0.0)))
+        feature_dim = int(c.ifn.feature_dim)
+        self.encoding = build_encoding(self.representation, feature_dim, c.get("encoding")) if self.representation in ENCODINGS else None
+        image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
+        if self.representation == "lstm":
+            self.vfn = VideoFeatureNetwork(feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.get("dropout", 0.0)))
+            state_dim = int(c.vfn.hidden_dim)
+            branches = list(OmegaConf.to_container(c.tree, resolve=True)) if self.fusion == "tree" else [int(c.num_leaves)]
+            self.num_leaves = math.prod(branches) if self.fusion == "tree" else int(c.num_leaves)
+        else:
+            self.vfn = None
+            state_dim = image_dim  # pooled features, or the encoding of the frame set
+            self.num_leaves = 1
+            branches = [1]
+            if self.fusion in ("tree", "kvm"):
+                self.fusion = "last"  # a pooled trajectory is a single leaf: nothing to fuse
+        self.ssn = SingleSimilarityNetwork(state_dim, image_dim, int(c.ssn.hidden))
+        self.tree = FusionTree(branches, int(c.ssn.hidden)) if self.fusion == "tree" else None
+        self.key_volume = nn.Linear(int(c.ssn.hidden), 1) if self.fusion == "kvm" else None
+        budget = c.scoring.get("memory_budget_mb")
+        self.memory_budget_mb = float(budget) if budget is not None else None
+
+    # -- phases -----------------------------------------------------------------------------
+    def current_phase(self) -> str:
+        if self.fusion != "tree":
+            return "joint"  # baselines without fusion nodes train in one step
+        if self.phase != "both":
+            return self.phase
+        trainer = getattr(self, "_trainer", None)
+        total = int(trainer.max_steps) if trainer is not None and trainer.max_steps and trainer.max_steps > 0 else 1
+        return "ssn" if self.global_step < float(self.config.fusion_start) * total else "fusion"
+
+    def selectable_as_best(self) -> bool:
+        """With phase both, only the two-step model competes for best.ckpt, never one with untrained gates."""
+        return not (self.phase == "both" and self.fusion == "tree" and self.current_phase() == "ssn")
+
+    def _encoders(self) -> list[nn.Module]:
+        return [m for m in (self.ifn, self.vfn, self.encoding, self.ssn) if m is not None]
+
+    def on_train_start(self) -> None:
+        if self.encoding is not None:  # FV / VLAD: fit PCA and codebooks on training regions, once
+            fit_on_training_regions(self.encoding, self.ifn, self.trainer, self.config.get("encoding"))
+
+    # -- encoding ---------------------------------------------------------------------------
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """[..., 3, H, W] -> IFN features [..., E]."""
+        shape = images.shape[:-3]
+        return self.ifn(images.reshape(-1, *images.shape[-3:])).view(*shape, -1)
+
+    def encode_trajectories(self, frame_features: torch.Tensor) -> torch.Tensor:
+        """IFN features of frames [B, T, E] -> states [B, W, L, D]: W sliding windows of L leaves."""
+        batch, length, _ = frame_features.shape
+        if self.representation == "avg_pool":
+            return frame_features.mean(1)[:, None, None, :]
+        if self.representation == "max_pool":
+            return frame_features.amax(1)[:, None, None, :]
+        if self.encoding is not None:
+            return self.encoding(frame_features)[:, None, None, :]
+        leaves = self.num_leaves
+        if length < leaves:  # loop the trajectory to the number of leaves
+            frame_features = frame_features[:, [i % length for i in range(leaves)]]
+            length = leaves
+        starts = window_starts(length, leaves)
+        windows = torch.stack([frame_features[:, s : s + leaves] for s in starts], dim=1)  # [B, W, L, E]
+        states = self.vfn(windows.reshape(batch * len(starts), leaves, -1))
+        return states.view(batch, len(starts), leaves, -1)
+
+    def encode_gallery(self, image_features: torch.Tensor) -> torch.Tensor:
+        """IFN features of shop images [..., E] -> what the SSN reads: the features, or their encoding as a set of one."""
+        if self.encoding is None:
+            return image_features
+        encoded = self.encoding(image_features.reshape(-1, 1, image_features.shape[-1]))
+        return encoded.view(*image_features.shape[:-1], -1)
+
+    # -- similarity -------------------------------------------------------------------------
+    def fuse(self, leaf_logits: torch.Tensor, leaf_features: torch.Tensor) -> torch.Tensor:
+        """Leaf logits z [..., L] and fc1 features x [..., L, D] -> global similarity in (0, 1)."""
+        similarity = torch.sigmoid(leaf_logits)
+        if self.fusion == "tree":
+            return self.tree(similarity, leaf_features)
+        if self.fusion == "avg":
+            return similarity.mean(-1)
+        if self.fusion == "max":
+            return similarity.amax(-1)
+        if self.fusion == "last":
+            return similarity[..., -1]
+        weights = torch.softmax(self.key_volume(leaf_features).squeeze(-1), dim=-1)  # kvm
+        return (weights * similarity).sum(-1)
+
+    # FactorizedPairScorer (video2shop.retrieval.interfaces) -------------------------------------
+    def query_projection(self, query_states: torch.Tensor) -> torch.Tensor:
+        return self.ssn.state_projection(query_states)
+
+    def reference_query_parts(self, gallery_features: torch.Tensor) -> torch.Tensor:
+        """Query pre-activations [N, L, H] of still trajectories (each image held over every leaf).
+
+        Typical of what queries give the first SSN layer, computed from the gallery alone, so a
+        shortlist's feature map can be fitted when a catalog is indexed (see ReluFeatureMap).
+        """
+        still = gallery_features[:, None, :].expand(-1, self.num_leaves, -1)
+        return self.query_projection(self.encode_trajectories(still)[:, 0])
+
+    def gallery_projection(self, gallery_features: torch.Tensor) -> torch.Tensor:
+        return self.ssn.image_projection(self.encode_gallery(gallery_features))
+
+    def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
+        """[L, Q, G, 256] fc1 pre-activations -> [Q, G], reading the fc1 features once.
+
+        fc2 and every gate logit of the tree are linear in a leaf's fc1 feature (an upper gate
+        sees the mean of its leaves, and v^T mean(x) = mean(v^T x)), so one batched product per
+        leaf gives them all; everything after works on [Q, G, L, 1 + levels].
+        """
+        leaves, queries, gallery, width = preactivations.shape
+        features = torch.relu_(preactivations).reshape(leaves, queries * gallery, width)
+        if self.fusion == "tree":
+            fc2 = self.ssn.fc2.weight.view(1, 1, -1).expand(leaves, 1, -1)
+            weights = torch.cat([fc2, self.tree.path_weights()], dim=1)  # [L, 1 + levels, 256]
+            projections = torch.bmm(features, weights.transpose(1, 2))  # [L, QG, 1 + levels]
+            projections = projections.view(leaves, queries, gallery, -1).permute(1, 2, 0, 3)
+            similarity = torch.sigmoid(projections[..., 0] + self.ssn.fc2.bias)
+            return self.tree.fuse_projected(similarity, projections[..., 1:])
+        logits = (features @ self.ssn.fc2.weight.t()).view(leaves, queries, gallery).permute(1, 2, 0) + self.ssn.fc2.bias
+        leaf_features = features.view(leaves, queries, gallery, width).permute(1, 2, 0, 3) if self.fusion == "kvm" else None
+        return self.fuse(logits, leaf_features)
+
+    def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
+        expanded = self.encode_gallery(gallery_features)[:, None, :].expand(-1, query_states.shape[1], -1)
+        features, logits = self.ssn(query_states, expanded)
+        return self.fuse(logits, features)
+
+    # -- training ---------------------------------------------------------------------------
+    def _pair_outputs(self, video: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Leaf logits z [n, 2S, W, L] and fc1 features x [n, 2S, W, L, D] for every pair."""
+        n, pairs = images.shape[:2]
+        image_features = self.encode_gallery(self.encode_images(images))  # [n, 2S, E] (encoded for FV / VLAD)
+        if self.approximate_training:
+            states = self.encode_trajectories(self.encode_images(video))  # [n, W, L, D], once
+            pre = self.ssn.state_projection(states)[:, None] + self.ssn.image_projection(image_features)[:, :, None, None]
+            features, logits = self.ssn.from_preactivation(pre)
+            return logits, features
+        repeated = video[:, None].expand(-1, pairs, *video.shape[1:]).reshape(n * pairs, *video.shape[1:])
+        states = self.encode_trajectories(self.encode_images(repeated))  # encoded again for every pair
+        states = states.view(n, pairs, *states.shape[1:])
+        expanded = image_features[:, :, None, None, :].expand(*states.shape[:-1], -1)
+        features, logits = self.ssn(states, expanded)
+        return logits, features
+
+    def _training_output(self, sample_list: SampleList) -> dict[str, Any]:
+        phase = self.current_phase()
+        labels = sample_list.labels.float()  # [n, 2S]
+        if phase == "fusion":
+            for module in self._encoders():
+                module.eval()
+            with torch.no_grad():
+                logits, features = self._pair_outputs(sample_list.video, sample_list.images)
+            similarity = torch.sigmoid(logits)
+            flat_labels = labels[:, :, None].expand(*logits.shape[:-1]).reshape(-1)
+            log_likelihood = mixture_log_likelihood(self.tree, similarity.reshape(-1, logits.shape[-1]),
+                                                    features.reshape(-1, *features.shape[-2:]), flat_labels)
+            loss = -log_likelihood / flat_labels.numel()
+            scores = self.tree(similarity, features).mean(-1)
+            return {"scores": scores, "losses": {"fusion_nll": loss}}
+        for module in self._encoders():
+            module.train()
+        logits, features = self._pair_outputs(sample_list.video, sample_list.images)
+        if phase == "ssn" or self.fusion in ("avg", "max", "last"):
+            target = labels[:, :, None, None].expand_as(logits)
+            loss = F.binary_cross_entropy_with_logits(logits, target)  # Eq. 5 over every leaf
+            scores = self.fuse(logits, features).mean(-1)
+            return {"scores": scores, "losses": {"ssn_log_loss": loss}}
+        fused = self.fuse(logits, features).mean(-1).clamp(1e-6, 1 - 1e-6)  # kvm: loss on the fused score
+        return {"scores": fused, "losses": {"fused_log_loss": F.binary_cross_entropy(fused, labels)}}
+
+    # -- evaluation -------------------------------------------------------------------------
+    def _evaluation_output(self, sample_list: SampleList) -> dict[str, Any]:
+        is_query = [bool(v) for v in sample_list.is_query]
+        size = len(is_query)
+        query_states: list[Any] = [None] * size
+        query_embedding: list[Any] = [None] * size
+        gallery_features: list[Any] = [None] * size
+        query_rows = [i for i in range(size) if is_query[i]]
+        gallery_rows = [i for i in range(size) if not is_query[i]]
+        if query_rows:
+            videos = torch.stack([sample_list.video[i] for i in query_rows]) if isinstance(sample_list.video, list) else sample_list.video[query_rows]
+            frame_features = self.encode_images(videos)
+            states = self.encode_trajectories(frame_features)
+            pooled = F.normalize(frame_features.mean(1), dim=-1)
+            for k, row in enumerate(query_rows):
+                query_states[row], query_embedding[row] = states[k], pooled[k]
+        if gallery_rows:
+            images = torch.stack([sample_list.image[i] for i in gallery_rows])
+            features = self.encode_images(images)
+            for k, row in enumerate(gallery_rows):
+                gallery_features[row] = features[k]
+        return {"is_query": torch.tensor(is_query), "query_states": query_states,
+                "query_embedding": query_embedding, "gallery_features": gallery_features}
+
+    def forward(self, sample_list: SampleList) -> dict[str, Any]:
+        if "labels" in sample_list and "images" in sample_list:
+            return self._training_output(sample_list)
+        return self._evaluation_output(sample_list)
+
+    def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
+        from video2shop.retrieval.scoring import exact_score_matrix
+
+        query_positions, gallery_positions, empty = query_gallery_positions(model_output)
+        if empty is not None:
+            return empty
+        states = torch.stack([model_output["query_states"][i] for i in query_positions.tolist()]).to(self.device)
+        gallery = torch.stack([model_output["gallery_features"][i] for i in gallery_positions.tolist()]).to(self.device)
+        queries, windows = states.shape[:2]
+        query_embedding = torch.stack([model_output["query_embedding"][i] for i in query_positions.tolist()])
+        shortlist = self.config.shortlist
+        if shortlist.enabled and windows == 1:
+            from video2shop.retrieval.shortlist import shortlist_scores
+
+            scores = shortlist_scores(self, states[:, 0], query_embedding.to(self.device), gallery, gallery,
+                                      str(shortlist.index), int(shortlist.size), str(shortlist.embedding),
+                                      int(shortlist.probe), bool(shortlist.refine), int(shortlist.clusters),
+                                      int(shortlist.dim))
+        else:
+            scores = exact_score_matrix(self, states.flatten(0, 1), gallery, memory_budget_mb=self.memory_budget_mb)
+            scores = scores.view(queries, windows, -1).mean(1)
+        return {
+            "scores": scores.cpu(),
+            "query_positions": query_positions,
+            "gallery_positions": gallery_positions,
+            "query_embedding": query_embedding.cpu(),
+            "gallery_features": gallery.cpu(),
+        }

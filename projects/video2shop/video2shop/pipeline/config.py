@@ -1,0 +1,48 @@
+"""The pipeline's settings: projects/video2shop/video2shop/configs/pipeline/defaults.yaml < a user file < key=value overrides.
+
+Overrides are strict as in `mmf_run` (an unknown key names the closest ones), so a typo in a
+tracking parameter is an error instead of a silently ignored value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from video2shop.pipeline.track_types import TrackerConfig
+from mmf_ext.utils.configuration import apply_overrides, load_yaml, parse_opts
+from video2shop.paths import CONFIG_DIR
+from mmf_ext.utils.errors import ConfigError
+
+PIPELINE_DEFAULTS = CONFIG_DIR / "pipeline" / "defaults.yaml"
+
+
+def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> DictConfig:
+    """The merged pipeline config; the user file may only set keys the defaults know."""
+    config = load_yaml(PIPELINE_DEFAULTS)
+    if path is not None:
+        user = load_yaml(Path(path))
+        unknown = [key for key in _leaf_keys(user) if OmegaConf.select(config, key, default="__missing__") == "__missing__"
+                   and not key.startswith("pipeline.tracker.kcf.")]
+        if unknown:
+            from mmf_ext.utils.configuration import unknown_key_message
+
+            raise ConfigError(f"{path}: {unknown_key_message(config, unknown[0])}")
+        config = OmegaConf.merge(config, user)
+    return apply_overrides(config, parse_opts(overrides))
+
+
+def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in config.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        keys.extend(_leaf_keys(value, full) if isinstance(value, DictConfig) else [full])
+    return keys
+
+
+def tracker_config(config: DictConfig) -> TrackerConfig:
+    """The validated tracker settings of a pipeline config."""
+    return TrackerConfig.from_config(config.pipeline.tracker)

@@ -1,0 +1,216 @@
+"""`video2shop index`: a gallery folder of shop-image features, resumable and replaced atomically.
+
+Layout of a finished gallery folder:
+  gallery.json      what it was built from (checkpoint fingerprint, catalog, preprocessing); written last
+  features.pt       the feature bank (video2shop.retrieval.feature_bank), tied to the checkpoint
+  items.json        per row: item id, product id, image path, box, category
+  shortlist.faiss   an inner-product index for the shortlist, for galleries of `shortlist_min` items or more:
+                    8-bit codes of the surrogate's ReLU feature map of every image (video2shop.retrieval.surrogate)
+  feature_map.pt    that feature map (centres, PCA), fitted from the gallery and the model at indexing time
+The build happens in `<out>.partial/`, in shards written atomically, so an interrupted build
+resumes where it stopped; only a finished build replaces `<out>`, so a good gallery is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from video2shop.video.image_io import read_rgb
+from video2shop.pipeline.catalog import CatalogItem
+from video2shop.pipeline.crops import crop_resize
+from video2shop.pipeline.trained_model import TrainedModel
+from video2shop.retrieval.feature_bank import file_fingerprint, load_feature_bank, save_feature_bank
+from mmf_ext.utils.errors import UserError
+from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text
+
+logger = logging.getLogger("mmf_ext")
+FORMAT = 1
+
+
+class GalleryError(UserError):
+    """A gallery folder that cannot be used as it is."""
+
+
+def catalog_digest(items: list[CatalogItem]) -> str:
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(json.dumps([item.item_id, item.product_id, str(item.path), item.box, item.category]).encode())
+    return digest.hexdigest()
+
+
+def build_gallery(items: list[CatalogItem], trained: TrainedModel, out: str | os.PathLike, batch_size: int = 64,
+                  shard_size: int = 4096, detector: Any | None = None, shortlist_min: int = 50_000,
+                  progress: Callable[[int, int], None] | None = None) -> Path:
+    """Encode every item's crop with the model's IFN and write the gallery folder `out`."""
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    plan = {"format": FORMAT, "checkpoint": str(trained.checkpoint.resolve()), "fingerprint": file_fingerprint(trained.checkpoint),
+            "catalog": catalog_digest(items), "items": len(items), "image_size": trained.image_size,
+            "context_margin": trained.context_margin, "shard_size": shard_size, "detector": _detector_name(detector)}
+    _start_or_resume(partial, plan)
+    device = next(trained.model.parameters()).device
+    shards = range(0, len(items), shard_size)
+    done = 0
+    for number, start in enumerate(shards):
+        shard_path = partial / "shards" / f"shard_{number:05d}.pt"
+        chunk = items[start : start + shard_size]
+        if shard_path.is_file():
+            done += len(chunk)
+            if progress:
+                progress(done, len(items))
+            continue
+        features, boxes = [], []
+        for b in range(0, len(chunk), batch_size):
+            batch = chunk[b : b + batch_size]
+            crops, used = _crops(batch, trained, detector)
+            with torch.no_grad():
+                features.append(trained.model.encode_images(torch.from_numpy(np.stack(crops)).to(device)).float().cpu())
+            boxes += used
+            done += len(batch)
+            if progress:
+                progress(done, len(items))
+        payload = {"features": torch.cat(features), "boxes": boxes}
+        shard_bytes = _torch_bytes(payload)
+        atomic_write_bytes(shard_path, shard_bytes)
+    _finish(partial, items, plan, shortlist_min, trained)
+    _replace(partial, out)
+    return out
+
+
+def _detector_name(detector: Any | None) -> str | None:
+    return None if detector is None else str(getattr(detector, "checkpoint", type(detector).__name__))
+
+
+def _start_or_resume(partial: Path, plan: dict[str, Any]) -> None:
+    plan_path = partial / "plan.json"
+    if plan_path.is_file():
+        try:
+            previous = json.loads(plan_path.read_text())
+        except json.JSONDecodeError:
+            previous = None
+        if previous == plan:
+            logger.info("resuming the gallery build in %s", partial)
+            return
+        logger.info("%s was started with another checkpoint, catalog or settings; starting over", partial)
+        shutil.rmtree(partial)
+    elif partial.exists():
+        shutil.rmtree(partial)
+    (partial / "shards").mkdir(parents=True)
+    atomic_write_text(plan_path, json.dumps(plan, indent=2))
+
+
+def _crops(batch: list[CatalogItem], trained: TrainedModel, detector: Any | None) -> tuple[list[np.ndarray], list[Any]]:
+    images = [read_rgb(item.path) for item in batch]
+    boxes: list[Any] = [item.box for item in batch]
+    if detector is not None:
+        for k, detections in enumerate(detector.detect(images)):
+            if boxes[k] is None and detections:
+                boxes[k] = tuple(max(detections, key=lambda d: d.score).box)
+    crops = [crop_resize(image, box, trained.context_margin, trained.image_size) for image, box in zip(images, boxes)]
+    return crops, [list(map(float, b)) if b is not None else None for b in boxes]
+
+
+def _torch_bytes(payload: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def _finish(partial: Path, items: list[CatalogItem], plan: dict[str, Any], shortlist_min: int, trained: TrainedModel) -> None:
+    shard_files = sorted((partial / "shards").glob("shard_*.pt"))
+    loaded = [torch.load(path, map_location="cpu", weights_only=True) for path in shard_files]
+    features = torch.cat([shard["features"] for shard in loaded])
+    boxes = [box for shard in loaded for box in shard["boxes"]]
+    if features.shape[0] != len(items):
+        raise GalleryError(f"{partial}: {features.shape[0]} features for {len(items)} items; delete the folder and index again")
+    rows = [{**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(item).items()}, "box": box}
+            for item, box in zip(items, boxes)]
+    atomic_write_text(partial / "items.json", json.dumps(rows))
+    save_feature_bank(partial / "features.pt", features, [item.item_id for item in items], plan["fingerprint"])
+    if len(items) >= shortlist_min:
+        _save_shortlist(partial, features, trained)
+    atomic_write_text(partial / "gallery.json", json.dumps({**plan, "built": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
+    shutil.rmtree(partial / "shards")
+    (partial / "plan.json").unlink()
+
+
+def _save_shortlist(partial: Path, features: torch.Tensor, trained: TrainedModel) -> None:
+    """shortlist.faiss (and feature_map.pt when the model gives one) for a large gallery."""
+    import io
+
+    from video2shop.retrieval.shortlist import ShortlistIndex
+    from video2shop.retrieval.surrogate import fit_feature_map
+
+    model = trained.model
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        part = torch.cat([model.gallery_projection(features[i : i + 65536].to(device)).cpu()
+                          for i in range(0, len(features), 65536)])
+        feature_map = fit_feature_map(model, features.to(device), part)
+    vectors = feature_map(part) if feature_map is not None else features
+    if feature_map is not None:
+        buffer = io.BytesIO()
+        torch.save(feature_map.state(), buffer)
+        atomic_write_bytes(partial / "feature_map.pt", buffer.getvalue())
+    atomic_write_bytes(partial / "shortlist.faiss", ShortlistIndex(vectors, "sq8", metric="inner_product").to_bytes())
+
+
+def _replace(partial: Path, out: Path) -> None:
+    """Swap the finished build in: the old gallery (if any) goes only after the new one is in place."""
+    old = out.with_name(out.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(partial, out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+class Gallery:
+    """A finished gallery folder, checked against the checkpoint that will score it."""
+
+    def __init__(self, folder: str | os.PathLike, checkpoint: Path | None = None) -> None:
+        folder = Path(folder)
+        meta_path = folder / "gallery.json"
+        if not meta_path.is_file():
+            hint = " (an index build was interrupted: run video2shop index again to finish it)" if folder.with_name(folder.name + ".partial").exists() else ""
+            raise GalleryError(f"{folder}: not a finished gallery, gallery.json missing{hint}; build it with video2shop index")
+        self.folder = folder
+        self.meta = json.loads(meta_path.read_text())
+        fingerprint = file_fingerprint(checkpoint) if checkpoint is not None else None
+        self.features, self.ids, _ = load_feature_bank(folder / "features.pt", fingerprint)
+        self.items = json.loads((folder / "items.json").read_text())
+        self.product_ids = [row["product_id"] for row in self.items]
+
+    def shortlist_index(self):
+        """The saved FAISS index for the shortlist, or None for galleries small enough to score whole."""
+        path = self.folder / "shortlist.faiss"
+        if not path.is_file():
+            return None
+        from video2shop.retrieval.shortlist import ShortlistIndex
+
+        return ShortlistIndex.from_bytes(path.read_bytes(), "inner_product")
+
+    def feature_map(self):
+        """The shortlist's ReLU feature map, or None (a linear surrogate on the features, or no shortlist)."""
+        path = self.folder / "feature_map.pt"
+        if not path.is_file():
+            return None
+        from video2shop.retrieval.surrogate import ReluFeatureMap
+
+        return ReluFeatureMap.from_state(torch.load(path, map_location="cpu", weights_only=True))

@@ -1,0 +1,170 @@
+"""From a video file to ranked shop items: detect, track, crop, encode, score against a gallery.
+
+The video is streamed. Every track keeps a bounded, evenly spaced set of its crops (when the set is
+full every other crop is dropped and the keeping stride doubles), so memory does not grow with the
+video's length. A finished track becomes one trajectory of `num_frames` crops evenly spaced over
+its span, the sampling the model was trained with, and is scored against every gallery image
+(exactly, or through the gallery's shortlist index when it has one); a product's score is its best
+image's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from video2shop.pipeline.crops import crop_resize
+from video2shop.pipeline.gallery import Gallery
+from video2shop.pipeline.trained_model import TrainedModel
+from video2shop.pipeline.video_stream import VideoInfo, open_video, stream_frames
+
+logger = logging.getLogger("mmf_ext")
+
+
+class CropBuffer:
+    """At most `capacity` crops of one track, evenly spaced over the frames seen so far."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(2, capacity)
+        self.stride = 1
+        self.seen = 0
+        self.frames: list[int] = []
+        self.crops: list[np.ndarray] = []
+
+    def add(self, frame: int, crop: Callable[[], np.ndarray]) -> None:
+        if self.seen % self.stride == 0:
+            self.frames.append(frame)
+            self.crops.append(crop())
+            if len(self.crops) >= self.capacity:
+                self.frames, self.crops = self.frames[::2], self.crops[::2]
+                self.stride *= 2
+        self.seen += 1
+
+    def sample(self, first: int, last: int, count: int) -> tuple[list[int], np.ndarray]:
+        """`count` crops evenly spaced over the kept ones within [first, last] (repeats when fewer)."""
+        kept = [k for k, f in enumerate(self.frames) if first <= f <= last] or list(range(len(self.frames)))
+        picks = [kept[min(len(kept) - 1, int((i + 0.5) * len(kept) / count))] for i in range(count)]
+        return [self.frames[p] for p in picks], np.stack([self.crops[p] for p in picks])
+
+
+@dataclass
+class Trajectory:
+    trajectory_id: int
+    frames: list[int]
+    boxes: list[tuple[float, float, float, float]]
+    category: str | None
+    crops: np.ndarray                          # [num_frames, 3, S, S] uint8
+    crop_frames: list[int]
+    detection_score: float = 0.0
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SearchTimings:
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    track_s: float = 0.0
+    score_s: float = 0.0
+    frames: int = 0
+    detected_frames: int = 0
+
+
+def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, tracker_config: Any,
+                      frame_stride: int = 1, crop_capacity: int = 64, timings: SearchTimings | None = None,
+                      length: int | None = None) -> tuple[VideoInfo, list[Trajectory]]:
+    """Decode the video in a stream; with a detector, track every item; without, the whole frame is one trajectory.
+
+    Each trajectory holds `length` crops (None: the model's trained `num_frames`) evenly spaced over
+    its track; the model cuts sliding windows itself when `length` exceeds its leaves.
+    """
+    from video2shop.pipeline.tracking import MultiObjectTracker
+
+    timings = timings or SearchTimings()
+    _, info = open_video(video)
+    size, margin = trained.image_size, trained.context_margin
+    length = int(length or trained.num_frames)
+    tracker = MultiObjectTracker(tracker_config) if detector is not None else None
+    buffers: dict[int, CropBuffer] = {}
+    clock = time.perf_counter()
+    for index, frame in stream_frames(info.path, info.claimed_frames, frame_stride):
+        timings.decode_s += time.perf_counter() - clock
+        timings.frames += 1
+        if tracker is None:
+            buffers.setdefault(0, CropBuffer(crop_capacity)).add(index, lambda: crop_resize(frame, None, margin, size))
+            last_index = index
+            clock = time.perf_counter()
+            continue
+        detections = None
+        if tracker.wants_detections():
+            begin = time.perf_counter()
+            detections = detector.detect([frame])[0]
+            timings.detect_s += time.perf_counter() - begin
+            timings.detected_frames += 1
+        begin = time.perf_counter()
+        alive = tracker.update(index, frame, detections)
+        timings.track_s += time.perf_counter() - begin
+        for track_id, box in alive.items():
+            buffers.setdefault(track_id, CropBuffer(crop_capacity)).add(index, lambda b=box: crop_resize(frame, b, margin, size))
+        clock = time.perf_counter()
+    if timings.frames == 0:
+        from video2shop.video.reader import VideoReadError
+
+        raise VideoReadError(f"{info.path}: no frame could be decoded (truncated or corrupt file)")
+    if tracker is None:
+        buffer = buffers[0]
+        crop_frames, crops = buffer.sample(0, last_index, length)
+        full = (0.0, 0.0, float(info.width), float(info.height))
+        return info, [Trajectory(0, [0, last_index], [full, full], None, crops, crop_frames)]
+    trajectories = []
+    for track in tracker.finish():
+        buffer = buffers.get(track.track_id)
+        if buffer is None or not buffer.crops:
+            continue
+        crop_frames, crops = buffer.sample(track.start, track.end, length)
+        trajectories.append(Trajectory(len(trajectories), list(track.frames), [tuple(b) for b in track.boxes],
+                                       track.category, crops, crop_frames, track.mean_score))
+    return info, trajectories
+
+
+@torch.no_grad()
+def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Trajectory], topk: int = 20,
+                  shortlist_size: int = 1000, memory_budget_mb: float | None = None) -> None:
+    """Fill each trajectory's `results`: the top-k products (best image per product) with scores."""
+    from video2shop.retrieval.scoring import exact_score_matrix
+    from video2shop.retrieval.shortlist import rerank, surrogate_candidates
+    from video2shop.retrieval.surrogate import LinearSurrogate
+
+    if not trajectories:
+        return
+    model = trained.model
+    device = next(model.parameters()).device
+    features = gallery.features.to(device)
+    index = gallery.shortlist_index()
+    if index is not None:  # computed once for all trajectories
+        gallery_part = model.gallery_projection(features)
+        surrogate = LinearSurrogate(model, features, feature_map=gallery.feature_map())
+    for trajectory in trajectories:
+        frames = model.encode_images(torch.from_numpy(trajectory.crops)[None].to(device))
+        states = model.encode_trajectories(frames)[0]  # [W, L, D]: sliding windows
+        if index is None:
+            scores = exact_score_matrix(model, states, features, memory_budget_mb=memory_budget_mb).mean(0)
+            rows = torch.arange(len(scores))
+        else:  # a large gallery: surrogate shortlist, exact re-ranking of it (first window)
+            query_part = model.query_projection(states[:1])
+            candidates = surrogate_candidates(surrogate, index, query_part, gallery_part, shortlist_size)
+            scores, rows = rerank(model, query_part, gallery_part, candidates, shortlist_size)
+            scores, rows = scores[0], rows[0]
+        best: dict[str, tuple[float, int]] = {}
+        for score, row in zip(scores.tolist(), rows.tolist()):
+            product = gallery.product_ids[row]
+            if product not in best or score > best[product][0]:
+                best[product] = (score, row)
+        ranked = sorted(best.items(), key=lambda item: -item[1][0])[:topk]
+        trajectory.results = [{"rank": r + 1, "product_id": product, "item_id": gallery.ids[row], "score": round(score, 6)}
+                              for r, (product, (score, row)) in enumerate(ranked)]

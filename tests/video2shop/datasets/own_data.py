@@ -1,0 +1,71 @@
+"""Small hand-made folders in the video2shop format, with every optional extension in play.
+
+Shop images are solid colours (one per image), so a loaded shop image tells which file it came
+from; videos are the conftest's red square moving over noise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from mmf_ext.common.registry import registry
+from video2shop.video.image_io import write_rgb
+from mmf_ext.utils.configuration import load_yaml
+from tests.conftest import moving_video
+
+SQUARE = {i: [4 + 2 * i, 10, 20 + 2 * i, 30] for i in range(12)}  # the red square of moving_video
+BACKGROUND = {i: [2, 34, 30, 47] for i in range(12)}  # a strip of noise below it
+
+
+def colour_of(name: str) -> tuple[int, int, int]:
+    """A colour per image name, far apart for different names (a shop image's fingerprint)."""
+    rng = np.random.default_rng(sum(ord(c) * 131**k for k, c in enumerate(name)) % 2**32)
+    return tuple(int(v) for v in rng.integers(0, 16, 3) * 16 + 8)
+
+
+def write_folder(root: Path, splits: dict[str, dict[str, Any]], distractors: list[dict] | None = None) -> Path:
+    """Write the manifests, and a solid image / moving-square video for every path they name."""
+    root.mkdir(parents=True, exist_ok=True)
+    entries = [e for manifest in splits.values() for e in manifest.values()] + list(distractors or [])
+    master = root / "videos" / ".master.mp4"
+    for entry in entries:
+        for image in [entry.get("img_path"), *entry.get("img_paths", [])]:
+            if image and not (root / image).exists():
+                write_rgb(root / image, np.full((40, 40, 3), colour_of(Path(image).stem), np.uint8))
+        for video in entry.get("video_paths", []):
+            if not (root / video).exists():
+                if not master.exists():
+                    moving_video(master, frames=12)
+                (root / video).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(master, root / video)
+    for split, manifest in splits.items():
+        (root / f"{split}.json").write_text(json.dumps(manifest))
+    if distractors is not None:
+        (root / "distractors.json").write_text(json.dumps(distractors))
+    return root
+
+
+def dataset_config(name: str, data_dir: Path, cache_dir: Path, **overrides: Any) -> tuple[Any, DictConfig]:
+    builder = registry.get_builder_class(name)()
+    raw = load_yaml(builder.config_path()).dataset_config[name]
+    raw = OmegaConf.merge(raw, {"data_dir": str(data_dir), "cache_dir": str(cache_dir), "num_frames": 4, "image_size": 32,
+                                "positives_per_trajectory": 2, "augment": False, **overrides})
+    return builder, raw
+
+
+def image_name(image: Any, palette: dict[str, tuple[int, int, int]]) -> str:
+    """Which named solid image a loaded [3, H, W] shop image is."""
+    pixel = tuple(int(v) for v in np.asarray(image)[:, 0, 0])
+    return min(palette, key=lambda name: sum((a - b) ** 2 for a, b in zip(palette[name], pixel)))
+
+
+def run_config(workers: int) -> DictConfig:
+    """The run-level keys a builder's dataloaders read (3 training steps of 2)."""
+    return OmegaConf.create({"training": {"num_workers": workers, "batch_size": 2, "max_updates": 3, "checkpoint_interval": 3,
+                                          "seed": 0}, "evaluation": {"batch_size": 2}})

@@ -1,0 +1,121 @@
+"""Top-k retrieval accuracy: whole gallery, within category, multi-answer queries, ties, splits, reports."""
+
+import json
+import math
+
+import torch
+
+from mmf_ext.common.sample import Sample, SampleList
+from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy, best_correct_ranks
+
+
+def split_list(queries, gallery):
+    samples = [Sample(is_query=True, query_id=q, target_ids=t, category=c, category_name=f"c{c}", source=s)
+               for q, t, c, s in queries]
+    samples += [Sample(is_query=False, gallery_id=g, category=c, category_name=f"c{c}") for g, c in gallery]
+    return SampleList(samples)
+
+
+GALLERY = [("a", 0), ("b", 0), ("c", 1), ("d", 1)]
+QUERIES = [("q0", ["a"], 0, 1), ("q1", ["c", "d"], 1, 2), ("q2", ["b"], 0, 1)]
+SCORES = torch.tensor([
+    [0.9, 0.1, 0.5, 0.2],   # q0: a is first
+    [0.1, 0.9, 0.3, 0.8],   # q1: d is second overall; multi-answer (c or d)
+    [0.2, 0.3, 0.9, 0.8],   # q2: b is third overall, first within category 0
+])
+
+
+def output():
+    return {"scores": SCORES, "query_positions": torch.tensor([0, 1, 2]), "gallery_positions": torch.tensor([3, 4, 5, 6])}
+
+
+def test_whole_gallery_topk_and_median_rank_with_multi_answer_queries():
+    metric = TopKRetrievalAccuracy(k=[1, 2, 3])
+    values = metric.calculate(split_list(QUERIES, GALLERY), output())
+    assert math.isclose(values["top1_accuracy"].item(), 1 / 3)
+    assert math.isclose(values["top2_accuracy"].item(), 2 / 3)
+    assert math.isclose(values["top3_accuracy"].item(), 1.0)
+    assert values["median_rank"].item() == 2.0
+
+
+def test_within_category_ranks_only_same_category_items():
+    values = TopKRetrievalAccuracy(k=[1], within_category=True).calculate(split_list(QUERIES, GALLERY), output())
+    assert values["top1_accuracy"].item() == 1.0  # q1: d beats a, b no longer; q2: b beats a
+
+
+def test_split_by_source_and_overall_is_query_weighted():
+    values = TopKRetrievalAccuracy(k=[1]).calculate(split_list(QUERIES, GALLERY), output())
+    assert math.isclose(values["regular/top1_accuracy"].item(), 0.5)  # q0 hit, q2 miss
+    assert values["hard/top1_accuracy"].item() == 0.0
+    assert math.isclose(values["top1_accuracy"].item(), (2 * 0.5 + 1 * 0.0) / 3)
+
+
+def test_ties_count_against_the_query_and_missing_answers_never_hit():
+    ranks = best_correct_ranks(torch.zeros(2, 4), torch.tensor([[True, False, False, False], [False] * 4]),
+                               torch.ones(2, 4, dtype=torch.bool))
+    assert ranks[0].item() == 4 and math.isinf(ranks[1].item())
+
+
+def test_report_files_and_per_category_rows(tmp_path):
+    metric = TopKRetrievalAccuracy(k=[1, 2])
+    metric.calculate(split_list(QUERIES, GALLERY), output())
+    text = metric.write_report("test", "toy", tmp_path)
+    report = json.loads((tmp_path / "test_retrieval.json").read_text())
+    assert report["categories"]["c0"]["queries"] == 2 and report["categories"]["c1"]["images"] == 2
+    table = (tmp_path / "test_retrieval.md").read_text()
+    assert "| c0 | 2 | 2 | 2 | 50.00 | 50.00 | 2.0 |" in table and "| c1 | 2 | 1 | 1 |" in table
+    assert (tmp_path / "test_retrieval.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Overall" in text
+
+
+def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
+    """Shards of unequal size (one sample also seen twice) gathered and re-assembled give the single-process value."""
+    from mmf_ext.trainers import evaluation
+    from mmf_ext.trainers.evaluation import EvaluationCollector
+
+    torch.manual_seed(0)
+    n_gallery, n_query = 13, 9
+    gallery = [Sample(is_query=False, gallery_id=f"g{i}", category=i % 3, category_name=f"c{i % 3}", source=None,
+                      query_id=None, target_ids=None, sample_index=i) for i in range(n_gallery)]
+    queries = [Sample(is_query=True, query_id=f"q{i}", target_ids=[f"g{i}", f"g{(i + 3) % n_gallery}"], category=i % 3,
+                      category_name=f"c{i % 3}", source=1 + i % 2, gallery_id=None, sample_index=n_gallery + i)
+               for i in range(n_query)]
+    samples = gallery + queries
+    embeddings = torch.randn(len(samples), 4)
+    fields = ("is_query", "query_id", "target_ids", "gallery_id", "category", "category_name", "source")
+
+    def run(shards):
+        ranks = []
+        for shard in shards:
+            collector = EvaluationCollector(fields)
+            for start in range(0, len(shard), 3):
+                batch = [samples[i] for i in shard[start : start + 3]]
+                collector.add(SampleList(batch), {"embedding": embeddings[[s.sample_index for s in batch]]})
+            ranks.append(collector.records)
+        monkeypatch.setattr(evaluation, "all_gather_objects", lambda records: ranks)
+        sample_list, outputs = collector.gather()
+        is_query = torch.tensor([bool(v) for v in sample_list.is_query])
+        q, g = torch.nonzero(is_query).flatten(), torch.nonzero(~is_query).flatten()
+        emb = outputs["embedding"]
+        model_output = {"scores": emb[q] @ emb[g].t(), "query_positions": q, "gallery_positions": g}
+        results = []
+        for within in (False, True):
+            metric = TopKRetrievalAccuracy(k=[1, 2, 5], within_category=within)
+            results.append({k: float(v) for k, v in metric.calculate(sample_list, model_output).items()})
+        return results
+
+    everything = list(range(len(samples)))
+    single = run([everything])
+    order = torch.randperm(len(samples)).tolist()
+    shards = [order[:3], order[3:15] + [order[0]], order[15:]]  # uneven, one duplicate
+    assert run(shards) == single
+    assert "regular/top1_accuracy" in single[0] and "hard/median_rank" in single[0]
+
+
+def test_per_category_keys_are_returned():
+    metric = TopKRetrievalAccuracy(k=[1, 5])
+    result = metric.calculate(split_list(QUERIES, GALLERY), output())
+    assert {"category/c0/top1_accuracy", "category/c1/top1_accuracy", "category/c0/median_rank"} <= set(result)
+    overall = float(result["top1_accuracy"])
+    weighted = (2 * float(result["category/c0/top1_accuracy"]) + float(result["category/c1/top1_accuracy"])) / 3
+    assert math.isclose(overall, weighted)
