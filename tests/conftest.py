@@ -18,6 +18,7 @@ from video2shop.datasets.synthetic import generate, write_mp4
 from video2shop.video.image_io import write_rgb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_ROOT = REPO_ROOT / "projects" / "video2shop"
 PLUGIN_DIR = REPO_ROOT / "tests" / "plugins" / "always_one"
 PLUGIN_CONFIG = PLUGIN_DIR / "config.yaml"
 
@@ -38,7 +39,8 @@ def plugin_opts(save_dir: Path, *extra: str) -> list[str]:
 
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    # The tree under test first, framework and plugin, whatever an editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(PLUGIN_ROOT), env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
     env.pop("MMF_DEBUG", None)
     return env
