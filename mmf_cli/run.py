@@ -42,16 +42,24 @@ def _strip_launcher_args(opts: list[str]) -> list[str]:
 
 
 def run(opts: list[str] | None = None, predict: bool = False) -> dict[str, Any]:
-    """Programmatic entry point: `run(["config=...", "model=...", "dataset=..."])` -> results."""
+    """Programmatic entry point: `run(["config=...", "model=...", "dataset=..."])` -> results.
+
+    With `predict` (mmf_predict) the run writes predictions instead of metrics, as MMF's
+    `evaluation.predict=true`: on the dataset's predict split, or on val / test when run_type
+    names them. It never trains.
+    """
     from mmf_ext.common.registry import registry
     from mmf_ext.utils.configuration import build_config
+    from mmf_ext.utils.errors import ConfigError
 
     opts = _strip_launcher_args(list(opts or []))
     if predict:
-        opts = [o for o in opts if not o.startswith("run_type=")] + ["run_type=predict"]
+        run_types = [o.split("=", 1)[1] for o in opts if o.startswith("run_type=")]
+        if run_types and "train" in run_types[-1]:
+            raise ConfigError(f"mmf_predict does not train (run_type={run_types[-1]}); use run_type=test, val or predict")
+        opts = opts + ["evaluation.predict=true"] + ([] if run_types else ["run_type=predict"])
     config = build_config(opts)
-    registry.register("config", config)
-    trainer_class = registry.get_trainer_class(config.training.get("trainer", "lightning"))
+    trainer_class = registry.get_trainer_class(config.training.trainer)
     trainer = trainer_class(config)
     results = trainer.run()
     registry.register("trainer", trainer)

@@ -137,3 +137,12 @@ def split_batch_output(output: dict[str, Any], batch_size: int) -> list[dict[str
             for i in range(batch_size):
                 per_sample[i][key] = value[i]
     return per_sample
+
+
+def convert_batch_to_sample_list(batch: Any) -> SampleList:
+    """MMF's helper: a SampleList as it is; a one-element list of one unwrapped; a dict wrapped."""
+    if isinstance(batch, list) and len(batch) == 1 and isinstance(batch[0], SampleList):
+        return batch[0]
+    if isinstance(batch, SampleList):
+        return batch
+    return SampleList(batch)

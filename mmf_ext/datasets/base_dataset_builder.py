@@ -99,12 +99,14 @@ class BaseDatasetBuilder(pl.LightningDataModule):
         return int(self.run_config.training.num_workers) if self.run_config is not None else 0
 
     def _loader_kwargs(self) -> dict[str, Any]:
+        """training.num_workers, pin_memory and persistent_workers (with workers only, as torch requires)."""
         workers = self._num_workers()
+        training = self.run_config.training if self.run_config is not None else None
         return {
             "num_workers": workers,
             "collate_fn": self.collate_fn,
-            "persistent_workers": workers > 0,
-            "pin_memory": False,
+            "persistent_workers": bool(training.persistent_workers) and workers > 0 if training is not None else False,
+            "pin_memory": bool(training.pin_memory) if training is not None else False,
         }
 
     def train_dataloader(self) -> DataLoader:
@@ -117,8 +119,9 @@ class BaseDatasetBuilder(pl.LightningDataModule):
             steps_per_block=int(training.checkpoint_interval),
             rank=get_rank(),
             world_size=get_world_size(),
-            seed=int(training.seed),
+            seed=int(training.seed or 0),
             current_step=self._global_step,
+            batches_per_step=int(training.update_frequency),
         )
         return DataLoader(IndexedDataset(dataset), batch_sampler=sampler, **self._loader_kwargs())
 

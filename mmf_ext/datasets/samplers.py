@@ -1,10 +1,12 @@
 """Samplers that make training resumable and evaluation exact under any world size.
 
 Training: the run is one deterministic stream of global batches (a fresh permutation per data
-epoch, seeded), cut into blocks of `steps_per_block` batches; Lightning's epoch is one block. Each
-iteration starts at the trainer's current global step (restored from a checkpoint on resume), so
-a resumed run continues on exactly the batches an uninterrupted run would see. Each rank
-takes its slice of every global batch, so the global batch is the same for one or many processes.
+epoch, seeded), `batches_per_step` of them per optimizer step (MMF's training.update_frequency:
+gradients accumulate over them), cut into blocks of `steps_per_block` steps; Lightning's epoch is
+one block. Each iteration starts at the trainer's current global step (restored from a checkpoint
+on resume), so a resumed run continues on exactly the batches an uninterrupted run would see.
+Each rank takes its slice of every global batch, so the global batch is the same for one or many
+processes.
 
 Evaluation: rank r takes indices r, r+W, r+2W, ... with no padding, so no item is seen twice.
 """
@@ -32,6 +34,7 @@ class StepBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         shuffle: bool = True,
         current_step: Callable[[], int] | None = None,
+        batches_per_step: int = 1,
     ) -> None:
         if dataset_size <= 0:
             raise ValueError("the training dataset is empty; check the dataset's train split")
@@ -51,12 +54,9 @@ class StepBatchSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.block = 0
         self.current_step = current_step
+        self.batches_per_step = max(1, batches_per_step)
         # A data epoch is as many full global batches as fit (at least one, sampling with wrap).
         self.steps_per_data_epoch = max(1, dataset_size // global_batch_size)
-
-    @property
-    def num_blocks(self) -> int:
-        return math.ceil(self.total_steps / self.steps_per_block)
 
     def set_epoch(self, epoch: int) -> None:
         self.block = epoch
@@ -67,7 +67,7 @@ class StepBatchSampler(Sampler[list[int]]):
         return range(start, max(start, stop))
 
     def __len__(self) -> int:
-        return len(self._block_steps())
+        return len(self._block_steps()) * self.batches_per_step
 
     def _permutation(self, data_epoch: int) -> torch.Tensor:
         if not self.shuffle:
@@ -83,11 +83,13 @@ class StepBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         cached_epoch, order = -1, None
         for step in self._block_steps():
-            data_epoch, position = divmod(step, self.steps_per_data_epoch)
-            if data_epoch != cached_epoch:
-                cached_epoch, order = data_epoch, self._permutation(data_epoch)
-            start = position * self.global_batch_size + self.rank * self.local_batch_size
-            yield order[start : start + self.local_batch_size].tolist()
+            for part in range(self.batches_per_step):
+                batch = step * self.batches_per_step + part
+                data_epoch, position = divmod(batch, self.steps_per_data_epoch)
+                if data_epoch != cached_epoch:
+                    cached_epoch, order = data_epoch, self._permutation(data_epoch)
+                start = position * self.global_batch_size + self.rank * self.local_batch_size
+                yield order[start : start + self.local_batch_size].tolist()
 
 
 class UnpaddedShardSampler(Sampler[int]):

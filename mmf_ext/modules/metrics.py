@@ -28,15 +28,28 @@ class BaseMetric:
     def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor | dict:
         raise NotImplementedError
 
-    def write_report(self, split: str, dataset_name: str, reports_dir: Path) -> str | None:
-        """Optional: write report files for the last calculation; return text for train.log."""
+    # result keys are the children of a dict result as they are (else MMF's `<name>/<child>`)
+    flat_result_keys: bool = False
+
+    def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[Any, Any]:
+        """The values and a report object for `write_report`; metrics without a report return None."""
+        return self.calculate(sample_list, model_output), None
+
+    def named_values(self, values: Any) -> dict[str, torch.Tensor]:
+        """A calculated value under this metric's name; a dict's children as `<name>/<child>`."""
+        if isinstance(values, dict):
+            return {
+                (key if self.flat_result_keys else f"{self.name}/{key}"): torch.as_tensor(v, dtype=torch.float64)
+                for key, v in values.items()
+            }
+        return {self.name: torch.as_tensor(values, dtype=torch.float64)}
+
+    def write_report(self, report: Any, split: str, dataset_name: str, reports_dir: Path) -> str | None:
+        """Optional: write report files for one evaluation's report; return text for train.log."""
         return None
 
     def __call__(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
-        value = self.calculate(sample_list, model_output)
-        if isinstance(value, dict):
-            return {key: torch.as_tensor(v, dtype=torch.float64) for key, v in value.items()}
-        return {self.name: torch.as_tensor(value, dtype=torch.float64)}
+        return self.named_values(self.calculate(sample_list, model_output))
 
 
 class Metrics:

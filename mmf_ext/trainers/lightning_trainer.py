@@ -1,38 +1,52 @@
-"""The trainer: turns a composed config into a Lightning run of the requested run_type.
+"""The trainer: one composed config run as the requested run_type on a Lightning Trainer.
 
-Lightning does the loop, devices, precision, DDP, multi-node and checkpoint plumbing; this module
-maps MMF's config keys onto it and keeps MMF's save-dir layout.
+Lightning does the loop, devices, precision, DDP, multi-node and checkpoint plumbing;
+mmf_ext.trainers.lightning_setup maps MMF's keys onto it, the callbacks keep MMF's save-dir layout,
+early stopping and evaluation. As in MMF, a training run with validation ends by restoring
+best.ckpt (when one was written) and writing `<model>_final.pth`; testing then uses those weights.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import random
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.strategies import DDPStrategy
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig
 
 from mmf_ext.common.registry import registry
 from mmf_ext.modules.metrics import Metrics
-from mmf_ext.trainers.callbacks import IntervalLogger, MMFCheckpoint
-from mmf_ext.utils.checkpoint import AtomicCheckpointIO, load_model_weights
-from mmf_ext.utils.configuration import save_config
+from mmf_ext.trainers import lightning_setup as setup
+from mmf_ext.trainers.callbacks import EvaluationLoop, IntervalLogger, MMFCheckpoint, NaNLossStop
+from mmf_ext.trainers.resume import StartPoint, load_start_weights, start_point
+from mmf_ext.utils.checkpoint import AtomicCheckpointIO, load_checkpoint_file
+from mmf_ext.utils.configuration import log_detailed_config, save_config
 from mmf_ext.utils.distributed import detect_launch
 from mmf_ext.utils.errors import ConfigError
+from mmf_ext.utils.file_io import atomic_write
 from mmf_ext.utils.logger import setup_logging
-from mmf_ext.utils.predictions import write_predictions
 
 logger = logging.getLogger("mmf_ext")
 
 RUN_TYPES = ("train", "val", "test", "train_val", "train_val_test", "train_inference", "predict")
 
 
+class _RestoreOptimizerState(Callback):
+    """checkpoint.reset.counts: the optimizer's state from the checkpoint, the update count from 0."""
+
+    def __init__(self, states: list[dict[str, Any]]) -> None:
+        self.states = states
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for optimizer, state in zip(trainer.optimizers, self.states):
+            optimizer.load_state_dict(state)
+
+
+@registry.register_trainer("mmf")
 @registry.register_trainer("lightning")
 class LightningTrainer:
     """Runs one config: build model and data, then train / evaluate / predict as run_type says."""
@@ -42,10 +56,20 @@ class LightningTrainer:
         self.run_type = str(config.run_type)
         if self.run_type not in RUN_TYPES:
             raise ConfigError(f"run_type={self.run_type!r} is unknown; choose one of {', '.join(RUN_TYPES)}")
+        registry.register("config", config)
         self.launch = detect_launch()
         self.save_dir = Path(config.env.save_dir).expanduser()
+        self.log_dir = Path(config.env.log_dir).expanduser() if config.env.log_dir else self.save_dir
+        self.reports_dir = Path(config.env.report_dir).expanduser() if config.env.report_dir else self.save_dir / "reports"
         self.results: dict[str, dict[str, float]] = {}
-        self.prediction_files: tuple[Path, Path] | None = None
+        self.prediction_files: list[Path] = []
+        self.model: Any = None
+        self.trainer: pl.Trainer | None = None
+
+    @property
+    def num_updates(self) -> int:
+        """The update count (MMF's trainer attribute, read by MMF-style callbacks)."""
+        return int(self.trainer.global_step) if self.trainer is not None else 0
 
     # -- building ---------------------------------------------------------------------------
     def build_model(self) -> Any:
@@ -53,183 +77,148 @@ class LightningTrainer:
         model = registry.get_model_class(name)(self.config.model_config[name])
         model.build()
         model.init_losses()
-        model.run_config = self.config
-        model.metrics = Metrics(self.config.evaluation.get("metrics"))
-        model.reports_dir = self.save_dir / "reports"
         return model
 
     def build_datamodule(self) -> Any:
         names = [n for n in str(self.config.datasets).split(",") if n]
         if len(names) != 1:
             raise ConfigError(f"datasets={self.config.datasets!r}: runs use exactly one dataset; pass dataset=<name>")
-        name = names[0]
-        datamodule = registry.get_builder_class(name)()
-        datamodule.dataset_name = name
-        datamodule.configure(self.config.dataset_config[name], self.config)
+        datamodule = registry.get_builder_class(names[0])()
+        datamodule.dataset_name = names[0]
+        datamodule.configure(self.config.dataset_config[names[0]], self.config)
         return datamodule
 
-    def _resolve_max_updates(self, datamodule: Any) -> int:
+    def _pl_trainer(self, plan: setup.DevicePlan, max_updates: int, callbacks: list[Callback]) -> pl.Trainer:
         training = self.config.training
-        if training.max_updates is not None:
-            return int(training.max_updates)
-        if training.max_epochs is None:
-            raise ConfigError("set training.max_updates or training.max_epochs")
-        train_size = len(datamodule.get_dataset("train"))
-        per_epoch = max(1, train_size // int(training.batch_size))
-        return int(math.ceil(float(training.max_epochs) * per_epoch))
-
-    def _pl_trainer(self, max_updates: int, validate_during_fit: bool) -> pl.Trainer:
-        training, distributed = self.config.training, self.config.distributed
-        on_cuda = torch.cuda.is_available() and distributed.accelerator in ("auto", "gpu", "cuda")
-        accelerator = "gpu" if on_cuda else "cpu"
-        devices = self.launch.devices_per_node
-        num_nodes = int(distributed.num_nodes or self.launch.num_nodes)
-        world = devices * num_nodes
-        backend = distributed.backend or ("nccl" if on_cuda else "gloo")
-        strategy: Any = DDPStrategy(process_group_backend=backend) if world > 1 else "auto"
-        if training.fp16:
-            precision = "16-mixed" if on_cuda else "bf16-mixed"
-        else:
-            precision = "32-true"
-
-        criteria = training.early_stop.get("criteria")
-        callbacks: list[Any] = [
-            MMFCheckpoint(
-                self.save_dir,
-                criteria,
-                bool(training.early_stop.minimize),
-                int(self.config.checkpoint.get("max_to_keep", -1)),
-                int(training.checkpoint_interval),
-            ),
-            IntervalLogger(int(training.log_interval)),
-        ]
-        if training.early_stop.enabled:
-            if not criteria:
-                raise ConfigError("training.early_stop.enabled=true needs training.early_stop.criteria, e.g. val/<dataset>/<metric>")
-            callbacks.append(
-                EarlyStopping(
-                    monitor=criteria,
-                    mode="min" if training.early_stop.minimize else "max",
-                    patience=int(training.early_stop.patience),
-                    check_on_train_epoch_end=False,
-                )
-            )
-        if training.progress_bar:
-            callbacks.append(TQDMProgressBar(refresh_rate=max(1, int(training.log_interval) // 10)))
-
-        loggers: list[Any] = [CSVLogger(save_dir=str(self.save_dir), name="logs")]
-        try:
-            from lightning.pytorch.loggers import TensorBoardLogger
-            import tensorboard  # noqa: F401
-
-            loggers.append(TensorBoardLogger(save_dir=str(self.save_dir), name="tensorboard"))
-        except ImportError:
-            pass
-
+        validate_during_fit = self.run_type in ("train_val", "train_val_test")
+        skip_validation = "train" in self.run_type and not validate_during_fit
         evaluation_interval = min(int(training.evaluation_interval), max_updates)
         return pl.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            num_nodes=num_nodes,
-            strategy=strategy,
-            precision=precision,
+            accelerator=plan.accelerator,
+            devices=plan.devices,
+            num_nodes=plan.num_nodes,
+            strategy=setup.strategy(self.config, plan),
+            precision=setup.precision(self.config, plan),
             max_steps=max_updates,
             max_epochs=-1,
-            val_check_interval=evaluation_interval if validate_during_fit else 1.0,
+            val_check_interval=evaluation_interval * int(training.update_frequency) if validate_during_fit else 1.0,
             check_val_every_n_epoch=None if validate_during_fit else 1,
-            limit_val_batches=None if validate_during_fit else 0,
+            limit_val_batches=0 if skip_validation else None,
             num_sanity_val_steps=0,
             enable_checkpointing=False,
             use_distributed_sampler=False,
             log_every_n_steps=max(1, int(training.log_interval)),
-            gradient_clip_val=training.get("gradient_clip_val"),
-            accumulate_grad_batches=int(training.get("accumulate_grad_batches", 1)),
+            accumulate_grad_batches=int(training.update_frequency),
+            benchmark=bool(training.cudnn_benchmark),
             callbacks=callbacks,
-            logger=loggers,
+            logger=setup.loggers(self.config, self.save_dir, self.log_dir),
             plugins=[AtomicCheckpointIO()],
             default_root_dir=str(self.save_dir),
             enable_progress_bar=bool(training.progress_bar),
             enable_model_summary=self.launch.rank == 0,
-            detect_anomaly=bool(training.get("detect_anomaly", False)),
+            detect_anomaly=bool(training.detect_anomaly),
+            **setup.gradient_clipping(self.config),
         )
 
-    # -- checkpoints ------------------------------------------------------------------------
-    def _resume_path(self) -> str | None:
-        checkpoint = self.config.checkpoint
-        if checkpoint.resume_file and not checkpoint.resume_pretrained:
-            path = Path(checkpoint.resume_file).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"checkpoint.resume_file={checkpoint.resume_file}: no such file")
-            return str(path)
-        if checkpoint.resume or checkpoint.resume_best:
-            name = "best.ckpt" if checkpoint.resume_best else "current.ckpt"
-            path = self.save_dir / name
-            if path.is_file():
-                logger.info("resuming from %s", path)
-                return str(path)
-            if checkpoint.resume_best:
-                raise ConfigError(f"checkpoint.resume_best=true but {path} does not exist")
-            logger.info("checkpoint.resume=true but %s does not exist yet; starting fresh", path)
-        return None
-
-    def _load_pretrained(self, model: Any) -> None:
-        checkpoint = self.config.checkpoint
-        if not checkpoint.resume_pretrained:
-            return
-        if not checkpoint.resume_file:
-            raise ConfigError("checkpoint.resume_pretrained=true needs checkpoint.resume_file=PATH")
-        mapping = checkpoint.get("pretrained_state_mapping")
-        mapping = OmegaConf.to_container(mapping, resolve=True) if OmegaConf.is_config(mapping) else dict(mapping or {})
-        missing, unexpected = load_model_weights(model, checkpoint.resume_file, mapping)
-        logger.info(
-            "loaded pretrained weights from %s (%d missing, %d unexpected keys)",
-            checkpoint.resume_file, len(missing), len(unexpected),
+    def _callbacks(self, point: StartPoint) -> tuple[list[Callback], MMFCheckpoint, EvaluationLoop]:
+        training, evaluation = self.config.training, self.config.evaluation
+        checkpoint = MMFCheckpoint(
+            self.save_dir,
+            training.early_stop.criteria,
+            bool(training.early_stop.minimize),
+            int(self.config.checkpoint.max_to_keep),
+            int(training.checkpoint_interval),
+            patience=int(training.early_stop.patience) if training.early_stop.enabled else None,
+            run_config=self.config,
+            save_git_details=bool(self.config.checkpoint.save_git_details),
         )
+        predict = bool(evaluation.predict) or self.run_type == "predict"
+        loop = EvaluationLoop(Metrics(evaluation.metrics), self.reports_dir, predict,
+                              str(evaluation.predict_file_format), bool(evaluation.use_cpu))
+        callbacks: list[Callback] = [loop, checkpoint, IntervalLogger(int(training.log_interval))]
+        if training.exit_on_nan_losses:
+            callbacks.append(NaNLossStop())
+        if point.optimizer_state:
+            callbacks.append(_RestoreOptimizerState(point.optimizer_state))
+        callbacks += setup.user_callbacks(self.config, self) + setup.progress_callbacks(self.config)
+        return callbacks, checkpoint, loop
 
     # -- running ----------------------------------------------------------------------------
-    def run(self) -> dict[str, dict[str, float]]:
+    def _setup_run(self) -> None:
+        training = self.config.training
         is_main = self.launch.rank == 0
-        setup_logging(self.save_dir, is_main)
-        pl.seed_everything(int(self.config.training.seed), workers=True, verbose=False)
+        setup_logging(self.log_dir, is_main, str(training.logger_level), str(training.log_format),
+                      bool(training.colored_logs), bool(training.should_not_log))
+        seed = training.seed
+        if seed is not None:
+            if int(seed) == -1:
+                seed = training.seed = random.randint(1, 100_000)
+                logger.info("training.seed=-1: using seed %d", seed)
+            pl.seed_everything(int(seed) + self.launch.rank, workers=True, verbose=False)  # MMF: seed + rank
         if is_main:
             save_config(self.config, self.save_dir)
-        model = self.build_model()
-        datamodule = self.build_datamodule()
-        self._load_pretrained(model)
-        ckpt_path = self._resume_path()
+            log_detailed_config(self.config)
+        setup.apply_init_method(self.config)
 
+    def run(self) -> dict[str, dict[str, float]]:
+        self._setup_run()
+        plan = setup.device_plan(self.config, self.launch)
+        self.config.training.batch_size = setup.global_batch_size(self.config, plan.world_size)
+        model = self.model = self.build_model()
+        datamodule = self.build_datamodule()
+        point = start_point(self.config, self.save_dir)
+        load_start_weights(model, self.config, point)
         training = "train" in self.run_type
         datamodule.prepare_data()
+        max_updates = 1
         if training:
             datamodule.setup("fit")
-            max_updates = self._resume_max(datamodule)
-        else:
-            max_updates = 1
-        validate_during_fit = self.run_type in ("train_val", "train_val_test")
-        trainer = self._pl_trainer(max_updates, validate_during_fit)
+            max_updates = setup.max_updates(self.config, len(datamodule.get_dataset("train")))
+            self.config.training.max_updates = max_updates
+        callbacks, checkpoint, loop = self._callbacks(point)
+        trainer = self.trainer = self._pl_trainer(plan, max_updates, callbacks)
+        try:
+            self._run_stages(trainer, model, datamodule, point, checkpoint, loop)
+        finally:
+            if point.temporary is not None:
+                point.temporary.unlink(missing_ok=True)
+        self.results = dict(loop.results)
+        self.prediction_files = list(loop.prediction_files)
+        return self.results
 
-        if training:
-            logger.info("training %s on %s for %d updates", self.config.model, self.config.datasets, max_updates)
+    def _run_stages(self, trainer: pl.Trainer, model: Any, datamodule: Any, point: StartPoint,
+                    checkpoint: MMFCheckpoint, loop: EvaluationLoop) -> None:
+        ckpt_path = point.ckpt_path
+        if "train" in self.run_type:
+            logger.info("training %s on %s for %d updates", self.config.model, self.config.datasets, trainer.max_steps)
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-            ckpt_path = None  # evaluate the weights training ended with
-            if validate_during_fit and model.last_eval_steps.get("val") != trainer.global_step:
+            ckpt_path = None  # evaluate the weights training ended with (or the restored best)
+            validates = self.run_type in ("train_val", "train_val_test")
+            if validates and loop.steps.get("val") != trainer.global_step:
                 trainer.validate(model, datamodule=datamodule)
-        elif self.run_type == "val":
+            if validates:
+                self._restore_best(model, checkpoint)
+            self._write_final(model)
+        elif self.run_type == "val" or (self.config.evaluation.predict and "val" in self.run_type):
             trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt_path)
         if self.run_type in ("test", "train_val_test", "train_inference"):
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        if self.run_type in ("predict", "train_inference"):
+        if self.run_type == "predict":
             trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
-            if trainer.is_global_zero:
-                split = datamodule.predict_split()
-                stem = f"{datamodule.dataset_name}_{split}_predictions"
-                self.prediction_files = write_predictions(model.last_predictions, self.save_dir / "reports", stem)
-                logger.info("predictions written to %s and %s", *self.prediction_files)
-        self.results = {k: v for k, v in model.last_eval_results.items() if isinstance(v, dict)}
-        self.model, self.trainer = model, trainer
-        return self.results
 
-    def _resume_max(self, datamodule: Any) -> int:
-        max_updates = self._resolve_max_updates(datamodule)
-        self.config.training.max_updates = max_updates
-        return max_updates
+    def _restore_best(self, model: Any, checkpoint: MMFCheckpoint) -> None:
+        """MMF's end of training: the best checkpoint's weights, when this run wrote one."""
+        best = self.save_dir / "best.ckpt"
+        if checkpoint.best_step is None or not best.is_file():
+            return
+        state = load_checkpoint_file(best)["state_dict"]
+        model.load_state_dict(state)
+        logger.info("restored best.ckpt (update %d, %s=%.4f) for what follows", checkpoint.best_step,
+                    checkpoint.criteria, checkpoint.best_value)
+
+    def _write_final(self, model: Any) -> None:
+        if self.launch.rank != 0:
+            return
+        path = self.save_dir / f"{self.config.model}_final.pth"
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        atomic_write(path, lambda handle: torch.save(state, handle))

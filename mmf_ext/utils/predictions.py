@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from mmf_ext.common.sample import SampleList
+from mmf_ext.utils.errors import ConfigError
 from mmf_ext.utils.file_io import atomic_write_text
 
 
@@ -40,10 +41,13 @@ def default_prediction_rows(sample_list: SampleList, model_output: dict[str, Any
     return rows
 
 
-def write_predictions(rows: list[dict[str, Any]], reports_dir: Path, stem: str) -> tuple[Path, Path]:
-    """Write `<stem>.json` and `<stem>.csv` (nested values as JSON text) under reports_dir."""
+def write_predictions(rows: list[dict[str, Any]], reports_dir: Path, stem: str, file_format: str = "json") -> Path:
+    """Write `<stem>.json` or `<stem>.csv` (nested values as JSON text) under reports_dir, atomically."""
     reports_dir = Path(reports_dir)
-    json_path = atomic_write_text(reports_dir / f"{stem}.json", json.dumps(rows, indent=2, default=str))
+    if file_format == "json":
+        return atomic_write_text(reports_dir / f"{stem}.json", json.dumps(rows, indent=2, default=str))
+    if file_format != "csv":
+        raise ConfigError(f"evaluation.predict_file_format={file_format!r}; choose json or csv")
     buffer = io.StringIO()
     columns: list[str] = []
     for row in rows:
@@ -54,5 +58,4 @@ def write_predictions(rows: list[dict[str, Any]], reports_dir: Path, stem: str) 
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
-    csv_path = atomic_write_text(reports_dir / f"{stem}.csv", buffer.getvalue())
-    return json_path, csv_path
+    return atomic_write_text(reports_dir / f"{stem}.csv", buffer.getvalue())

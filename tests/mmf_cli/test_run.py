@@ -12,20 +12,21 @@ from tests.conftest import PLUGIN_DIR, load_state, max_param_diff, plugin_opts, 
 
 
 def test_programmatic_run_trains_validates_tests_and_writes_the_save_dir(tmp_path):
-    results = run(plugin_opts(tmp_path, "training.max_updates=20"))
+    results = run(plugin_opts(tmp_path, "training.max_updates=20", "training.tensorboard=true"))
     assert set(results) == {"val", "test"}
     assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
 
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["model"] == "always_one_model" and saved["training"]["max_updates"] == 20
-    for name in ("current.ckpt", "best.ckpt", "models/model_10.ckpt", "models/model_20.ckpt", "train.log"):
+    for name in ("current.ckpt", "best.ckpt", "models/model_10.ckpt", "models/model_20.ckpt", "train.log",
+                 "always_one_model_final.pth"):
         assert (tmp_path / name).is_file(), name
     (metrics_csv,) = (tmp_path / "logs").glob("version_*/metrics.csv")
     rows = list(csv.DictReader(metrics_csv.open()))
     logged = {key for row in rows for key, value in row.items() if value}
     assert {"train/always_one/cross_entropy", "val/always_one/accuracy", "test/always_one/accuracy"} <= logged
     assert "test/always_one/accuracy" in (tmp_path / "train.log").read_text()
-    assert list((tmp_path / "tensorboard").glob("version_*/events.out.tfevents.*"))
+    assert list((tmp_path / "tensorboard" / "run").glob("version_*/events.out.tfevents.*"))
 
 
 def test_training_learns_the_plugin_problem(tmp_path):
@@ -40,21 +41,24 @@ def test_mmf_run_command_with_user_dir(tmp_path):
     assert "val/always_one/accuracy" in (tmp_path / "train.log").read_text()
 
 
-def test_test_run_from_a_checkpoint_reproduces_the_trained_score(tmp_path):
+def test_test_run_from_best_ckpt_reproduces_the_trained_score(tmp_path):
+    """As in MMF, training with validation ends on best.ckpt's weights, and tests those."""
     trained = run(plugin_opts(tmp_path / "a", "training.max_updates=20", "run_type=train_val_test"))
-    evaluated = run(plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}"))
+    evaluated = run(plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'a' / 'best.ckpt'}"))
     assert evaluated["test"] == {k: v for k, v in trained["test"].items()}
 
 
-def test_mmf_predict_writes_json_and_csv_and_keeps_its_options(tmp_path):
+def test_mmf_predict_writes_the_chosen_format_and_keeps_its_options(tmp_path):
     run(plugin_opts(tmp_path, "training.max_updates=10", "run_type=train"))
     predict(plugin_opts(tmp_path, "checkpoint.resume=true", "dataset_config.always_one.test_size=5"))
     rows = json.loads((tmp_path / "reports" / "always_one_test_predictions.json").read_text())
     assert len(rows) == 5  # the override reached the run
     assert [row["sample_index"] for row in rows] == [0, 1, 2, 3, 4]
     assert {"scores", "prediction", "targets"} <= set(rows[0])
-    with (tmp_path / "reports" / "always_one_test_predictions.csv").open() as handle:
-        assert len(list(csv.DictReader(handle))) == 5
+    assert not (tmp_path / "reports" / "always_one_test_predictions.csv").exists()
+    predict(plugin_opts(tmp_path, "checkpoint.resume=true", "run_type=val", "evaluation.predict_file_format=csv"))
+    with (tmp_path / "reports" / "always_one_val_predictions.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 21
 
 
 def test_pretrained_weights_load_with_a_state_mapping(tmp_path):

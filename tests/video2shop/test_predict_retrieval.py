@@ -33,6 +33,8 @@ def test_predict_ranks_the_whole_gallery_and_the_shortlist_agrees_when_it_holds_
         scores = [item["score"] for item in row["topk"]]
         assert scores == sorted(scores, reverse=True)
         assert {item["gallery_id"] for item in row["topk"]} <= set(manifest)
+    predict(options(save_dir, data_dir, "checkpoint.resume=true", "dataset_config.synthetic_video2shop.predict_topk=3",
+                    "evaluation.predict_file_format=csv"))
     with (save_dir / "reports" / "synthetic_video2shop_test_predictions.csv").open() as handle:
         table = list(csv.DictReader(handle))
     assert [r["query_id"] for r in table] == [r["query_id"] for r in rows]

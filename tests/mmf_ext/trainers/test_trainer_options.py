@@ -17,7 +17,8 @@ def test_early_stop_ends_training_when_the_criteria_stops_improving(tmp_path):
 
 def test_max_epochs_sets_the_number_of_updates_and_a_scheduler_runs(tmp_path):
     run(plugin_opts(tmp_path, "run_type=train", "training.max_epochs=2", "training.max_updates=null",
-                    "scheduler.type=warmup_cosine", "+scheduler.params.warmup_steps=2"))
+                    "training.lr_scheduler=true", "scheduler.type=warmup_cosine",
+                    "scheduler.params.num_warmup_steps=2", "scheduler.params.num_training_steps=16"))
     assert (tmp_path / "models" / "model_16.ckpt").is_file()  # 64 items // batch 8 = 8 updates per epoch
 
 

@@ -66,6 +66,9 @@ def image_name(image: Any, palette: dict[str, tuple[int, int, int]]) -> str:
 
 
 def run_config(workers: int) -> DictConfig:
-    """The run-level keys a builder's dataloaders read (3 training steps of 2)."""
-    return OmegaConf.create({"training": {"num_workers": workers, "batch_size": 2, "max_updates": 3, "checkpoint_interval": 3,
-                                          "seed": 0}, "evaluation": {"batch_size": 2}})
+    """The framework defaults with the run-level keys a builder's dataloaders read (3 training steps of 2)."""
+    from mmf_ext.utils.configuration import default_config
+
+    overrides = {"training": {"num_workers": workers, "batch_size": 2, "max_updates": 3, "checkpoint_interval": 3,
+                              "seed": 0}, "evaluation": {"batch_size": 2}}
+    return OmegaConf.merge(default_config(), overrides)

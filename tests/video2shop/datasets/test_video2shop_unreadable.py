@@ -62,12 +62,12 @@ def test_an_unreadable_query_is_a_counted_miss_and_named_never_scored(broken_fol
     output = {"scores": torch.eye(3) + 0.01, "query_positions": torch.tensor([0, 1, 2]),
               "gallery_positions": torch.tensor([3, 4, 5])}
     metric = TopKRetrievalAccuracy(k=[1, 3])
-    values = metric.calculate(batch, output)
+    values, report = metric.calculate_with_report(batch, output)
     assert values["top1_accuracy"].item() == pytest.approx(2 / 3)  # still in the denominator
     assert values["top3_accuracy"].item() == pytest.approx(2 / 3)  # a miss at every k
     assert values["median_rank"].item() == 1.0
-    assert metric.last_report["unreadable_queries"] == ["q2"]
-    text = metric.write_report("test", "video2shop", tmp_path / "reports")
+    assert report["unreadable_queries"] == ["q2"]
+    text = metric.write_report(report, "test", "video2shop", tmp_path / "reports")
     assert "1 unreadable query video(s) counted as misses: q2" in text
     assert "counted as misses: q2" in (tmp_path / "reports" / "test_retrieval.md").read_text()
 

@@ -20,10 +20,10 @@ def output(boxes, labels, scores=None):
 
 def test_perfect_predictions_score_one_and_report_each_kind(tmp_path):
     metric = DetectionMAP()
-    values = metric(samples(), output(list(TRUTH), list(LABELS)))
+    values, report = metric.calculate_with_report(samples(), output(list(TRUTH), list(LABELS)))
     assert float(values["map"]) == 1.0 and float(values["map_50"]) == 1.0
     assert float(values["video/map"]) == 1.0 and float(values["shop/map"]) == 1.0
-    text = metric.write_report("test", "toy", tmp_path)
+    text = metric.write_report(report, "test", "toy", tmp_path)
     assert "| Dress | 100.0 |" in text and (tmp_path / "test_detection.json").is_file()
 
 

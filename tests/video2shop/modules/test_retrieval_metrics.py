@@ -58,8 +58,8 @@ def test_ties_count_against_the_query_and_missing_answers_never_hit():
 
 def test_report_files_and_per_category_rows(tmp_path):
     metric = TopKRetrievalAccuracy(k=[1, 2])
-    metric.calculate(split_list(QUERIES, GALLERY), output())
-    text = metric.write_report("test", "toy", tmp_path)
+    _, report = metric.calculate_with_report(split_list(QUERIES, GALLERY), output())
+    text = metric.write_report(report, "test", "toy", tmp_path)
     report = json.loads((tmp_path / "test_retrieval.json").read_text())
     assert report["categories"]["c0"]["queries"] == 2 and report["categories"]["c1"]["images"] == 2
     table = (tmp_path / "test_retrieval.md").read_text()
@@ -70,8 +70,9 @@ def test_report_files_and_per_category_rows(tmp_path):
 
 def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
     """Shards of unequal size (one sample also seen twice) gathered and re-assembled give the single-process value."""
-    from mmf_ext.trainers import evaluation
-    from mmf_ext.trainers.evaluation import EvaluationCollector
+    from mmf_ext.modules.metrics import Metrics
+    from mmf_ext.trainers import evaluator
+    from mmf_ext.trainers.evaluator import DatasetEvaluator
 
     torch.manual_seed(0)
     n_gallery, n_query = 13, 9
@@ -87,12 +88,12 @@ def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
     def run(shards):
         ranks = []
         for shard in shards:
-            collector = EvaluationCollector(fields)
+            collector = DatasetEvaluator("test", "toy", fields, Metrics([]), lambda s, o: o)
             for start in range(0, len(shard), 3):
                 batch = [samples[i] for i in shard[start : start + 3]]
-                collector.add(SampleList(batch), {"embedding": embeddings[[s.sample_index for s in batch]]})
+                collector.process(SampleList(batch), {"embedding": embeddings[[s.sample_index for s in batch]]})
             ranks.append(collector.records)
-        monkeypatch.setattr(evaluation, "all_gather_objects", lambda records: ranks)
+        monkeypatch.setattr(evaluator, "all_gather_objects", lambda records: ranks)
         sample_list, outputs = collector.gather()
         is_query = torch.tensor([bool(v) for v in sample_list.is_query])
         q, g = torch.nonzero(is_query).flatten(), torch.nonzero(~is_query).flatten()

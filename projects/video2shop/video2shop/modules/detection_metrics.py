@@ -21,6 +21,7 @@ import torch
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.modules.metrics import BaseMetric
+from mmf_ext.utils.file_io import atomic_write_text
 
 SUMMARY_KEYS = ("map", "map_50", "map_75", "mar_100")
 
@@ -46,7 +47,7 @@ def coco_map(predictions: list[dict[str, torch.Tensor]], targets: list[dict[str,
 
 @registry.register_metric("detection_map")
 class DetectionMAP(BaseMetric):
-    required_params = ("pred_boxes", "pred_scores", "pred_labels", "boxes", "labels")
+    flat_result_keys = True  # reported as <split>/<dataset>/map, .../agnostic/map_50, ...
 
     def __init__(self, name: str = "detection_map", per_kind: bool = True, class_metrics: bool = True,
                  class_agnostic: bool = True) -> None:
@@ -54,9 +55,11 @@ class DetectionMAP(BaseMetric):
         self.per_kind = bool(per_kind)
         self.class_metrics = bool(class_metrics)
         self.class_agnostic = bool(class_agnostic)
-        self.last_report: dict[str, Any] | None = None
 
     def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.calculate_with_report(sample_list, model_output)[0]
+
+    def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         boxes, labels = per_image_list(sample_list.get("boxes")), per_image_list(sample_list.get("labels"))
         predictions = [
             {"boxes": b.reshape(-1, 4).float(), "scores": s.reshape(-1).float(), "labels": l.reshape(-1).long()}
@@ -83,8 +86,7 @@ class DetectionMAP(BaseMetric):
             for key in SUMMARY_KEYS:
                 result[f"agnostic/{key}"] = torch.tensor(by_kind["agnostic"][key], dtype=torch.float64)
         names = list(model_output.get("category_names") or [])
-        self.last_report = self._report(overall, by_kind, names, len(targets))
-        return result
+        return result, self._report(overall, by_kind, names, len(targets))
 
     def _report(self, overall: dict[str, Any], by_kind: dict[str, dict[str, float]], names: list[str], images: int) -> dict[str, Any]:
         report: dict[str, Any] = {"images": images, "overall": {k: float(overall[k]) for k in SUMMARY_KEYS},
@@ -99,12 +101,9 @@ class DetectionMAP(BaseMetric):
                 report["categories"][name] = float(value)
         return report
 
-    def write_report(self, split: str, dataset_name: str, reports_dir: Path) -> str | None:
-        if self.last_report is None:
+    def write_report(self, report: dict[str, Any] | None, split: str, dataset_name: str, reports_dir: Path) -> str | None:
+        if report is None:
             return None
-        from mmf_ext.utils.file_io import atomic_write_text
-
-        report = self.last_report
 
         def cell(value: float) -> str:
             return "n/a" if value < 0 or math.isnan(value) else f"{100 * value:.1f}"

@@ -19,6 +19,7 @@ import torch
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.modules.metrics import BaseMetric
+from video2shop.retrieval.report import markdown_table, write_retrieval_report
 
 
 def best_correct_ranks(scores: torch.Tensor, correct: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -51,7 +52,7 @@ def _summary(ranks: torch.Tensor, ks: list[int]) -> dict[str, float]:
 
 @registry.register_metric("topk_retrieval_accuracy")
 class TopKRetrievalAccuracy(BaseMetric):
-    required_params = ("scores", "query_positions", "gallery_positions", "target_ids", "gallery_id")
+    flat_result_keys = True  # reported as <split>/<dataset>/top1_accuracy, .../median_rank, ...
 
     def __init__(self, name: str = "topk_retrieval_accuracy", k: list[int] | None = None,
                  within_category: bool = False, curve_max_k: int | None = None) -> None:
@@ -59,9 +60,11 @@ class TopKRetrievalAccuracy(BaseMetric):
         self.ks = sorted(int(v) for v in (k or [1, 5, 10, 20]))
         self.within_category = bool(within_category)
         self.curve_max_k = int(curve_max_k or max(self.ks))
-        self.last_report: dict[str, Any] | None = None
 
     def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.calculate_with_report(sample_list, model_output)[0]
+
+    def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         scores = torch.as_tensor(model_output["scores"]).cpu()
         queries = model_output["query_positions"].tolist()
         gallery = model_output["gallery_positions"].tolist()
@@ -96,14 +99,14 @@ class TopKRetrievalAccuracy(BaseMetric):
                 for group, mask in source_groups.items():
                     for key, value in _summary(ranks[mask], self.ks).items():
                         result[f"{group}/{key}"] = torch.tensor(value, dtype=torch.float64)
-        self.last_report = self._report(sample_list, queries, gallery, ranks, source_groups)
-        self.last_report["unreadable_queries"] = unreadable
+        report = self._report(sample_list, queries, gallery, ranks, source_groups)
+        report["unreadable_queries"] = unreadable
         if sample_list.get("category_name") is not None:
-            for name, row in self.last_report["categories"].items():
+            for name, row in report["categories"].items():
                 if row["queries"]:
                     for key in (*(f"top{k}_accuracy" for k in self.ks), "median_rank"):
                         result[f"category/{name}/{key}"] = torch.tensor(row[key], dtype=torch.float64)
-        return result
+        return result, report
 
     def _report(self, sample_list: SampleList, queries: list[int], gallery: list[int], ranks: torch.Tensor,
                 source_groups: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -124,11 +127,9 @@ class TopKRetrievalAccuracy(BaseMetric):
             report["curve"]["sources"][group] = [float((ranks[mask] <= k).double().mean()) if mask.any() else 0.0 for k in curve_k]
         return report
 
-    def write_report(self, split: str, dataset_name: str, reports_dir: Path) -> str | None:
-        if self.last_report is None:
+    def write_report(self, report: dict[str, Any] | None, split: str, dataset_name: str, reports_dir: Path) -> str | None:
+        if report is None:
             return None
-        from video2shop.retrieval.report import markdown_table, write_retrieval_report
-
         protocol = "within category" if self.within_category else "whole gallery"
-        paths = write_retrieval_report(self.last_report, reports_dir, split, f"{split} retrieval on {dataset_name} ({protocol})")
-        return f"{split} retrieval on {dataset_name} ({protocol}):\n{markdown_table(self.last_report)}\nreports: {', '.join(str(p) for p in paths)}"
+        paths = write_retrieval_report(report, reports_dir, split, f"{split} retrieval on {dataset_name} ({protocol})")
+        return f"{split} retrieval on {dataset_name} ({protocol}):\n{markdown_table(report)}\nreports: {', '.join(str(p) for p in paths)}"
