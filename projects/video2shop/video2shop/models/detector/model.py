@@ -8,7 +8,6 @@ and hands, once per split, to the `detection_map` metric (COCO mAP through torch
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
