@@ -93,6 +93,7 @@ def load_weights(model: torch.nn.Module, state: Mapping[str, Any], checkpoint: s
     resized = [key for key in weights if key in own and tuple(own[key].shape) != tuple(weights[key].shape)]
     if missing or unexpected or resized:
         example = (missing or unexpected or resized)[0]
-        raise UserError(f"{checkpoint}: does not fit model {type(model).__name__} of its run config ({len(missing)} "
-                        f"missing, {len(unexpected)} unexpected, {len(resized)} differently shaped weights, e.g. {example})")
+        raise UserError(f"{checkpoint}: does not fit model {type(model).__name__} of its run config "
+                        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped "
+                        f"weights, e.g. {example})")
     model.load_state_dict(weights)

@@ -115,13 +115,15 @@ def end_to_end(video: Path, trained: Any, detector: ClothingDetector, settings: 
     print(f"end to end: {total:.1f} s for {video_seconds:.0f} s of video = {per_minute:.1f} s per minute of video "
           f"(decode {timings.decode_s:.1f} s, detect {timings.detect_s:.1f} s, track {timings.track_s:.1f} s, "
           f"score {timings.score_s:.2f} s; {len(trajectories)} trajectories)")
-    return {"trajectories": len(trajectories), "end_to_end_s": round(total, 1), "seconds_per_video_minute": round(per_minute, 1)}
+    return {"trajectories": len(trajectories), "end_to_end_s": round(total, 1),
+            "seconds_per_video_minute": round(per_minute, 1)}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmark.py pipeline")
     parser.add_argument("--checkpoint", type=Path, default=None, help="an asymnet checkpoint (default: untrained)")
-    parser.add_argument("--detector", type=Path, default=None, help="a clothing_detector checkpoint (default: untrained)")
+    parser.add_argument("--detector", type=Path, default=None,
+                        help="a clothing_detector checkpoint (default: untrained)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)

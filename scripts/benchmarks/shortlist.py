@@ -132,14 +132,15 @@ def main(argv: list[str]) -> int:
     results = []
     with torch.no_grad():
         for size in args.sizes:
-            row = measure(model, states, embeddings, fill_gallery(shop, size, kind=args.distractors), settings, args.topk)
+            gallery = fill_gallery(shop, size, kind=args.distractors)
+            row = measure(model, states, embeddings, gallery, settings, args.topk)
             results.append(row)
             print(f"gallery {size:>9,}: p50 {row['p50_ms']:8.2f} ms, p95 {row['p95_ms']:8.2f} ms per query; exact "
                   f"top-{args.topk} kept {100 * row['top20_kept']:.1f}% ({args.embedding}"
                   f"{f' K={args.clusters}' if surrogate else ''}, {args.index}, shortlist {args.shortlist}, "
                   f"index built in {row['index_build_s']} s)")
-    print_result({"benchmark": "shortlist", "features": source, "embedding": args.embedding, "refine": bool(args.refine),
-                  "distractors": args.distractors, "probe": args.probe,
+    print_result({"benchmark": "shortlist", "features": source, "embedding": args.embedding,
+                  "refine": bool(args.refine), "distractors": args.distractors, "probe": args.probe,
                   "clusters": args.clusters if surrogate else None,
                   "dim": args.dim if surrogate and args.clusters else None, "index": args.index,
                   "shortlist": args.shortlist, "nprobe": args.nprobe, "queries": len(states), "results": results})

@@ -81,7 +81,8 @@ def save_small_run(save_dir: Path, data_dir: Path) -> Path:
                            "dataset=synthetic_video2shop", f"env.data_dir={data_dir}", f"env.save_dir={save_dir}",
                            "model_config.asymnet.ifn.feature_dim=16", "model_config.asymnet.vfn.hidden_dim=16",
                            "model_config.asymnet.ssn.hidden=16", "model_config.asymnet.tree=[2,2]",
-                           "dataset_config.synthetic_video2shop.image_size=32", "dataset_config.synthetic_video2shop.num_frames=4"])
+                           "dataset_config.synthetic_video2shop.image_size=32",
+                           "dataset_config.synthetic_video2shop.num_frames=4"])
     torch.manual_seed(0)
     model = build_model(config)
     save_dir.mkdir(parents=True, exist_ok=True)

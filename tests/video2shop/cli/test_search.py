@@ -96,14 +96,15 @@ def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(ind
 
     lone = with_config(checkpoint, tmp_path / "alone" / "model.ckpt", load_yaml(checkpoint.parent / "config.yaml"))
     assert not (lone.parent / "config.yaml").exists() and not (lone.parent.parent / "config.yaml").exists()
-    assert main(["index", "--images", str(root / "shop"), "--checkpoint", str(lone), "--out", str(tmp_path / "g")]) == 0
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(lone), "--out"]
+    assert main([*index, str(tmp_path / "g")]) == 0
     assert main(["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", str(lone),
                  "--topk", "3", "--out", str(tmp_path / "r.json")]) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert len(result["trajectories"]) == 1 and len(result["trajectories"][0]["topk"]) == 3
     shutil.copy(checkpoint, lone)  # the same weights without their config: nothing says how to build them
     capsys.readouterr()
-    assert main(["index", "--images", str(root / "shop"), "--checkpoint", str(lone), "--out", str(tmp_path / "h")]) == 2
+    assert main([*index, str(tmp_path / "h")]) == 2
     assert "no config.yaml beside it" in capsys.readouterr().err
 
 

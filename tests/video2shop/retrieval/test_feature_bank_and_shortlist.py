@@ -82,5 +82,6 @@ def test_a_saved_shortlist_index_gives_the_same_ranking_as_one_built_on_the_spot
     built = search(scorer, queries, gallery, shortlist=Shortlist.build(scorer, gallery, settings), topk=10)
     index, feature_map = surrogate_index(scorer, gallery, scorer.gallery_projection(gallery), settings)
     again = ShortlistIndex.from_bytes(index.to_bytes(), "inner_product")
-    saved = search(scorer, queries, gallery, shortlist=Shortlist.from_index(scorer, gallery, again, feature_map, 40), topk=10)
+    saved = search(scorer, queries, gallery, topk=10,
+                   shortlist=Shortlist.from_index(scorer, gallery, again, feature_map, 40))
     assert torch.equal(built[1], saved[1]) and torch.allclose(built[0], saved[0])

@@ -21,7 +21,8 @@ def make_synthetic_main(argv: list[str]) -> int:
     parser.add_argument("--frames", type=int, default=24, help="frames per video")
     args = parser.parse_args(argv)
     if args.products < 4:
-        return fail("make-synthetic", UserError(f"--products={args.products}: need at least 4 products for train/val/test"))
+        error = UserError(f"--products={args.products}: need at least 4 products for train/val/test")
+        return fail("make-synthetic", error)
     start = time.perf_counter()
     try:
         generate(args.out, products=args.products, seed=args.seed, frames=args.frames)

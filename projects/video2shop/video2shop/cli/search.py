@@ -84,13 +84,14 @@ def _search_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: <video name>.results.json here)")
     parser.add_argument("--report", type=Path, default=None, help="also write a self-contained HTML report")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="a pipeline settings file (see projects/video2shop/video2shop/configs/pipeline/defaults.yaml)")
+    parser.add_argument("--config", type=Path, default=None, help="a pipeline settings file "
+                        "(see projects/video2shop/video2shop/configs/pipeline/defaults.yaml)")
     parser.add_argument("settings", nargs="*", help="pipeline overrides, e.g. pipeline.tracker.redetect_interval=3")
     return parser
 
 
-def _run_search(args: argparse.Namespace, timings: SearchTimings) -> tuple[VideoInfo, list[Trajectory], Gallery, float]:
+def _run_search(args: argparse.Namespace,
+                timings: SearchTimings) -> tuple[VideoInfo, list[Trajectory], Gallery, float]:
     """Load the model, gallery and detector, find the video's trajectories and rank products for each;
     the last value is the seconds the search took once everything was loaded."""
     settings = load_pipeline_config(args.config, args.settings)

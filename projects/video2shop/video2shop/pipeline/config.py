@@ -13,7 +13,7 @@ from typing import Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from video2shop.pipeline.track_types import TrackerConfig
-from mmf_ext.utils.configuration import apply_overrides, load_yaml, parse_opts
+from mmf_ext.utils.configuration import apply_overrides, load_yaml, parse_opts, unknown_key_message
 from video2shop.paths import CONFIG_DIR
 from mmf_ext.utils.errors import ConfigError
 
@@ -28,8 +28,6 @@ def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Seque
         unknown = [key for key in _leaf_keys(user) if OmegaConf.select(config, key, default="__missing__") == "__missing__"
                    and not key.startswith("pipeline.tracker.kcf.")]
         if unknown:
-            from mmf_ext.utils.configuration import unknown_key_message
-
             raise ConfigError(f"{path}: {unknown_key_message(config, unknown[0])}")
         config = OmegaConf.merge(config, user)
     return apply_overrides(config, parse_opts(overrides))

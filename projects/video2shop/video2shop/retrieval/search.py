@@ -79,11 +79,13 @@ class Shortlist:
 
     @classmethod
     @torch.no_grad()
-    def build(cls, scorer: FactorizedPairScorer, gallery_features: torch.Tensor, settings: ShortlistSettings) -> "Shortlist":
+    def build(cls, scorer: FactorizedPairScorer, gallery_features: torch.Tensor,
+              settings: ShortlistSettings) -> "Shortlist":
         """Index this gallery as `settings` say (pooled: the gallery features, by cosine)."""
         gallery_part = scorer.gallery_projection(gallery_features)
         if settings.embedding == "pooled":
-            return cls(ShortlistIndex(gallery_features, settings.index, nprobe=settings.nprobe), gallery_part, settings.size)
+            index = ShortlistIndex(gallery_features, settings.index, nprobe=settings.nprobe)  # cosine
+            return cls(index, gallery_part, settings.size)
         index, feature_map = surrogate_index(scorer, gallery_features, gallery_part, settings)
         surrogate = LinearSurrogate(scorer, gallery_features, probe_size=settings.probe, feature_map=feature_map)
         return cls(index, gallery_part, settings.size, surrogate, settings.refine)
