@@ -18,22 +18,6 @@ from mmf_ext.common.sample import SampleList
 from mmf_ext.models.base_model import BaseModel
 
 
-def query_gallery_positions(model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
-    """Positions of the queries and of the gallery items in a split's gathered `is_query` flags.
-
-    The third value is the finished (empty) aggregate when either side is missing, so a model
-    returns it as it is instead of scoring nothing.
-    """
-    is_query = model_output["is_query"].bool()
-    query_positions = torch.nonzero(is_query).flatten()
-    gallery_positions = torch.nonzero(~is_query).flatten()
-    empty = None
-    if len(query_positions) == 0 or len(gallery_positions) == 0:
-        empty = {"scores": torch.empty(len(query_positions), len(gallery_positions)),
-                 "query_positions": query_positions, "gallery_positions": gallery_positions}
-    return query_positions, gallery_positions, empty
-
-
 class RetrievalModel(BaseModel):
     """Base of the video-to-shop retrieval models: subclasses implement the four methods below."""
 
@@ -53,6 +37,23 @@ class RetrievalModel(BaseModel):
                       gallery_features: torch.Tensor) -> torch.Tensor:
         """The stacked split (states [Q, ...], embeddings [Q, E], gallery features [G, E]) -> scores [Q, G]."""
         raise NotImplementedError
+
+    @staticmethod
+    def query_gallery_positions(
+            model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
+        """Positions of the queries and of the gallery items in a split's gathered `is_query` flags.
+
+        The third value is the finished (empty) aggregate when either side is missing, so a model
+        returns it as it is instead of scoring nothing.
+        """
+        is_query = model_output["is_query"].bool()
+        query_positions = torch.nonzero(is_query).flatten()
+        gallery_positions = torch.nonzero(~is_query).flatten()
+        empty = None
+        if len(query_positions) == 0 or len(gallery_positions) == 0:
+            empty = {"scores": torch.empty(len(query_positions), len(gallery_positions)),
+                     "query_positions": query_positions, "gallery_positions": gallery_positions}
+        return query_positions, gallery_positions, empty
 
     # -- the framework's contract -----------------------------------------------------------
     def forward(self, sample_list: SampleList) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class RetrievalModel(BaseModel):
                 "query_embedding": query_embedding, "gallery_features": gallery_features}
 
     def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
-        query_positions, gallery_positions, empty = query_gallery_positions(model_output)
+        query_positions, gallery_positions, empty = self.query_gallery_positions(model_output)
         if empty is not None:
             return empty
         queries, gallery = query_positions.tolist(), gallery_positions.tolist()
