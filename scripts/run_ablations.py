@@ -13,11 +13,16 @@ run --model.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from mmf_cli.run import run  # noqa: E402  (the tree's framework, found through the path above)
+from mmf_ext.utils.configuration import load_yaml  # noqa: E402
+from mmf_ext.utils.file_io import atomic_write_text  # noqa: E402
 
 
 def table(rows: list[tuple[str, dict[str, float]]], dataset: str, ks: tuple[int, ...] = (1, 5, 10, 20)) -> str:
@@ -31,16 +36,12 @@ def table(rows: list[tuple[str, dict[str, float]]], dataset: str, ks: tuple[int,
 
 def config_model(config: str, default: str) -> str:
     """The model a config file names with `model:` (after its includes), else the default."""
-    from mmf_ext.utils.configuration import load_yaml
-
     named = load_yaml(config).get("model")
     return str(named) if named else default
 
 
 def finished_results(save_dir: Path, dataset: str) -> dict[str, float] | None:
     """The overall test figures of a finished run, read back from its retrieval report."""
-    import json
-
     report = save_dir / "reports" / "test_retrieval.json"
     if not report.is_file():
         return None
@@ -60,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     configs = [c for c in args.configs if "=" not in c]
     overrides = [c for c in args.configs if "=" in c]
-    from mmf_cli.run import run
-    from mmf_ext.utils.file_io import atomic_write_text
 
     rows = []
     for config in configs:

@@ -98,7 +98,7 @@ class PythiaScheduler(MultiStepScheduler):
 def build_scheduler(optimizer: torch.optim.Optimizer, config: DictConfig) -> Any:
     """MMF's `build_scheduler`: the scheduler of `scheduler`, or None when training.lr_scheduler is false."""
     scheduler = config.scheduler
-    name = scheduler.get("type") if isinstance(scheduler, DictConfig) else None
+    name = scheduler.type
     if not config.training.lr_scheduler:
         if name:
             raise ConfigError(
@@ -107,7 +107,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: DictConfig) -> Any
             )
         return None
     name = name or "pythia"
-    params = OmegaConf.to_container(scheduler.get("params") or {}, resolve=True)
+    params = OmegaConf.to_container(scheduler.params or {}, resolve=True)
     if registry.has("scheduler", name):
         scheduler_class = registry.get_scheduler_class(name)
     elif hasattr(torch.optim.lr_scheduler, name):

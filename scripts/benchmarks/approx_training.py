@@ -8,22 +8,14 @@ from __future__ import annotations
 import argparse
 
 import torch
-from omegaconf import OmegaConf
 
-from benchmarks.common import print_result, timed
-from mmf_ext.common.registry import registry
+from benchmarks.common import print_result, timed, tree_of, untrained_asymnet
 from mmf_ext.common.sample import SampleList
-from mmf_ext.utils.configuration import load_yaml
 
 
 def build(approximate: bool, backbone: str, frames: int) -> torch.nn.Module:
-    defaults = load_yaml(registry.get_model_class("asymnet").config_path()).model_config.asymnet
-    branches = {32: [2, 2, 2, 2, 2], 16: [2, 2, 2, 2], 8: [2, 2, 2]}.get(frames, [frames])
-    config = OmegaConf.merge(defaults, {"ifn": {"backbone": backbone}, "tree": branches, "phase": "ssn",
-                                        "approximate_training": approximate})
-    model = registry.get_model_class("asymnet")(config)
-    model.build()
-    return model
+    return untrained_asymnet({"ifn": {"backbone": backbone}, "tree": tree_of(frames), "phase": "ssn",
+                              "approximate_training": approximate})
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Shared helpers for benchmarks: timing with warm-up, and a JSON last line."""
+"""Shared helpers for benchmarks: timing with warm-up, a JSON last line, untrained models of the defaults."""
 
 from __future__ import annotations
 
@@ -7,6 +7,24 @@ import time
 from typing import Any, Callable
 
 import torch
+from omegaconf import OmegaConf
+
+from mmf_ext.common.registry import registry
+from mmf_ext.utils.build import build_model
+from mmf_ext.utils.configuration import load_yaml
+
+TREES = {32: [2, 2, 2, 2, 2], 16: [2, 2, 2, 2], 8: [2, 2, 2]}  # fusion trees with that many leaves
+
+
+def tree_of(leaves: int) -> list[int]:
+    """Branch counts of a binary fusion tree with `leaves` leaves (one node of `leaves` branches otherwise)."""
+    return TREES.get(leaves, [leaves])
+
+
+def untrained_asymnet(overrides: dict[str, Any] | None = None) -> torch.nn.Module:
+    """An untrained AsymNet of its default config with `overrides` (model_config.asymnet keys), by build_model."""
+    defaults = load_yaml(registry.get_model_class("asymnet").config_path())
+    return build_model(OmegaConf.merge(defaults, {"model": "asymnet", "model_config": {"asymnet": overrides or {}}}))
 
 
 def timed(function: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:

@@ -8,20 +8,14 @@ from __future__ import annotations
 import argparse
 
 import torch
-from omegaconf import OmegaConf
 
-from benchmarks.common import print_result, timed
-from mmf_ext.common.registry import registry
-from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
-from mmf_ext.utils.configuration import load_yaml
+from benchmarks.common import print_result, timed, tree_of, untrained_asymnet
+from video2shop.retrieval.scoring import naive_score_matrix
+from video2shop.retrieval.search import search
 
 
 def build_scorer(dim: int, states: int) -> torch.nn.Module:
-    defaults = load_yaml(registry.get_model_class("asymnet").config_path()).model_config.asymnet
-    branches = {32: [2, 2, 2, 2, 2], 16: [2, 2, 2, 2], 8: [2, 2, 2]}.get(states, [states])
-    config = OmegaConf.merge(defaults, {"ifn": {"feature_dim": dim}, "vfn": {"hidden_dim": dim}, "tree": branches})
-    model = registry.get_model_class("asymnet")(config)
-    model.build()
+    model = untrained_asymnet({"ifn": {"feature_dim": dim}, "vfn": {"hidden_dim": dim}, "tree": tree_of(states)})
     for gate in model.tree.gates:
         torch.nn.init.normal_(gate, std=0.1)
     return model.eval()
@@ -44,10 +38,10 @@ def main(argv: list[str]) -> int:
     naive_gallery = gallery[: max(1, args.naive_pairs // args.queries)]
     naive_seconds = timed(lambda: naive_score_matrix(scorer, queries, naive_gallery), repeats=3)
     naive_rate = args.queries * naive_gallery.shape[0] / naive_seconds
-    exact_seconds = timed(lambda: exact_score_matrix(scorer, queries, gallery, args.memory_budget_mb), repeats=3)
+    exact_seconds = timed(lambda: search(scorer, queries, gallery, memory_budget_mb=args.memory_budget_mb), repeats=3)
     exact_rate = args.queries * args.gallery / exact_seconds
 
-    exact = exact_score_matrix(scorer, queries, naive_gallery, args.memory_budget_mb)
+    exact = search(scorer, queries, naive_gallery, memory_budget_mb=args.memory_budget_mb)
     naive = naive_score_matrix(scorer, queries, naive_gallery)
     diff = float((exact - naive).abs().max())
     print(f"naive per-pair network : {naive_rate:12,.0f} pairs/s")

@@ -21,14 +21,19 @@ import time
 from pathlib import Path
 
 from benchmarks.common import print_result
+from video2shop.datasets.manifest import parse_manifest
+from video2shop.pipeline.catalog import list_catalog
+from video2shop.pipeline.config import load_pipeline_config, tracker_config
+from video2shop.pipeline.detection import ClothingDetector
+from video2shop.pipeline.gallery import Gallery, build_gallery
+from video2shop.pipeline.trained_model import load_trained_model
+from video2shop.pipeline.video_search import find_trajectories, rank_products
 
 KS = (1, 5, 10, 20)
 
 
 def _videos(data_dir: Path, split: str, limit: int) -> list[tuple[Path, set[str]]]:
     """(video path, its correct product ids) for every video of the split, in manifest order."""
-    from video2shop.datasets.manifest import parse_manifest
-
     correct: dict[Path, set[str]] = {}
     for product in parse_manifest(data_dir, split):
         for video in product.video_paths:
@@ -38,9 +43,6 @@ def _videos(data_dir: Path, split: str, limit: int) -> list[tuple[Path, set[str]
 
 
 def _mode(name: str, videos: list[tuple[Path, set[str]]], trained, gallery, detector, settings) -> dict[str, float]:
-    from video2shop.pipeline.config import tracker_config
-    from video2shop.pipeline.video_search import find_trajectories, rank_products
-
     ranks, trajectories_per_video, start = [], [], time.perf_counter()
     search = settings.pipeline.search
     for video, correct in videos:
@@ -71,13 +73,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--videos", type=int, default=0, help="search only the first N videos (0: all)")
     parser.add_argument("settings", nargs="*", help="pipeline overrides, e.g. pipeline.tracker.min_length=4")
     args = parser.parse_intermixed_args(argv)
-
-    from video2shop.pipeline.catalog import list_catalog
-    from video2shop.pipeline.config import load_pipeline_config
-    from video2shop.pipeline.detection import ClothingDetector
-    from video2shop.pipeline.gallery import Gallery, build_gallery
-    from video2shop.pipeline.trained_model import load_trained_model
-
     settings = load_pipeline_config(None, args.settings)
     videos = _videos(args.data, args.split, args.videos)
     trained = load_trained_model(args.checkpoint, "cpu")

@@ -55,7 +55,7 @@ def test_pipeline_benchmark_reports_every_stage():
 
 
 def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):
-    from tests.video2shop.pipeline.search_fixtures import save_small_run
+    from tests.video2shop.helpers import save_small_run
 
     checkpoint = save_small_run(tmp_path / "save", tmp_path / "data")
     result = run_benchmark("search_accuracy", "--data", str(synthetic_dir), "--checkpoint", str(checkpoint), "--videos", "3")

@@ -28,8 +28,9 @@ def _metrics(save_dir):
     return [line.split("| mmf_ext | ")[1] for line in lines if "/always_one/accuracy:" in line]
 
 
-def _torchrun(args, save_dir, timeout=240):
-    command = [sys.executable, "-m", "torch.distributed.run", *args, "-m", "mmf_cli.run", *plugin_opts(save_dir, *OPTS)]
+def _torchrun(args, save_dir, *extra):
+    command = [sys.executable, "-m", "torch.distributed.run", *args, "-m", "mmf_cli.run",
+               *plugin_opts(save_dir, *OPTS, *extra)]
     return subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -60,3 +61,15 @@ def test_legacy_launcher_passes_local_rank_argument(tmp_path, single_process):
     done = subprocess.run(command, cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _metrics(tmp_path) == _metrics(single_dir)
+
+
+def test_find_unused_parameters_lets_a_model_with_an_unused_parameter_train(tmp_path):
+    unused = ["model_config.always_one_model.unused_parameter=true", "run_type=train"]
+    failing = _torchrun(["--nproc_per_node=2", f"--master_port={free_port()}"], tmp_path / "off", *unused)
+    output, _ = failing.communicate(timeout=240)
+    assert failing.returncode != 0 and "find_unused_parameters" in output  # DDP's own complaint: the key matters
+    honoured = _torchrun(["--nproc_per_node=2", f"--master_port={free_port()}"], tmp_path / "on", *unused,
+                         "training.find_unused_parameters=true")
+    output, _ = honoured.communicate(timeout=240)
+    assert honoured.returncode == 0, output[-3000:]
+    assert (tmp_path / "on" / "models" / "model_20.ckpt").is_file()

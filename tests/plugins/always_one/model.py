@@ -22,6 +22,8 @@ class AlwaysOneModel(BaseModel):
             nn.ReLU(),
             nn.Linear(int(self.config.hidden), int(self.config.num_classes)),
         )
+        if self.config.unused_parameter:
+            self.unused = nn.Linear(2, 2)
 
     def forward(self, sample_list):
         scores = self.classifier(sample_list.features)

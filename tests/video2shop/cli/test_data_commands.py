@@ -59,7 +59,7 @@ def test_validate_names_every_kind_of_problem_with_file_and_place(tmp_path, caps
     frame or image, products without videos, unreadable media and distractor problems."""
     from video2shop.cli.data import validate_main
     from video2shop.video.image_io import write_rgb
-    from tests.video2shop.datasets.own_data import SQUARE, write_folder
+    from tests.video2shop.helpers import SQUARE, write_folder
 
     def product(name, videos, **extra):
         return {"img_path": f"imgs/{name}.png", "video_paths": [f"videos/{v}.mp4" for v in videos], "source": 1, **extra}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from video2shop.cli.main import main
-from tests.video2shop.pipeline.search_fixtures import save_small_run, write_shop_folder
+from tests.video2shop.helpers import save_small_run, write_shop_folder
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
 
 
@@ -86,6 +86,26 @@ def test_bad_settings_and_stale_galleries_are_one_error_line(indexed, tmp_path, 
         handle.write(b"\0")  # other bytes, other fingerprint
     assert search(root, retrained) == 2
     assert "made by another checkpoint" in capsys.readouterr().err
+
+
+def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    from tests.video2shop.models.test_build_model import with_config
+
+    from mmf_ext.utils.configuration import load_yaml
+
+    lone = with_config(checkpoint, tmp_path / "alone" / "model.ckpt", load_yaml(checkpoint.parent / "config.yaml"))
+    assert not (lone.parent / "config.yaml").exists() and not (lone.parent.parent / "config.yaml").exists()
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(lone), "--out"]
+    assert main([*index, str(tmp_path / "g")]) == 0
+    assert main(["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", str(lone),
+                 "--topk", "3", "--out", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert len(result["trajectories"]) == 1 and len(result["trajectories"][0]["topk"]) == 3
+    shutil.copy(checkpoint, lone)  # the same weights without their config: nothing says how to build them
+    capsys.readouterr()
+    assert main([*index, str(tmp_path / "h")]) == 2
+    assert "no config.yaml beside it" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed (CI installs it)")

@@ -14,7 +14,7 @@ from mmf_ext.common.sample import SampleList
 from video2shop.datasets.manifest import ManifestError
 from video2shop.video.image_io import write_rgb
 from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy
-from tests.video2shop.datasets.own_data import BACKGROUND, SQUARE, colour_of, dataset_config, image_name, write_folder
+from tests.video2shop.helpers import BACKGROUND, SQUARE, colour_of, dataset_config, image_name, write_folder
 
 
 def product(image: str, videos: list[str], category: str | None = None, **extra) -> dict:

@@ -10,7 +10,9 @@ from video2shop.pipeline.gallery import Gallery, GalleryError, build_gallery
 from video2shop.pipeline.trained_model import load_trained_model
 from video2shop.retrieval.feature_bank import StaleFeatureBank
 from mmf_ext.utils.errors import UserError
-from tests.video2shop.pipeline.search_fixtures import save_small_run, write_shop_folder
+from video2shop.video.crops import model_crop
+from video2shop.video.image_io import read_rgb
+from tests.video2shop.helpers import save_small_run, write_shop_folder
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +47,7 @@ def test_index_builds_a_gallery_whose_features_equal_the_model_and_refuses_anoth
     out = build_gallery(list_catalog(tmp_path / "shop"), trained, tmp_path / "gallery", batch_size=2, shard_size=2)
     gallery = Gallery(out, checkpoint)
     assert gallery.features.shape == (5, 16) and len(gallery.items) == 5
-    from video2shop.video.image_io import read_rgb
-    from video2shop.pipeline.crops import crop_resize
-
-    crop = crop_resize(read_rgb(tmp_path / "shop" / "dresses" / "item000.png"), None, 0.1, 32)
+    crop = model_crop(read_rgb(tmp_path / "shop" / "dresses" / "item000.png"), None, 0.1, 32)
     with torch.no_grad():
         expected = trained.model.encode_images(torch.from_numpy(crop)[None])[0]
     assert torch.allclose(gallery.features[gallery.ids.index("dresses/item000")], expected, atol=1e-5)

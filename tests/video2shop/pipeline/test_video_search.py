@@ -14,7 +14,7 @@ from video2shop.pipeline.video_search import CropBuffer, find_trajectories, rank
 from video2shop.pipeline.video_stream import open_video, stream_frames
 from video2shop.retrieval.scoring import exact_score_matrix
 from video2shop.pipeline.track_types import TrackerConfig
-from tests.video2shop.pipeline.search_fixtures import save_small_run, write_shop_folder
+from tests.video2shop.helpers import save_small_run, write_shop_folder
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import torch
 
 from video2shop.retrieval.feature_bank import StaleFeatureBank, file_fingerprint, load_feature_bank, save_feature_bank
 from video2shop.retrieval.scoring import exact_score_matrix
-from video2shop.retrieval.shortlist import ShortlistIndex, shortlist_scores
+from video2shop.retrieval.search import ShortlistSettings, search
+from video2shop.retrieval.shortlist import ShortlistIndex
 from mmf_ext.utils.errors import UserError
 from tests.video2shop.retrieval.test_scoring import StandInScorer
 
@@ -47,8 +48,40 @@ def test_shortlist_search_finds_the_nearest_embeddings(index_type):
 def test_a_full_flat_shortlist_reranked_equals_exact_scoring(embedding):
     torch.manual_seed(1)
     scorer = StandInScorer()
-    queries, gallery = torch.randn(3, 4, 6), torch.randn(30, 5)
-    scores = shortlist_scores(scorer, queries, torch.randn(3, 5), gallery, gallery, "flat", size=30, embedding=embedding)
-    assert torch.allclose(scores, exact_score_matrix(scorer, queries, gallery), atol=1e-5)
-    partial = shortlist_scores(scorer, queries, torch.randn(3, 5), gallery, gallery, "flat", size=5, embedding=embedding)
+    queries, gallery, pooled = torch.randn(3, 4, 6), torch.randn(30, 5), torch.randn(3, 5)
+    exact = search(scorer, queries, gallery)
+    assert torch.equal(exact, exact_score_matrix(scorer, queries, gallery))
+    whole = ShortlistSettings(size=30, index="flat", embedding=embedding)
+    scores = search(scorer, queries, gallery, shortlist=whole, query_embeddings=pooled)
+    assert torch.allclose(scores, exact, atol=1e-5)
+    values, rows = search(scorer, queries, gallery, shortlist=whole, topk=7, query_embeddings=pooled)
+    best = exact.topk(7, dim=1)
+    assert torch.equal(rows, best.indices) and torch.allclose(values, best.values, atol=1e-5)
+    partial = search(scorer, queries, gallery, shortlist=ShortlistSettings(size=5, embedding=embedding),
+                     query_embeddings=pooled)
     assert torch.isfinite(partial).sum(1).tolist() == [5, 5, 5]
+
+
+def test_exact_search_averages_a_query_over_its_windows_and_ranks_with_topk():
+    torch.manual_seed(2)
+    scorer = StandInScorer()
+    windows, gallery = torch.randn(2, 3, 4, 6), torch.randn(12, 5)
+    expected = torch.stack([exact_score_matrix(scorer, w, gallery).mean(0) for w in windows])
+    assert torch.allclose(search(scorer, windows, gallery), expected, atol=1e-6)
+    values, rows = search(scorer, windows, gallery, topk=3)
+    assert torch.equal(rows, expected.topk(3, dim=1).indices)
+
+
+def test_a_saved_shortlist_index_gives_the_same_ranking_as_one_built_on_the_spot():
+    from video2shop.retrieval.search import Shortlist, surrogate_index
+
+    torch.manual_seed(3)
+    scorer = StandInScorer(state_dim=6, item_dim=5, hidden=16)
+    queries, gallery = torch.randn(4, 2, 6), torch.randn(300, 5)
+    settings = ShortlistSettings(size=40, clusters=0)
+    built = search(scorer, queries, gallery, shortlist=Shortlist.build(scorer, gallery, settings), topk=10)
+    index, feature_map = surrogate_index(scorer, gallery, scorer.gallery_projection(gallery), settings)
+    again = ShortlistIndex.from_bytes(index.to_bytes(), "inner_product")
+    saved = search(scorer, queries, gallery, topk=10,
+                   shortlist=Shortlist.from_index(scorer, gallery, again, feature_map, 40))
+    assert torch.equal(built[1], saved[1]) and torch.allclose(built[0], saved[0])

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from video2shop.retrieval.interfaces import FactorizedPairScorer
-from video2shop.retrieval.scoring import chunk_sizes, cosine_score_matrix, exact_score_matrix, naive_score_matrix
+from video2shop.retrieval.scoring import chunk_sizes, exact_score_matrix, naive_score_matrix
 
 
 class StandInScorer(nn.Module):
@@ -45,8 +45,3 @@ def test_chunks_respect_the_memory_budget():
     q, g = chunk_sizes(1000, 10000, 32, 256, memory_budget_mb=64)
     assert q * g * 32 * 256 * 4 * 4 <= 64 * 2**20 and q >= 1 and g >= 1
 
-
-def test_cosine_scores_are_normalised_dot_products():
-    q, g = torch.randn(3, 4), torch.randn(5, 4)
-    expected = torch.nn.functional.normalize(q, dim=1) @ torch.nn.functional.normalize(g, dim=1).t()
-    assert torch.allclose(cosine_score_matrix(q, g, chunk=2), expected, atol=1e-6)

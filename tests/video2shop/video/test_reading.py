@@ -9,7 +9,8 @@ from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video import reader as reader_module
 from video2shop.video.cache import FrameCache
 from video2shop.video.reader import VideoReadError, frame_count, read_frames
-from video2shop.video.sampling import crop_box, evenly_spaced, interpolate_box
+from video2shop.video.crops import crop_box
+from video2shop.video.sampling import evenly_spaced, interpolate_box
 from tests.conftest import moving_video
 
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
 from mmf_ext.utils.errors import UserError
-
-
-def _fail(program: str, error: Exception) -> int:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    print(f"video2shop {program}: error: {message}", file=sys.stderr)
-    return 2
+from video2shop.cli.main import fail
+from video2shop.datasets.synthetic import generate
+from video2shop.datasets.validation import prepare_cache, validate_folder
 
 
 def make_synthetic_main(argv: list[str]) -> int:
@@ -24,15 +20,14 @@ def make_synthetic_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frames", type=int, default=24, help="frames per video")
     args = parser.parse_args(argv)
-    from video2shop.datasets.synthetic import generate
-
     if args.products < 4:
-        return _fail("make-synthetic", UserError(f"--products={args.products}: need at least 4 products for train/val/test"))
+        error = UserError(f"--products={args.products}: need at least 4 products for train/val/test")
+        return fail("make-synthetic", error)
     start = time.perf_counter()
     try:
         generate(args.out, products=args.products, seed=args.seed, frames=args.frames)
     except FileExistsError as error:
-        return _fail("make-synthetic", error)
+        return fail("make-synthetic", error)
     print(f"wrote {args.products} products to {args.out} in {time.perf_counter() - start:.1f}s")
     return 0
 
@@ -43,12 +38,10 @@ def validate_main(argv: list[str]) -> int:
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     parser.add_argument("--no-media", action="store_true", help="skip opening videos (frame bounds of boxes)")
     args = parser.parse_args(argv)
-    from video2shop.datasets.validation import validate_folder
-
     try:
         problems, summary = validate_folder(args.data_dir, args.splits, check_media=not args.no_media)
     except UserError as error:
-        return _fail("validate", error)
+        return fail("validate", error)
     for line in summary:
         print(line)
     for problem in problems:
@@ -64,12 +57,10 @@ def prepare_main(argv: list[str]) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("options", nargs="*", help="extra dataset_config overrides, e.g. num_frames=10")
     args = parser.parse_intermixed_args(argv)
-    from video2shop.datasets.validation import prepare_cache
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         summary = prepare_cache(args.data_dir, args.dataset, args.cache_dir, args.options)
     except UserError as error:
-        return _fail("prepare", error)
+        return fail("prepare", error)
     print(summary)
     return 0

@@ -1,13 +1,15 @@
 """`video2shop` command: data preparation, synthetic data, catalog indexing and video search.
 
-Each sub-command lives in its own module under mmf_cli.commands and is imported only when used,
-so `video2shop --help` stays fast.
+Each sub-command lives in its own module under video2shop.cli and is imported only when used,
+so `video2shop --help` stays fast. A user error is one line on stderr and exit status 2 (`fail`).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from mmf_ext.utils.errors import one_line
 
 # name -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -17,6 +19,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "index": ("video2shop.cli.search", "index_main", "build a searchable gallery from shop images"),
     "search": ("video2shop.cli.search", "search_main", "find the shop items worn in a video"),
 }
+
+
+def fail(program: str, error: Exception) -> int:
+    """Print a user error as one line (`video2shop PROGRAM: error: ...`); returns the exit status 2."""
+    print(f"video2shop {program}: error: {one_line(error)}", file=sys.stderr)
+    return 2
 
 
 def _usage() -> str:

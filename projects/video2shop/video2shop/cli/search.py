@@ -12,22 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
 
 from mmf_ext.utils.errors import UserError
-
-
-def _fail(program: str, error: Exception) -> int:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    print(f"video2shop {program}: error: {message}", file=sys.stderr)
-    return 2
+from mmf_ext.utils.file_io import atomic_write_text
+from video2shop.cli.main import fail
+from video2shop.pipeline.catalog import list_catalog
+from video2shop.pipeline.config import load_pipeline_config, tracker_config
+from video2shop.pipeline.detection import ClothingDetector
+from video2shop.pipeline.gallery import Gallery, build_gallery
+from video2shop.pipeline.html_report import write_report
+from video2shop.pipeline.trained_model import load_trained_model
+from video2shop.pipeline.video_search import SearchTimings, Trajectory, find_trajectories, rank_products
+from video2shop.pipeline.video_stream import VideoInfo
 
 
 def _device(name: str) -> str:
-    import torch
-
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -35,12 +40,8 @@ def _device(name: str) -> str:
     return name
 
 
-def _detector(path: Path | None, device: str):
-    if path is None:
-        return None
-    from video2shop.pipeline.detection import ClothingDetector
-
-    return ClothingDetector(path, device=device)
+def _detector(path: Path | None, device: str) -> ClothingDetector | None:
+    return None if path is None else ClothingDetector(path, device=device)
 
 
 def index_main(argv: list[str]) -> int:
@@ -53,12 +54,6 @@ def index_main(argv: list[str]) -> int:
     parser.add_argument("--shortlist-min", type=int, default=50_000, help="save a shortlist index from this many images up")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     args = parser.parse_args(argv)
-    from tqdm import tqdm
-
-    from video2shop.pipeline.catalog import list_catalog
-    from video2shop.pipeline.gallery import build_gallery
-    from video2shop.pipeline.trained_model import load_trained_model
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         device = _device(args.device)
@@ -73,12 +68,12 @@ def index_main(argv: list[str]) -> int:
             out = build_gallery(items, trained, args.out, batch_size=args.batch_size, detector=detector,
                                 shortlist_min=args.shortlist_min, progress=progress)
     except UserError as error:
-        return _fail("index", error)
+        return fail("index", error)
     print(f"indexed {len(items)} shop images into {out} in {time.perf_counter() - start:.1f}s")
     return 0
 
 
-def search_main(argv: list[str]) -> int:
+def _search_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="video2shop search", description="Find the shop items worn in a video.")
     parser.add_argument("video", type=Path)
     parser.add_argument("--gallery", required=True, type=Path, help="a folder written by video2shop index")
@@ -89,42 +84,40 @@ def search_main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: <video name>.results.json here)")
     parser.add_argument("--report", type=Path, default=None, help="also write a self-contained HTML report")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--config", type=Path, default=None, help="a pipeline settings file (see projects/video2shop/video2shop/configs/pipeline/defaults.yaml)")
+    parser.add_argument("--config", type=Path, default=None, help="a pipeline settings file "
+                        "(see projects/video2shop/video2shop/configs/pipeline/defaults.yaml)")
     parser.add_argument("settings", nargs="*", help="pipeline overrides, e.g. pipeline.tracker.redetect_interval=3")
-    args = parser.parse_intermixed_args(argv)
-    from video2shop.pipeline.config import load_pipeline_config, tracker_config
-    from video2shop.pipeline.gallery import Gallery
-    from video2shop.pipeline.html_report import write_report
-    from video2shop.pipeline.trained_model import load_trained_model
-    from video2shop.pipeline.video_search import SearchTimings, find_trajectories, rank_products
-    from mmf_ext.utils.file_io import atomic_write_text
+    return parser
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.topk < 1:
-        return _fail("search", UserError(f"--topk {args.topk}: must be at least 1"))
-    try:
-        settings = load_pipeline_config(args.config, args.settings)
-        device = _device(args.device)
-        trained = load_trained_model(args.checkpoint, device)
-        gallery = Gallery(args.gallery, args.checkpoint)
-        detector = _detector(args.detector, device)
-        timings = SearchTimings()
-        start = time.perf_counter()
-        search = settings.pipeline.search
-        info, trajectories = find_trajectories(str(args.video), trained, detector, tracker_config(settings),
-                                               int(search.frame_stride), int(search.crop_capacity), timings,
-                                               settings.pipeline.trajectories.get("length"))
-        begin = time.perf_counter()
-        rank_products(trained, gallery, trajectories, args.topk, int(search.shortlist_size))
-        timings.score_s = time.perf_counter() - begin
-    except UserError as error:
-        return _fail("search", error)
-    message = None if trajectories else f"no clothing found in {args.video}"
-    result = {
+
+def _run_search(args: argparse.Namespace,
+                timings: SearchTimings) -> tuple[VideoInfo, list[Trajectory], Gallery, float]:
+    """Load the model, gallery and detector, find the video's trajectories and rank products for each;
+    the last value is the seconds the search took once everything was loaded."""
+    settings = load_pipeline_config(args.config, args.settings)
+    device = _device(args.device)
+    trained = load_trained_model(args.checkpoint, device)
+    gallery = Gallery(args.gallery, args.checkpoint)
+    detector = _detector(args.detector, device)
+    search = settings.pipeline.search
+    start = time.perf_counter()
+    info, trajectories = find_trajectories(str(args.video), trained, detector, tracker_config(settings),
+                                           int(search.frame_stride), int(search.crop_capacity), timings,
+                                           settings.pipeline.trajectories.get("length"))
+    begin = time.perf_counter()
+    rank_products(trained, gallery, trajectories, args.topk, int(search.shortlist_size))
+    timings.score_s = time.perf_counter() - begin
+    return info, trajectories, gallery, time.perf_counter() - start
+
+
+def _result(args: argparse.Namespace, info: VideoInfo, trajectories: list[Trajectory], gallery: Gallery,
+            timings: SearchTimings, seconds: float) -> dict[str, Any]:
+    """What results.json holds."""
+    return {
         "video": str(args.video), "fps": info.fps, "frames_claimed": info.claimed_frames, "frames_decoded": timings.frames,
         "width": info.width, "height": info.height, "gallery": str(args.gallery), "gallery_items": len(gallery.ids),
         "checkpoint": str(args.checkpoint), "detector": str(args.detector) if args.detector else None,
-        "seconds": round(time.perf_counter() - start, 3), "message": message,
+        "seconds": round(seconds, 3), "message": None if trajectories else f"no clothing found in {args.video}",
         "trajectories": [{
             "id": t.trajectory_id, "frame_span": [t.frames[0], t.frames[-1]],
             "time_span_s": [round(t.frames[0] / info.fps, 3), round(t.frames[-1] / info.fps, 3)],
@@ -133,13 +126,26 @@ def search_main(argv: list[str]) -> int:
             "topk": t.results,
         } for t in trajectories],
     }
+
+
+def search_main(argv: list[str]) -> int:
+    args = _search_parser().parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.topk < 1:
+        return fail("search", UserError(f"--topk {args.topk}: must be at least 1"))
+    timings = SearchTimings()
+    try:
+        info, trajectories, gallery, seconds = _run_search(args, timings)
+    except UserError as error:
+        return fail("search", error)
+    result = _result(args, info, trajectories, gallery, timings, seconds)
     out = args.out or Path(f"{args.video.stem}.results.json")
     atomic_write_text(out, json.dumps(result, indent=2))
     if args.report is not None:
         items = {row["item_id"]: row for row in gallery.items}
         write_report(args.report, str(args.video), result, trajectories, items)
-    if message:
-        print(message)
+    if result["message"]:
+        print(result["message"])
     for t in trajectories:
         best = ", ".join(f"{hit['product_id']} ({hit['score']:.3f})" for hit in t.results[:3])
         print(f"trajectory {t.trajectory_id} ({t.category or 'clothing'}, frames {t.frames[0]}-{t.frames[-1]}): {best}")

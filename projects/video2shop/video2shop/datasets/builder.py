@@ -23,6 +23,7 @@ from mmf_ext.datasets.base_dataset_builder import BaseDatasetBuilder
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.datasets.dataset import ShopImages, Video2ShopEvalDataset, Video2ShopTrainDataset
 from video2shop.datasets.detection import dataset_task, detection_dataset
+from video2shop.datasets.synthetic import generate
 from video2shop.datasets.manifest import (
     Distractor, ManifestError, ProductEntry, check_files, parse_distractors, parse_manifest,
 )
@@ -163,8 +164,6 @@ class SyntheticBuilder(Video2ShopBuilder):
         root = self.data_dir(config)
         if (root / "test.json").exists():
             return
-        from video2shop.datasets.synthetic import generate
-
         logger.info("generating the synthetic dataset into %s (once)", root)
         try:
             generate(root, products=int(config.products), seed=int(config.seed), frames=int(config.video_frames))

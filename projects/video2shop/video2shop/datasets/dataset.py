@@ -25,8 +25,9 @@ from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.datasets.base_dataset import BaseDataset
 from video2shop.datasets.manifest import Distractor, ManifestError, ProductEntry
 from video2shop.datasets.trajectories import TrajectoryLoader
+from video2shop.retrieval.predictions import retrieval_prediction_rows
+from video2shop.video.crops import model_crop
 from video2shop.video.image_io import read_rgb
-from video2shop.video.sampling import crop_box
 
 logger = logging.getLogger("mmf_ext")
 
@@ -42,11 +43,7 @@ class ShopImages:
     def load(self, path: Path, box: list[float] | None) -> np.ndarray:
         key = (str(path), tuple(box) if box else None)
         if key not in self._memo:
-            image = read_rgb(path)
-            if box is not None:
-                image = crop_box(image, box, self.margin)
-            resized = cv2.resize(image, (self.image_size, self.image_size), interpolation=cv2.INTER_AREA)
-            self._memo[key] = np.ascontiguousarray(resized.transpose(2, 0, 1))
+            self._memo[key] = model_crop(read_rgb(path), box, self.margin, self.image_size)
         return self._memo[key]
 
 
@@ -195,6 +192,4 @@ class Video2ShopEvalDataset(BaseDataset):
         )
 
     def format_for_prediction(self, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:
-        from video2shop.retrieval.predictions import retrieval_prediction_rows
-
         return retrieval_prediction_rows(sample_list, model_output, self.topk)

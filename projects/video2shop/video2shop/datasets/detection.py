@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.datasets.base_dataset import BaseDataset
 from video2shop.datasets.manifest import ManifestError, ProductEntry
+from video2shop.modules.detection_metrics import per_image_list
 from video2shop.video.image_io import read_rgb
 from video2shop.video.reader import VideoReadError, read_frames
 from video2shop.video.sampling import evenly_spaced, interpolate_box
@@ -158,8 +159,6 @@ class Video2ShopDetectionDataset(BaseDataset):
 
     def format_for_prediction(self, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per predicted box: image, kind, box, score, label and category name."""
-        from video2shop.modules.detection_metrics import per_image_list
-
         names = list(model_output.get("category_names") or [])
         rows = []
         outputs = zip(*(per_image_list(model_output[k]) for k in ("pred_boxes", "pred_scores", "pred_labels")))

@@ -7,20 +7,15 @@ import json
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from video2shop.datasets.manifest import ManifestError
 from video2shop.video.cache import FrameCache
+from video2shop.video.crops import model_crop
 from video2shop.video.reader import VideoReadError, frame_count, read_frames
-from video2shop.video.sampling import crop_box, evenly_spaced, interpolate_box
+from video2shop.video.sampling import evenly_spaced, interpolate_box
 
 logger = logging.getLogger("mmf_ext")
-
-
-def _resize_chw(image: np.ndarray, size: int) -> np.ndarray:
-    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(resized.transpose(2, 0, 1))
 
 
 class TrajectoryLoader:
@@ -47,25 +42,27 @@ class TrajectoryLoader:
         return {"frames": self.num_frames, "size": self.image_size, "margin": self.margin, "tracklet": digest}
 
     def decode(self, video: Path, tracklet: dict[int, list[float]] | None) -> np.ndarray:
-        if tracklet:
-            first, last = min(tracklet), max(tracklet)
-            available = frame_count(video)
-            last = min(last, available - 1)
-            first = min(first, last)
-            indices = evenly_spaced(first, last, self.num_frames)
-            frames, read = read_frames(video, indices)
-            height, width = frames.shape[1:3]
-            for frame_index, (x1, y1, x2, y2) in tracklet.items():
-                if x2 > width + 1 or y2 > height + 1:
-                    raise ManifestError(
-                        f"{video}: tracklet box {[x1, y1, x2, y2]} at frame {frame_index} lies outside the "
-                        f"{width}x{height} frame; fix the manifest's tracklets (video2shop validate lists them all)"
-                    )
-            crops = [crop_box(frame, interpolate_box(tracklet, i), self.margin) for frame, i in zip(frames, read)]
-        else:
+        """Crops [T, 3, S, S]: the tracklet's box (interpolated) on T frames evenly spaced over its span,
+        or T whole frames evenly spaced over the video when there is no tracklet."""
+        if not tracklet:
             frames, _ = read_frames(video, None, count=self.num_frames)
-            crops = list(frames)
-        return np.stack([_resize_chw(crop, self.image_size) for crop in crops])
+            return np.stack([model_crop(frame, None, self.margin, self.image_size) for frame in frames])
+        first, last = min(tracklet), max(tracklet)
+        last = min(last, frame_count(video) - 1)
+        first = min(first, last)
+        frames, read = read_frames(video, evenly_spaced(first, last, self.num_frames))
+        self._check_boxes(video, tracklet, frames.shape[2], frames.shape[1])
+        boxes = [interpolate_box(tracklet, index) for index in read]
+        return np.stack([model_crop(frame, box, self.margin, self.image_size) for frame, box in zip(frames, boxes)])
+
+    @staticmethod
+    def _check_boxes(video: Path, tracklet: dict[int, list[float]], width: int, height: int) -> None:
+        for frame_index, (x1, y1, x2, y2) in tracklet.items():
+            if x2 > width + 1 or y2 > height + 1:
+                raise ManifestError(
+                    f"{video}: tracklet box {[x1, y1, x2, y2]} at frame {frame_index} lies outside the "
+                    f"{width}x{height} frame; fix the manifest's tracklets (video2shop validate lists them all)"
+                )
 
     def load(self, video: Path, tracklet: dict[int, list[float]] | None) -> np.ndarray | None:
         """Crops [T, 3, S, S] uint8, or None for an unreadable video (strict: raise)."""

@@ -6,17 +6,19 @@ import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from PIL import Image
 
+from mmf_ext.common.registry import registry
+from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.errors import UserError
 from video2shop.datasets.manifest import (
     ManifestError, ProductEntry, check_files, parse_distractors, parse_manifest,
 )
-from mmf_ext.utils.errors import UserError
+from video2shop.video.reader import VideoReadError, read_frames
 
 
 def _frame_size(video: Path) -> tuple[int, int] | None:
     """(width, height) of the first frame, through the same reader (and fallbacks) training uses."""
-    from video2shop.video.reader import VideoReadError, read_frames
-
     try:
         frames, _ = read_frames(video, [0])
     except VideoReadError:
@@ -26,8 +28,6 @@ def _frame_size(video: Path) -> tuple[int, int] | None:
 
 def _image_size(image: Path) -> tuple[int, int] | None:
     """(width, height) from the image header (Pillow, see image_io), or None when unreadable."""
-    from PIL import Image
-
     try:
         with Image.open(image) as opened:
             opened.verify()
@@ -105,13 +105,9 @@ def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> 
 
 def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: list[str]) -> str:
     """Decode every video of every split once into the frame cache; report counts."""
-    from mmf_ext.common.registry import registry
-
     root = Path(root)
     if not any((root / f"{split}.json").is_file() for split in ("train", "val", "test")):
         raise UserError(f"{root}: no train.json, val.json or test.json here; point prepare at a dataset folder")
-    from mmf_ext.utils.configuration import load_yaml
-
     builder = registry.get_builder_class(dataset)()
     config = load_yaml(builder.config_path()).dataset_config[dataset]
     config.data_dir = str(root)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmf_ext.utils.errors import UserError
+from video2shop.datasets.manifest import parse_distractors, parse_manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -51,8 +52,6 @@ def _from_folder(folder: Path) -> list[CatalogItem]:
 
 
 def _from_manifest(manifest: Path) -> list[CatalogItem]:
-    from video2shop.datasets.manifest import parse_distractors, parse_manifest
-
     root, split = manifest.parent, manifest.stem
     items = []
     for product in parse_manifest(root, split):

@@ -1,8 +1,9 @@
 """Clothing detection for the pipeline: a trained `clothing_detector` run on raw RGB frames.
 
-`ClothingDetector` loads what `mmf_run` saved (a weights-only checkpoint and the run's
-config.yaml beside it), so inference builds exactly the network that was trained, with the same
-category list, and never needs the training data or pretrained files again.
+`ClothingDetector` builds what `mmf_run` trained from its checkpoint (a weights-only file that
+carries its run config, or has the run's config.yaml beside it; see mmf_ext.utils.build), so
+inference builds exactly the network that was trained, with the same category list, and never
+needs the training data or pretrained files again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mmf_ext.utils.build import build_model, checkpoint_run_config, load_weights
+from mmf_ext.utils.checkpoint import load_checkpoint_file
+from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import ConfigError, UserError
+from video2shop.models.detector.categories import detector_categories
 
 MODEL_NAME = "clothing_detector"
 
@@ -31,19 +36,28 @@ class Detection:
     category: str | None = None
 
 
-def _run_config(checkpoint: Path, config: str | os.PathLike | DictConfig | None) -> DictConfig:
-    """The training run's config: given, or config.yaml beside the checkpoint (or one level up)."""
+def _run_config(checkpoint: Path, state: dict[str, Any], config: str | os.PathLike | DictConfig | None) -> DictConfig:
+    """The training run's config: given (a config or its file), else the checkpoint's."""
     if isinstance(config, DictConfig):
         return config
     if config is not None:
         path = Path(config).expanduser()
         if not path.is_file():
             raise UserError(f"{path}: config file not found; give the training run's config.yaml")
-        return OmegaConf.load(path)
-    for folder in (checkpoint.parent, checkpoint.parent.parent):
-        if (folder / "config.yaml").is_file():
-            return OmegaConf.load(folder / "config.yaml")
-    raise UserError(f"{checkpoint}: no config.yaml beside it or one folder up; pass the training run's config.yaml")
+        return load_yaml(path)
+    return checkpoint_run_config(checkpoint, state)
+
+
+def _inference_config(checkpoint: Path, state: dict[str, Any], run_config: DictConfig) -> DictConfig:
+    """The run config with the detector's categories fixed (the checkpoint's) and nothing pretrained to load."""
+    if run_config.get("model") not in (None, MODEL_NAME) or MODEL_NAME not in (run_config.get("model_config") or {}):
+        raise UserError(f"{checkpoint}: its run trained model {run_config.get('model')!r}, not {MODEL_NAME}; "
+                        "give a clothing_detector checkpoint")
+    model_config = run_config.model_config[MODEL_NAME]
+    saved = (state.get(MODEL_NAME) or {}).get("categories")
+    categories = list(saved) if saved else detector_categories(model_config, run_config)
+    fixed = {"categories": categories, "num_classes": None, "pretrained": None, "pretrained_backbone": None}
+    return OmegaConf.merge(run_config, {"model": MODEL_NAME, "model_config": {MODEL_NAME: fixed}})
 
 
 class ClothingDetector:
@@ -51,34 +65,14 @@ class ClothingDetector:
 
     def __init__(self, checkpoint: str | os.PathLike, config: str | os.PathLike | DictConfig | None = None,
                  device: str | torch.device | None = None, batch_size: int = 8, score_threshold: float | None = None) -> None:
-        from video2shop.models.detector.categories import detector_categories
-        from video2shop.models.detector.model import ClothingDetectorModel
-        from mmf_ext.utils.checkpoint import load_checkpoint_file
-
         checkpoint = Path(checkpoint).expanduser()
         state = load_checkpoint_file(checkpoint)
-        run_config = _run_config(checkpoint, config)
-        if run_config.get("model") not in (None, MODEL_NAME) or MODEL_NAME not in (run_config.get("model_config") or {}):
-            raise UserError(f"{checkpoint}: its run trained model {run_config.get('model')!r}, not {MODEL_NAME}; "
-                            "give a clothing_detector checkpoint")
-        model_config = OmegaConf.create(OmegaConf.to_container(run_config.model_config[MODEL_NAME], resolve=True))
-        saved = (state.get(MODEL_NAME) or {}).get("categories")
-        model_config.categories = list(saved) if saved else detector_categories(model_config, run_config)
-        model_config.num_classes = None
-        model_config.pretrained = None  # the checkpoint holds every weight
-        model_config.pretrained_backbone = None
-        model = ClothingDetectorModel(model_config)
-        model.build()
-        weights = state.get("state_dict")
-        if not isinstance(weights, dict):
-            raise UserError(f"{checkpoint}: holds no state_dict; give a checkpoint written by mmf_run")
-        result = model.load_state_dict(weights, strict=False)
-        if result.missing_keys:
-            raise UserError(f"{checkpoint}: does not fit this detector ({len(result.missing_keys)} missing weights, "
-                            f"e.g. {result.missing_keys[0]}); was it trained with this config.yaml?")
+        run_config = _inference_config(checkpoint, state, _run_config(checkpoint, state, config))
         if batch_size < 1:
             raise ConfigError(f"pipeline.detector.batch_size={batch_size}: must be at least 1")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = build_model(run_config)  # the weights come from `state`, read once
+        load_weights(model, state, checkpoint)
         self.detector = model.detector.to(self.device).eval()
         if score_threshold is not None:
             self.detector.roi_heads.score_thresh = float(score_threshold)

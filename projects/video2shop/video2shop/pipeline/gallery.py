@@ -14,6 +14,7 @@ resumes where it stopped; only a finished build replaces `<out>`, so a good gall
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -29,14 +30,18 @@ import torch
 
 from video2shop.video.image_io import read_rgb
 from video2shop.pipeline.catalog import CatalogItem
-from video2shop.pipeline.crops import crop_resize
+from video2shop.video.crops import model_crop
 from video2shop.pipeline.trained_model import TrainedModel
 from video2shop.retrieval.feature_bank import file_fingerprint, load_feature_bank, save_feature_bank
+from video2shop.retrieval.search import Shortlist, ShortlistSettings, surrogate_index
+from video2shop.retrieval.shortlist import ShortlistIndex
+from video2shop.retrieval.surrogate import ReluFeatureMap
 from mmf_ext.utils.errors import UserError
 from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger("mmf_ext")
 FORMAT = 1
+GALLERY_SHORTLIST = ShortlistSettings(index="sq8")  # 8-bit codes of the surrogate's feature map (RESULTS.md: 1M items)
 
 
 class GalleryError(UserError):
@@ -118,13 +123,11 @@ def _crops(batch: list[CatalogItem], trained: TrainedModel, detector: Any | None
         for k, detections in enumerate(detector.detect(images)):
             if boxes[k] is None and detections:
                 boxes[k] = tuple(max(detections, key=lambda d: d.score).box)
-    crops = [crop_resize(image, box, trained.context_margin, trained.image_size) for image, box in zip(images, boxes)]
+    crops = [model_crop(image, box, trained.context_margin, trained.image_size) for image, box in zip(images, boxes)]
     return crops, [list(map(float, b)) if b is not None else None for b in boxes]
 
 
 def _torch_bytes(payload: Any) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -150,23 +153,15 @@ def _finish(partial: Path, items: list[CatalogItem], plan: dict[str, Any], short
 
 def _save_shortlist(partial: Path, features: torch.Tensor, trained: TrainedModel) -> None:
     """shortlist.faiss (and feature_map.pt when the model gives one) for a large gallery."""
-    import io
-
-    from video2shop.retrieval.shortlist import ShortlistIndex
-    from video2shop.retrieval.surrogate import fit_feature_map
-
     model = trained.model
     device = next(model.parameters()).device
     with torch.no_grad():
         part = torch.cat([model.gallery_projection(features[i : i + 65536].to(device)).cpu()
                           for i in range(0, len(features), 65536)])
-        feature_map = fit_feature_map(model, features.to(device), part)
-    vectors = feature_map(part) if feature_map is not None else features
+        index, feature_map = surrogate_index(model, features.to(device), part, GALLERY_SHORTLIST)
     if feature_map is not None:
-        buffer = io.BytesIO()
-        torch.save(feature_map.state(), buffer)
-        atomic_write_bytes(partial / "feature_map.pt", buffer.getvalue())
-    atomic_write_bytes(partial / "shortlist.faiss", ShortlistIndex(vectors, "sq8", metric="inner_product").to_bytes())
+        atomic_write_bytes(partial / "feature_map.pt", _torch_bytes(feature_map.state()))
+    atomic_write_bytes(partial / "shortlist.faiss", index.to_bytes())
 
 
 def _replace(partial: Path, out: Path) -> None:
@@ -197,20 +192,24 @@ class Gallery:
         self.items = json.loads((folder / "items.json").read_text())
         self.product_ids = [row["product_id"] for row in self.items]
 
-    def shortlist_index(self):
+    def shortlist_index(self) -> ShortlistIndex | None:
         """The saved FAISS index for the shortlist, or None for galleries small enough to score whole."""
         path = self.folder / "shortlist.faiss"
         if not path.is_file():
             return None
-        from video2shop.retrieval.shortlist import ShortlistIndex
-
         return ShortlistIndex.from_bytes(path.read_bytes(), "inner_product")
 
-    def feature_map(self):
+    def feature_map(self) -> ReluFeatureMap | None:
         """The shortlist's ReLU feature map, or None (a linear surrogate on the features, or no shortlist)."""
         path = self.folder / "feature_map.pt"
         if not path.is_file():
             return None
-        from video2shop.retrieval.surrogate import ReluFeatureMap
-
         return ReluFeatureMap.from_state(torch.load(path, map_location="cpu", weights_only=True))
+
+    def shortlist(self, scorer: Any, features: torch.Tensor, size: int) -> Shortlist | None:
+        """The surrogate shortlist of `size` over the saved index (features: this gallery's, on the
+        scorer's device), or None when the gallery has no index."""
+        index = self.shortlist_index()
+        if index is None:
+            return None
+        return Shortlist.from_index(scorer, features, index, self.feature_map(), size)

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from video2shop.pipeline.crops import crop_resize
 from mmf_ext.utils.file_io import atomic_write_text
+from video2shop.video.crops import model_crop
+from video2shop.video.image_io import read_rgb
 
 THUMBNAIL = 112
 
@@ -45,13 +46,12 @@ def png_data_uri(image: np.ndarray) -> str:
 
 
 def _shop_thumbnail(item: dict[str, Any]) -> str:
-    from video2shop.video.image_io import read_rgb
-
+    """The shop image cropped to its box as indexed (a narrower margin than the model's: for the eye)."""
     try:
         image = read_rgb(item["path"])
     except Exception:  # the catalog moved since indexing: show a grey tile, keep the report
         return png_data_uri(np.full((THUMBNAIL, THUMBNAIL, 3), 200, np.uint8))
-    return png_data_uri(crop_resize(image, item.get("box"), 0.05, THUMBNAIL))
+    return png_data_uri(model_crop(image, item.get("box"), 0.05, THUMBNAIL))
 
 
 def write_report(path: str | os.PathLike, video: str, result: dict[str, Any], trajectories: list[Any],

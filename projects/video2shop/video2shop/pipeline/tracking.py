@@ -80,61 +80,14 @@ class MultiObjectTracker:
         self._fed += 1
         height, width = frame_rgb.shape[:2]
         frame_bgr = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)  # OpenCV's trackers read BGR
-
-        followed: list[tuple[_LiveTrack, bool, Box]] = []
-        for live in self._live:
-            found, box = live.kcf.update(frame_bgr)
-            box = clip_box(box, width, height)
-            found = found and min(box_size(box)) >= 1.0
-            followed.append((live, found, box if found else live.track.boxes[-1]))
-
+        followed = self._follow(frame_bgr, width, height)
         if detections is None:
-            self._live = []
-            for live, found, box in followed:
-                if found:
-                    live.add(frame_index, box, None)
-                    self._live.append(live)
-                else:
-                    self._end(live, "lost")
-            return self._alive_boxes(frame_index)
-
-        usable = self._usable(detections, width, height)
-        iou = iou_matrix([box for _, _, box in followed], [d.box for d in usable])
-        if self.config.class_aware and iou.numel():
-            for row, (live, _, _) in enumerate(followed):
-                label = live.vote()[0]
-                for column, detection in enumerate(usable):
-                    if label >= 0 and detection.label != label:
-                        iou[row, column] = 0.0
-        pairs = dict(greedy_match(iou, self.config.match_iou))
-        self._live = []
-        for row, (live, found, box) in enumerate(followed):
-            if row in pairs:  # corrected by a detection: the filter restarts on the detected box
-                detection = usable[pairs[row]]
-                live.kcf.init(frame_bgr, detection.box)
-                live.add(frame_index, detection.box, detection)
-                self._live.append(live)
-            elif not found:
-                self._end(live, "lost")
-            else:
-                live.missed += 1
-                live.add(frame_index, box, None)
-                if live.missed >= self.config.max_missed:
-                    self._end(live, "missed")
-                else:
-                    self._live.append(live)
-        matched = set(pairs.values())
-        current = [(live.track.boxes[-1], live.vote()[0]) for live in self._live]
-        for column, detection in enumerate(usable):
-            if column in matched:
-                continue
-            # a second detection of an item already tracked (say, under another category) starts
-            # nothing; with class_aware only a track of its own category counts as that item
-            same = [box for box, label in current if not self.config.class_aware or label in (-1, detection.label)]
-            if same and float(iou_matrix([detection.box], same).max()) >= self.config.match_iou:
-                continue
-            self._start(frame_index, frame_bgr, detection)
-            current.append((detection.box, detection.label))
+            self._keep_followed(frame_index, followed)
+        else:
+            usable = self._usable(detections, width, height)
+            pairs = self._match(followed, usable)
+            self._correct(frame_index, frame_bgr, followed, usable, pairs)
+            self._start_unmatched(frame_index, frame_bgr, usable, set(pairs.values()))
         return self._alive_boxes(frame_index)
 
     def finish(self) -> list[Track]:
@@ -154,6 +107,72 @@ class MultiObjectTracker:
         return tracks
 
     # -- internals --------------------------------------------------------------------------
+    def _follow(self, frame_bgr: np.ndarray, width: int, height: int) -> list[tuple[_LiveTrack, bool, Box]]:
+        """Each live track's KCF step: (track, found, its box on this frame, or its last box when lost)."""
+        followed: list[tuple[_LiveTrack, bool, Box]] = []
+        for live in self._live:
+            found, box = live.kcf.update(frame_bgr)
+            box = clip_box(box, width, height)
+            found = found and min(box_size(box)) >= 1.0
+            followed.append((live, found, box if found else live.track.boxes[-1]))
+        return followed
+
+    def _keep_followed(self, frame_index: int, followed: list[tuple[_LiveTrack, bool, Box]]) -> None:
+        """A frame without detections: tracks KCF still finds go on, the others end as lost."""
+        self._live = []
+        for live, found, box in followed:
+            if found:
+                live.add(frame_index, box, None)
+                self._live.append(live)
+            else:
+                self._end(live, "lost")
+
+    def _match(self, followed: list[tuple[_LiveTrack, bool, Box]], usable: list[Detection]) -> dict[int, int]:
+        """{row of a followed track: column of the detection that corrects it}, greedy by IoU."""
+        iou = iou_matrix([box for _, _, box in followed], [d.box for d in usable])
+        if self.config.class_aware and iou.numel():
+            for row, (live, _, _) in enumerate(followed):
+                label = live.vote()[0]
+                for column, detection in enumerate(usable):
+                    if label >= 0 and detection.label != label:
+                        iou[row, column] = 0.0
+        return dict(greedy_match(iou, self.config.match_iou))
+
+    def _correct(self, frame_index: int, frame_bgr: np.ndarray, followed: list[tuple[_LiveTrack, bool, Box]],
+                 usable: list[Detection], pairs: dict[int, int]) -> None:
+        """A re-detection frame: matched tracks restart on their detection, unmatched ones count a miss."""
+        self._live = []
+        for row, (live, found, box) in enumerate(followed):
+            if row in pairs:  # corrected by a detection: the filter restarts on the detected box
+                detection = usable[pairs[row]]
+                live.kcf.init(frame_bgr, detection.box)
+                live.add(frame_index, detection.box, detection)
+                self._live.append(live)
+            elif not found:
+                self._end(live, "lost")
+            else:
+                live.missed += 1
+                live.add(frame_index, box, None)
+                if live.missed >= self.config.max_missed:
+                    self._end(live, "missed")
+                else:
+                    self._live.append(live)
+
+    def _start_unmatched(self, frame_index: int, frame_bgr: np.ndarray, usable: list[Detection],
+                         matched: set[int]) -> None:
+        """New tracks for detections that matched no track and do not overlap one of the same item."""
+        current = [(live.track.boxes[-1], live.vote()[0]) for live in self._live]
+        for column, detection in enumerate(usable):
+            if column in matched:
+                continue
+            # a second detection of an item already tracked (say, under another category) starts
+            # nothing; with class_aware only a track of its own category counts as that item
+            same = [box for box, label in current if not self.config.class_aware or label in (-1, detection.label)]
+            if same and float(iou_matrix([detection.box], same).max()) >= self.config.match_iou:
+                continue
+            self._start(frame_index, frame_bgr, detection)
+            current.append((detection.box, detection.label))
+
     def _usable(self, detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
         usable = []
         for detection in detections:

@@ -19,10 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from video2shop.pipeline.crops import crop_resize
+from video2shop.pipeline.boxes import Box
 from video2shop.pipeline.gallery import Gallery
+from video2shop.pipeline.track_types import Track
+from video2shop.pipeline.tracking import MultiObjectTracker
 from video2shop.pipeline.trained_model import TrainedModel
 from video2shop.pipeline.video_stream import VideoInfo, open_video, stream_frames
+from video2shop.retrieval.search import search
+from video2shop.video.crops import model_crop
+from video2shop.video.reader import VideoReadError
 
 logger = logging.getLogger("mmf_ext")
 
@@ -75,6 +80,51 @@ class SearchTimings:
     detected_frames: int = 0
 
 
+class TrackedItems:
+    """Where the clothing is on each frame: the detector's boxes followed by the tracker."""
+
+    def __init__(self, detector: Any, tracker_config: Any, timings: SearchTimings) -> None:
+        self.detector, self.timings = detector, timings
+        self.tracker = MultiObjectTracker(tracker_config)
+
+    def boxes(self, index: int, frame: np.ndarray) -> dict[int, Box]:
+        """{track id: box} of the tracks alive on this frame."""
+        detections = None
+        if self.tracker.wants_detections():
+            begin = time.perf_counter()
+            detections = self.detector.detect([frame])[0]
+            self.timings.detect_s += time.perf_counter() - begin
+            self.timings.detected_frames += 1
+        begin = time.perf_counter()
+        alive = self.tracker.update(index, frame, detections)
+        self.timings.track_s += time.perf_counter() - begin
+        return alive
+
+    def finish(self) -> list[Track]:
+        return self.tracker.finish()
+
+
+def collect_crops(info: VideoInfo, items: TrackedItems | None, image_size: int, margin: float, frame_stride: int,
+                  crop_capacity: int, timings: SearchTimings) -> tuple[dict[int, CropBuffer], int]:
+    """Stream the video once: each track's crops (model_crop of its box; without items, of the whole
+    frame, as track 0) in a bounded buffer, and the index of the last frame decoded."""
+    buffers: dict[int, CropBuffer] = {}
+    last_index = -1
+    clock = time.perf_counter()
+    for index, frame in stream_frames(info.path, info.claimed_frames, frame_stride):
+        timings.decode_s += time.perf_counter() - clock
+        timings.frames += 1
+        boxes: dict[int, Box | None] = {0: None} if items is None else items.boxes(index, frame)
+        for track_id, box in boxes.items():
+            buffers.setdefault(track_id, CropBuffer(crop_capacity)).add(
+                index, lambda b=box: model_crop(frame, b, margin, image_size))
+        last_index = index
+        clock = time.perf_counter()
+    if timings.frames == 0:
+        raise VideoReadError(f"{info.path}: no frame could be decoded (truncated or corrupt file)")
+    return buffers, last_index
+
+
 def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, tracker_config: Any,
                       frame_stride: int = 1, crop_capacity: int = 64, timings: SearchTimings | None = None,
                       length: int | None = None) -> tuple[VideoInfo, list[Trajectory]]:
@@ -83,46 +133,18 @@ def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, t
     Each trajectory holds `length` crops (None: the model's trained `num_frames`) evenly spaced over
     its track; the model cuts sliding windows itself when `length` exceeds its leaves.
     """
-    from video2shop.pipeline.tracking import MultiObjectTracker
-
     timings = timings or SearchTimings()
     _, info = open_video(video)
-    size, margin = trained.image_size, trained.context_margin
     length = int(length or trained.num_frames)
-    tracker = MultiObjectTracker(tracker_config) if detector is not None else None
-    buffers: dict[int, CropBuffer] = {}
-    clock = time.perf_counter()
-    for index, frame in stream_frames(info.path, info.claimed_frames, frame_stride):
-        timings.decode_s += time.perf_counter() - clock
-        timings.frames += 1
-        if tracker is None:
-            buffers.setdefault(0, CropBuffer(crop_capacity)).add(index, lambda: crop_resize(frame, None, margin, size))
-            last_index = index
-            clock = time.perf_counter()
-            continue
-        detections = None
-        if tracker.wants_detections():
-            begin = time.perf_counter()
-            detections = detector.detect([frame])[0]
-            timings.detect_s += time.perf_counter() - begin
-            timings.detected_frames += 1
-        begin = time.perf_counter()
-        alive = tracker.update(index, frame, detections)
-        timings.track_s += time.perf_counter() - begin
-        for track_id, box in alive.items():
-            buffers.setdefault(track_id, CropBuffer(crop_capacity)).add(index, lambda b=box: crop_resize(frame, b, margin, size))
-        clock = time.perf_counter()
-    if timings.frames == 0:
-        from video2shop.video.reader import VideoReadError
-
-        raise VideoReadError(f"{info.path}: no frame could be decoded (truncated or corrupt file)")
-    if tracker is None:
-        buffer = buffers[0]
-        crop_frames, crops = buffer.sample(0, last_index, length)
+    items = TrackedItems(detector, tracker_config, timings) if detector is not None else None
+    buffers, last_index = collect_crops(info, items, trained.image_size, trained.context_margin, frame_stride,
+                                        crop_capacity, timings)
+    if items is None:
+        crop_frames, crops = buffers[0].sample(0, last_index, length)
         full = (0.0, 0.0, float(info.width), float(info.height))
         return info, [Trajectory(0, [0, last_index], [full, full], None, crops, crop_frames)]
     trajectories = []
-    for track in tracker.finish():
+    for track in items.finish():
         buffer = buffers.get(track.track_id)
         if buffer is None or not buffer.crops:
             continue
@@ -135,36 +157,35 @@ def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, t
 @torch.no_grad()
 def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Trajectory], topk: int = 20,
                   shortlist_size: int = 1000, memory_budget_mb: float | None = None) -> None:
-    """Fill each trajectory's `results`: the top-k products (best image per product) with scores."""
-    from video2shop.retrieval.scoring import exact_score_matrix
-    from video2shop.retrieval.shortlist import rerank, surrogate_candidates
-    from video2shop.retrieval.surrogate import LinearSurrogate
+    """Fill each trajectory's `results`: the top-k products (best image per product) with scores.
 
+    Every gallery image is scored exactly, or, when the gallery has a shortlist index, the
+    `shortlist_size` images its surrogate shortlists (video2shop.retrieval.search).
+    """
     if not trajectories:
         return
     model = trained.model
     device = next(model.parameters()).device
     features = gallery.features.to(device)
-    index = gallery.shortlist_index()
-    if index is not None:  # computed once for all trajectories
-        gallery_part = model.gallery_projection(features)
-        surrogate = LinearSurrogate(model, features, feature_map=gallery.feature_map())
+    shortlist = gallery.shortlist(model, features, shortlist_size)  # built once for all trajectories
     for trajectory in trajectories:
         frames = model.encode_images(torch.from_numpy(trajectory.crops)[None].to(device))
-        states = model.encode_trajectories(frames)[0]  # [W, L, D]: sliding windows
-        if index is None:
-            scores = exact_score_matrix(model, states, features, memory_budget_mb=memory_budget_mb).mean(0)
+        states = model.encode_trajectories(frames)  # [1, W, L, D]: sliding windows
+        if shortlist is None:
+            scores = search(model, states, features, memory_budget_mb=memory_budget_mb)[0]
             rows = torch.arange(len(scores))
-        else:  # a large gallery: surrogate shortlist, exact re-ranking of it (first window)
-            query_part = model.query_projection(states[:1])
-            candidates = surrogate_candidates(surrogate, index, query_part, gallery_part, shortlist_size)
-            scores, rows = rerank(model, query_part, gallery_part, candidates, shortlist_size)
+        else:
+            scores, rows = search(model, states, features, shortlist=shortlist, topk=shortlist.size)
             scores, rows = scores[0], rows[0]
-        best: dict[str, tuple[float, int]] = {}
-        for score, row in zip(scores.tolist(), rows.tolist()):
-            product = gallery.product_ids[row]
-            if product not in best or score > best[product][0]:
-                best[product] = (score, row)
-        ranked = sorted(best.items(), key=lambda item: -item[1][0])[:topk]
-        trajectory.results = [{"rank": r + 1, "product_id": product, "item_id": gallery.ids[row], "score": round(score, 6)}
-                              for r, (product, (score, row)) in enumerate(ranked)]
+        trajectory.results = _best_per_product(gallery, scores, rows, topk)
+
+
+def _best_per_product(gallery: Gallery, scores: torch.Tensor, rows: torch.Tensor, topk: int) -> list[dict[str, Any]]:
+    best: dict[str, tuple[float, int]] = {}
+    for score, row in zip(scores.tolist(), rows.tolist()):
+        product = gallery.product_ids[row]
+        if product not in best or score > best[product][0]:
+            best[product] = (score, row)
+    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:topk]
+    return [{"rank": r + 1, "product_id": product, "item_id": gallery.ids[row], "score": round(score, 6)}
+            for r, (product, (score, row)) in enumerate(ranked)]

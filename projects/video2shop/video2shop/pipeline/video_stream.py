@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from video2shop.video.reader import VideoReadError, unpad_rgb
+from video2shop.video.reader import VideoReadError, open_reader, unpad_rgb
 
 
 @dataclass
@@ -28,8 +28,6 @@ class VideoInfo:
 
 def open_video(path: str | os.PathLike):
     """(decord reader, VideoInfo), or VideoReadError with the file and what to do."""
-    import decord
-
     path = Path(path)
     if not path.is_file():
         raise VideoReadError(f"{path}: video file not found")
@@ -39,22 +37,13 @@ def open_video(path: str | os.PathLike):
         head = handle.read(6)
     if head in (b"GIF87a", b"GIF89a"):
         raise VideoReadError(f"{path}: a GIF image, not a video; convert it first (ffmpeg -i {path.name} out.mp4)")
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    except Exception as error:  # decord raises its own error types
-        raise VideoReadError(f"{path}: cannot decode video ({str(error).splitlines()[0][:120]})") from None
+    reader = open_reader(path)
     claimed = len(reader)
     if claimed == 0:
         raise VideoReadError(f"{path}: the video holds no frames")
     fps = float(reader.get_avg_fps() or 0.0)
     height, width = reader[0].shape[:2] if claimed else (0, 0)
     return reader, VideoInfo(path, claimed, fps if np.isfinite(fps) and fps > 0 else 25.0, int(width), int(height))
-
-
-def _reader(path: Path):
-    import decord
-
-    return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
 
 
 def stream_frames(path: str | os.PathLike, claimed: int, stride: int = 1, batch: int = 16) -> Iterator[tuple[int, np.ndarray]]:
@@ -65,14 +54,14 @@ def stream_frames(path: str | os.PathLike, claimed: int, stride: int = 1, batch:
     first frame that does not decode.
     """
     path = Path(path)
-    reader = _reader(path)
+    reader = open_reader(path)
     indices = list(range(0, claimed, max(1, stride)))
     for start in range(0, len(indices), batch):
         wanted = indices[start : start + batch]
         try:
             frames = list(unpad_rgb(reader.get_batch(wanted).asnumpy()))
         except Exception:
-            reader = _reader(path)
+            reader = open_reader(path)
             frames = []
             for index in wanted:
                 try:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from mmf_ext.utils.file_io import atomic_write, atomic_write_text
 
 
@@ -41,13 +43,9 @@ def write_retrieval_report(report: dict[str, Any], reports_dir: Path, split: str
 
 
 def _plot(report: dict[str, Any], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     curve = report["curve"]
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
+    figure = Figure(figsize=(6, 4), dpi=100)  # no pyplot: no GUI backend, no global figure state
+    axis = figure.subplots()
     axis.plot(curve["k"], [100 * v for v in curve["overall"]], label="overall", linewidth=2)
     for source, values in curve.get("sources", {}).items():
         axis.plot(curve["k"], [100 * v for v in values], label=source, linestyle="--")
@@ -59,4 +57,3 @@ def _plot(report: dict[str, Any], path: Path, title: str) -> None:
     axis.legend()
     figure.tight_layout()
     atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
-    plt.close(figure)

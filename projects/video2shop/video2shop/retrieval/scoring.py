@@ -7,8 +7,6 @@ chunks that fit a memory budget. The scores equal the naive per-pair network's.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from video2shop.retrieval.interfaces import FactorizedPairScorer
@@ -62,15 +60,3 @@ def naive_score_matrix(scorer: FactorizedPairScorer, query_states: torch.Tensor,
         stop = min(start + pairs_per_batch, queries * gallery)
         out[start:stop] = scorer.score_pairs(query_states[q_index[start:stop]], gallery_features[g_index[start:stop]]).cpu()
     return out.view(queries, gallery)
-
-
-@torch.no_grad()
-def cosine_score_matrix(query_embeddings: torch.Tensor, gallery_embeddings: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """Dot products of L2-normalised embeddings (the path of cosine-similarity baselines)."""
-    q = torch.nn.functional.normalize(query_embeddings.float(), dim=-1)
-    g = torch.nn.functional.normalize(gallery_embeddings.float(), dim=-1)
-    return torch.cat([q @ g[s : s + chunk].t() for s in range(0, max(1, g.shape[0]), chunk)], dim=1) if g.shape[0] else q.new_empty(q.shape[0], 0)
-
-
-def pairs_per_second(seconds: float, queries: int, gallery: int) -> float:
-    return queries * gallery / seconds if seconds > 0 else math.inf

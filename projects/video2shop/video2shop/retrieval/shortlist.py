@@ -1,13 +1,15 @@
-"""Large catalogs: a FAISS shortlist, then exact re-ranking of the shortlist by the pair network.
+"""Large catalogs: the pieces of a FAISS shortlist and of the exact re-ranking of its candidates.
 
 Two ways to shortlist: by default a per-query linear surrogate of the scorer searched by maximum
 inner product over the gallery features (video2shop.retrieval.surrogate; it keeps the exact top-k
 far better), or the cosine of pooled embeddings (a query's mean IFN frame feature against each
 shop image's IFN feature). Only the shortlisted items are scored by the pair network, exactly.
+They are put together in one place, video2shop.retrieval.search.
 """
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import torch
 
@@ -33,10 +35,8 @@ class ShortlistIndex:
     def __init__(self, embeddings: torch.Tensor, index_type: str = "flat", nlist: int | None = None, nprobe: int = 32,
                  hnsw_m: int = 32, ef_search: int = 128, train_size: int = 100_000, seed: int = 0,
                  metric: str = "cosine") -> None:
-        import faiss
-
         if index_type not in INDEX_TYPES:
-            raise ConfigError(f"retrieval.shortlist.index={index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
+            raise ConfigError(f"shortlist index={index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
         if metric not in METRICS:
             raise ConfigError(f"shortlist metric={metric!r}; choose one of {', '.join(METRICS)}")
         self.metric = metric
@@ -68,14 +68,10 @@ class ShortlistIndex:
 
     def to_bytes(self) -> bytes:
         """The FAISS index serialised, to keep beside a gallery's features."""
-        import faiss
-
         return faiss.serialize_index(self.index).tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes, metric: str, nprobe: int = 64) -> "ShortlistIndex":
-        import faiss
-
         index = cls.__new__(cls)
         index.index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         if hasattr(index.index, "nprobe"):
@@ -144,31 +140,6 @@ def rerank(scorer: FactorizedPairScorer, query_part: torch.Tensor, gallery_part:
     return torch.stack(rows_scores), torch.stack(rows_indices)
 
 
-def shortlist_candidates(scorer: FactorizedPairScorer, query_part: torch.Tensor, query_embeddings: torch.Tensor | None,
-                         gallery_features: torch.Tensor, gallery_part: torch.Tensor, gallery_embeddings: torch.Tensor | None,
-                         index_type: str = "flat", size: int = 200, embedding: str = "surrogate", probe: int = 2048,
-                         refine: bool = True, clusters: int = 8, dim: int = 384) -> np.ndarray:
-    """Each query's shortlist [Q, size] of gallery rows.
-
-    `embedding="surrogate"`: per-query linear surrogate vectors of the scorer searched by maximum
-    inner product over the gallery features (see video2shop.retrieval.surrogate), refit once on the
-    first shortlist when `refine`; with `clusters` >= 1 the surrogate regresses on a ReLU feature
-    map of the gallery projections (`clusters` centres, PCA to `dim`) instead of the raw features;
-    `"pooled"`: cosine of the given query and gallery embeddings.
-    """
-    if embedding not in EMBEDDINGS:
-        raise ConfigError(f"retrieval.shortlist.embedding={embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
-    if embedding == "pooled":
-        return ShortlistIndex(gallery_embeddings, index_type).search(query_embeddings, size)
-    from video2shop.retrieval.surrogate import LinearSurrogate, fit_feature_map
-
-    feature_map = fit_feature_map(scorer, gallery_features, gallery_part, clusters, dim)
-    surrogate = LinearSurrogate(scorer, gallery_features, probe_size=probe, feature_map=feature_map)
-    vectors = surrogate.index_vectors(gallery_part, gallery_features)
-    index = ShortlistIndex(vectors, index_type, metric="inner_product")
-    return surrogate_candidates(surrogate, index, query_part, gallery_part, size, refine)
-
-
 def surrogate_candidates(surrogate, index: ShortlistIndex, query_part: torch.Tensor, gallery_part: torch.Tensor,
                          size: int, refine: bool = True, widen: int = 4) -> np.ndarray:
     """Shortlists [Q, size]: one index search per query.
@@ -190,19 +161,3 @@ def surrogate_candidates(surrogate, index: ShortlistIndex, query_part: torch.Ten
         picked = rows[order].numpy()
         candidates[q, : len(picked)] = picked
     return candidates
-
-
-@torch.no_grad()
-def shortlist_scores(scorer: FactorizedPairScorer, query_states: torch.Tensor, query_embeddings: torch.Tensor | None,
-                     gallery_features: torch.Tensor, gallery_embeddings: torch.Tensor | None, index_type: str = "flat",
-                     size: int = 200, embedding: str = "surrogate", probe: int = 2048, refine: bool = True,
-                     clusters: int = 8, dim: int = 384) -> torch.Tensor:
-    """A [Q, G] score matrix: exact scores for each query's shortlist, -inf elsewhere."""
-    query_part = scorer.query_projection(query_states)
-    gallery_part = scorer.gallery_projection(gallery_features)
-    candidates = shortlist_candidates(scorer, query_part, query_embeddings, gallery_features, gallery_part,
-                                      gallery_embeddings, index_type, size, embedding, probe, refine, clusters, dim)
-    values, indices = rerank(scorer, query_part, gallery_part, candidates, size)
-    scores = torch.full((query_states.shape[0], gallery_features.shape[0]), -torch.inf)
-    scores.scatter_(1, indices.cpu(), values.cpu())
-    return scores

@@ -19,6 +19,7 @@ map is fitted from the gallery and the model alone, at indexing time.
 
 from __future__ import annotations
 
+import faiss
 import torch
 
 from video2shop.retrieval.interfaces import FactorizedPairScorer
@@ -62,8 +63,6 @@ class ReluFeatureMap:
     def fit(cls, gallery_part: torch.Tensor, query_parts: torch.Tensor, clusters: int = 8, dim: int = 384,
             sample: int = 4096, seed: int = 0) -> "ReluFeatureMap":
         """Centres: k-means (FAISS) of query pre-activations [N, H]; PCA on a sample of the gallery."""
-        import faiss
-
         generator = torch.Generator().manual_seed(seed)
         queries = query_parts.detach().float().cpu()
         clusters = max(1, min(clusters, len(queries) // 39))  # FAISS wants 39 points per centre

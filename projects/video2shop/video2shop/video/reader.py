@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
+import cv2
+import decord
 import numpy as np
 
 from mmf_ext.utils.errors import UserError
+from video2shop.video.sampling import evenly_spaced
 
 
 class VideoReadError(UserError):
@@ -29,9 +32,8 @@ def _check_file(path: Path) -> None:
         raise VideoReadError(f"{path}: empty video file")
 
 
-def _open(path: Path) -> Any:
-    import decord
-
+def open_reader(path: Path) -> decord.VideoReader:
+    """decord's reader of a video file (CPU, one thread: what every read here uses), or VideoReadError."""
     _check_file(path)
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
@@ -51,8 +53,6 @@ def unpad_rgb(frames: np.ndarray) -> np.ndarray:
 
 def _opencv_frames(path: Path) -> Iterator[np.ndarray]:
     """RGB frames in order as far as OpenCV's decoder gets (it reads truncated files decord rejects)."""
-    import cv2
-
     capture = cv2.VideoCapture(str(path))
     try:
         while capture.isOpened():
@@ -67,7 +67,7 @@ def _opencv_frames(path: Path) -> Iterator[np.ndarray]:
 def _sequential_frames(path: Path) -> Iterator[np.ndarray]:
     """Every frame that really decodes, in order: decord frame by frame, else OpenCV."""
     try:
-        reader = _open(path)
+        reader = open_reader(path)
     except VideoReadError:
         reader = None
     produced = 0
@@ -94,7 +94,7 @@ def frame_count(path: str | os.PathLike) -> int:
     path = Path(path)
     _check_file(path)
     try:
-        reader = _open(path)
+        reader = open_reader(path)
         claimed = len(reader)
     except VideoReadError as error:
         reader, claimed, open_error = None, 0, error
@@ -114,8 +114,6 @@ def frame_count(path: str | os.PathLike) -> int:
 
 def _read_sequentially(path: Path, indices: list[int] | None, count: int, open_error: VideoReadError | None) -> tuple[np.ndarray, list[int]]:
     """The wanted frames from one in-order pass, keeping only those (not the whole video)."""
-    from video2shop.video.sampling import evenly_spaced
-
     if indices is None:  # spread over the frames that exist, not over the header's claim
         real = sum(1 for _ in _sequential_frames(path))
         if real == 0:
@@ -143,14 +141,12 @@ def read_frames(path: str | os.PathLike, indices: list[int] | None = None, count
 
     With `indices=None`, `count` frames evenly spaced over the whole video are read.
     """
-    from video2shop.video.sampling import evenly_spaced
-
     path = Path(path)
     count = int(count or 1)
     _check_file(path)
     open_error: VideoReadError | None = None
     try:
-        reader = _open(path)
+        reader = open_reader(path)
     except VideoReadError as error:
         reader, open_error = None, error
     if reader is not None and len(reader) > 0:

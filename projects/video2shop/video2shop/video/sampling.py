@@ -1,10 +1,13 @@
-"""Deterministic frame sampling and trajectory crops.
+"""Deterministic frame sampling: which frames a trajectory reads, and which windows a model cuts.
 
 Frames are evenly spaced over the tracklet span (or the whole video); boxes missing on a sampled
-frame are interpolated from the nearest annotated neighbours; crops keep a context margin.
+frame are interpolated from the nearest annotated neighbours (the crop itself: video/crops.py).
+A trajectory longer than a model's leaves is covered by sliding windows (`window_starts`).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,13 +37,9 @@ def interpolate_box(tracklet: dict[int, list[float]], frame: int) -> list[float]
     return [(1 - w) * x + w * y for x, y in zip(tracklet[a], tracklet[b])]
 
 
-def crop_box(frame: np.ndarray, box: list[float], margin: float) -> np.ndarray:
-    """The box grown by `margin` of its size on every side, clipped to the frame."""
-    height, width = frame.shape[:2]
-    x1, y1, x2, y2 = box
-    dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
-    left, top = int(max(0, np.floor(x1 - dx))), int(max(0, np.floor(y1 - dy)))
-    right, bottom = int(min(width, np.ceil(x2 + dx))), int(min(height, np.ceil(y2 + dy)))
-    if right - left < 2 or bottom - top < 2:
-        return frame
-    return frame[top:bottom, left:right]
+def window_starts(length: int, window: int) -> list[int]:
+    """Sliding-window starts that cover a trajectory of `length` with windows of `window`."""
+    if length <= window:
+        return [0]
+    count = math.ceil(length / window)
+    return [round(i * (length - window) / (count - 1)) for i in range(count)]

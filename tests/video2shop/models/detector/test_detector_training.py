@@ -11,7 +11,9 @@ from mmf_cli.run import run
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.video.reader import read_frames
 from video2shop.pipeline.detection import ClothingDetector, Detection
+from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import UserError
+from omegaconf import OmegaConf
 
 CONFIG = "projects/video2shop/configs/detector.yaml"
 
@@ -76,6 +78,10 @@ def test_a_non_detector_checkpoint_or_missing_run_is_a_clear_error(trained, tmp_
     lone.write_bytes((save_dir / "current.ckpt").read_bytes())
     with pytest.raises(UserError, match="no config.yaml beside it"):
         ClothingDetector(lone)
+    state = torch.load(lone, map_location="cpu", weights_only=True)  # a checkpoint that carries its run config
+    state["config"] = OmegaConf.to_container(load_yaml(save_dir / "config.yaml"), resolve=True)
+    torch.save(state, lone)
+    assert ClothingDetector(lone, device="cpu").categories == list(PAPER_CATEGORIES)
 
 
 def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
@@ -90,7 +96,7 @@ def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
 
 def test_video2shop_search_runs_with_the_trained_detector_checkpoint(trained, synthetic_dir, tmp_path):
     from video2shop.cli.main import main
-    from tests.video2shop.pipeline.search_fixtures import save_small_run
+    from tests.video2shop.helpers import save_small_run
 
     save_dir, _ = trained
     asymnet = save_small_run(tmp_path / "asymnet", tmp_path / "data")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torchvision.models as tvm
 from torch import nn
 
 from mmf_ext.utils.errors import ConfigError
@@ -43,8 +44,6 @@ def _tiny_cnn() -> tuple[nn.Module, int]:
 
 
 def _torchvision_backbone(name: str) -> tuple[nn.Module, int, object]:
-    import torchvision.models as tvm
-
     if name == "vgg16":  # the paper's IFN: SPP replaces the last max-pool of VGG16
         model = tvm.vgg16(weights=None)
         return nn.Sequential(*list(model.features.children())[:-1]), 512, tvm.VGG16_Weights.IMAGENET1K_V1

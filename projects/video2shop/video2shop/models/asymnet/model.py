@@ -16,7 +16,6 @@ encoded by video2shop.models.baselines.encodings, fitted when training starts), 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,30 +25,23 @@ from torch import nn
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
+from mmf_ext.utils.errors import ConfigError
 from video2shop.models.asymnet.fusion_tree import FusionTree, mixture_log_likelihood
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
 from video2shop.models.asymnet.vfn import VideoFeatureNetwork
-from mmf_ext.models.base_model import BaseModel
 from video2shop.models.baselines.encodings import ENCODINGS, build_encoding, fit_on_training_regions
-from mmf_ext.utils.errors import ConfigError
-from video2shop.retrieval.eval_outputs import query_gallery_positions
+from video2shop.models.retrieval_model import RetrievalModel
 from video2shop.paths import model_defaults
+from video2shop.retrieval.search import ShortlistSettings, search
+from video2shop.video.sampling import window_starts
 
 FUSIONS = ("tree", "avg", "max", "last", "kvm")
 REPRESENTATIONS = ("lstm", "avg_pool", "max_pool", *ENCODINGS)
 
 
-def window_starts(length: int, window: int) -> list[int]:
-    """Sliding-window starts that cover a trajectory of `length` with windows of `window`."""
-    if length <= window:
-        return [0]
-    count = math.ceil(length / window)
-    return [round(i * (length - window) / (count - 1)) for i in range(count)]
-
-
 @registry.register_model("asymnet")
-class AsymNet(BaseModel):
+class AsymNet(RetrievalModel):
     @classmethod
     def config_path(cls) -> str:
         return model_defaults("asymnet")
@@ -215,7 +207,7 @@ class AsymNet(BaseModel):
         features, logits = self.ssn(states, expanded)
         return logits, features
 
-    def _training_output(self, sample_list: SampleList) -> dict[str, Any]:
+    def training_output(self, sample_list: SampleList) -> dict[str, Any]:
         phase = self.current_phase()
         labels = sample_list.labels.float()  # [n, 2S]
         if phase == "fusion":
@@ -241,60 +233,20 @@ class AsymNet(BaseModel):
         fused = self.fuse(logits, features).mean(-1).clamp(1e-6, 1 - 1e-6)  # kvm: loss on the fused score
         return {"scores": fused, "losses": {"fused_log_loss": F.binary_cross_entropy(fused, labels)}}
 
-    # -- evaluation -------------------------------------------------------------------------
-    def _evaluation_output(self, sample_list: SampleList) -> dict[str, Any]:
-        is_query = [bool(v) for v in sample_list.is_query]
-        size = len(is_query)
-        query_states: list[Any] = [None] * size
-        query_embedding: list[Any] = [None] * size
-        gallery_features: list[Any] = [None] * size
-        query_rows = [i for i in range(size) if is_query[i]]
-        gallery_rows = [i for i in range(size) if not is_query[i]]
-        if query_rows:
-            videos = torch.stack([sample_list.video[i] for i in query_rows]) if isinstance(sample_list.video, list) else sample_list.video[query_rows]
-            frame_features = self.encode_images(videos)
-            states = self.encode_trajectories(frame_features)
-            pooled = F.normalize(frame_features.mean(1), dim=-1)
-            for k, row in enumerate(query_rows):
-                query_states[row], query_embedding[row] = states[k], pooled[k]
-        if gallery_rows:
-            images = torch.stack([sample_list.image[i] for i in gallery_rows])
-            features = self.encode_images(images)
-            for k, row in enumerate(gallery_rows):
-                gallery_features[row] = features[k]
-        return {"is_query": torch.tensor(is_query), "query_states": query_states,
-                "query_embedding": query_embedding, "gallery_features": gallery_features}
+    # -- evaluation (RetrievalModel) -------------------------------------------------------
+    def encode_query_videos(self, videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Videos -> states [B, W, L, D] (sliding windows) and the cosine-normalised mean IFN feature [B, E]."""
+        frame_features = self.encode_images(videos)
+        return self.encode_trajectories(frame_features), F.normalize(frame_features.mean(1), dim=-1)
 
-    def forward(self, sample_list: SampleList) -> dict[str, Any]:
-        if "labels" in sample_list and "images" in sample_list:
-            return self._training_output(sample_list)
-        return self._evaluation_output(sample_list)
+    def encode_gallery_images(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encode_images(images)
 
-    def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
-        from video2shop.retrieval.scoring import exact_score_matrix
-
-        query_positions, gallery_positions, empty = query_gallery_positions(model_output)
-        if empty is not None:
-            return empty
-        states = torch.stack([model_output["query_states"][i] for i in query_positions.tolist()]).to(self.device)
-        gallery = torch.stack([model_output["gallery_features"][i] for i in gallery_positions.tolist()]).to(self.device)
-        queries, windows = states.shape[:2]
-        query_embedding = torch.stack([model_output["query_embedding"][i] for i in query_positions.tolist()])
-        shortlist = self.config.shortlist
-        if shortlist.enabled and windows == 1:
-            from video2shop.retrieval.shortlist import shortlist_scores
-
-            scores = shortlist_scores(self, states[:, 0], query_embedding.to(self.device), gallery, gallery,
-                                      str(shortlist.index), int(shortlist.size), str(shortlist.embedding),
-                                      int(shortlist.probe), bool(shortlist.refine), int(shortlist.clusters),
-                                      int(shortlist.dim))
-        else:
-            scores = exact_score_matrix(self, states.flatten(0, 1), gallery, memory_budget_mb=self.memory_budget_mb)
-            scores = scores.view(queries, windows, -1).mean(1)
-        return {
-            "scores": scores.cpu(),
-            "query_positions": query_positions,
-            "gallery_positions": gallery_positions,
-            "query_embedding": query_embedding.cpu(),
-            "gallery_features": gallery.cpu(),
-        }
+    def score_gallery(self, query_states: torch.Tensor, query_embedding: torch.Tensor,
+                      gallery_features: torch.Tensor) -> torch.Tensor:
+        """Exact scores, the mean over a query's windows; with `shortlist.enabled` and one window per
+        query, exact scores of each query's shortlist and -inf elsewhere."""
+        windows = query_states.shape[1]
+        shortlist = ShortlistSettings.from_config(self.config.shortlist) if windows == 1 else None
+        return search(self, query_states.to(self.device), gallery_features.to(self.device), shortlist=shortlist,
+                      query_embeddings=query_embedding.to(self.device), memory_budget_mb=self.memory_budget_mb)

@@ -19,7 +19,6 @@ shop image by the average cosine similarity of its frames (the paper's "average 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch

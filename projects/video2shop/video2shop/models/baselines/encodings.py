@@ -33,6 +33,7 @@ import logging
 import math
 from typing import Any
 
+import faiss
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -66,8 +67,6 @@ def normalise_encoding(blocks: torch.Tensor, power: float, intra_eps: float | to
 
 def fit_pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """FAISS PCA of [M, E] features -> (A [dim, E], b [dim]) with y = A x + b."""
-    import faiss
-
     pca = faiss.PCAMatrix(features.shape[1], dim)
     pca.train(features)
     matrix = faiss.vector_to_array(pca.A).reshape(-1, features.shape[1])[:dim]
@@ -76,8 +75,6 @@ def fit_pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_kmeans(features: np.ndarray, clusters: int, seed: int, iterations: int = 25) -> np.ndarray:
     """FAISS k-means of [M, D] features -> centroids [K, D]."""
-    import faiss
-
     if len(features) < clusters:
         raise ConfigError(f"encoding: {len(features)} samples cannot fit {clusters} clusters; raise encoding.fit_samples")
     kmeans = faiss.Kmeans(features.shape[1], clusters, niter=iterations, seed=seed, verbose=False,

@@ -16,7 +16,6 @@ against the anchor's negatives only (positives never compete with each other).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch

@@ -30,8 +30,9 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from video2shop.models.detector.item_scores import SCORE_MODES, use_item_scores
+from mmf_ext.utils.checkpoint import load_checkpoint_file
 from mmf_ext.utils.errors import ConfigError
+from video2shop.models.detector.item_scores import SCORE_MODES, use_item_scores
 
 logger = logging.getLogger("mmf_ext")
 
@@ -82,8 +83,6 @@ def _local_state(path_text: str, key: str) -> dict[str, torch.Tensor]:
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise ConfigError(f"model_config.clothing_detector.{key}={path_text}: no such file; give a local weights file or null")
-    from mmf_ext.utils.checkpoint import load_checkpoint_file
-
     state = load_checkpoint_file(path)
     state = state.get("state_dict", state.get("model", state))
     if any(k.startswith("detector.") for k in state):

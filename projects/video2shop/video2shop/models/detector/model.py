@@ -8,7 +8,6 @@ and hands, once per split, to the `detection_map` metric (COCO mAP through torch
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,6 +15,7 @@ import torch
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.models.base_model import BaseModel
+from mmf_ext.utils.configuration import get_global_config
 from video2shop.models.detector.categories import detector_categories
 from video2shop.models.detector.factory import build_faster_rcnn
 from video2shop.modules.detection_metrics import per_image_list as as_list
@@ -32,8 +32,6 @@ class ClothingDetectorModel(BaseModel):
         return model_defaults("clothing_detector")
 
     def build(self) -> None:
-        from mmf_ext.utils.configuration import get_global_config
-
         c = self.config
         self.categories = detector_categories(c, get_global_config())
         num_classes = len(self.categories) + 1

@@ -1,7 +1,9 @@
-"""Small hand-made folders in the video2shop format, with every optional extension in play.
+"""Test helpers of the video2shop plugin: hand-made dataset folders and a small trained-run stand-in.
 
-Shop images are solid colours (one per image), so a loaded shop image tells which file it came
-from; videos are the conftest's red square moving over noise.
+Dataset folders are in the video2shop format with every optional extension in play: shop images
+are solid colours (one per image), so a loaded shop image tells which file it came from; videos are
+the conftest's red square moving over noise. `save_small_run` writes a tiny untrained AsymNet as an
+mmf_run save dir would hold it; `write_shop_folder` a folder of shop images.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mmf_ext.common.registry import registry
+from mmf_ext.utils.build import build_model
+from mmf_ext.utils.configuration import build_config, default_config, load_yaml, save_config
+from tests.conftest import REPO_ROOT, moving_video
 from video2shop.video.image_io import write_rgb
-from mmf_ext.utils.configuration import load_yaml
-from tests.conftest import moving_video
 
 SQUARE = {i: [4 + 2 * i, 10, 20 + 2 * i, 30] for i in range(12)}  # the red square of moving_video
 BACKGROUND = {i: [2, 34, 30, 47] for i in range(12)}  # a strip of noise below it
@@ -67,8 +71,34 @@ def image_name(image: Any, palette: dict[str, tuple[int, int, int]]) -> str:
 
 def run_config(workers: int) -> DictConfig:
     """The framework defaults with the run-level keys a builder's dataloaders read (3 training steps of 2)."""
-    from mmf_ext.utils.configuration import default_config
-
     overrides = {"training": {"num_workers": workers, "batch_size": 2, "max_updates": 3, "checkpoint_interval": 3,
                               "seed": 0}, "evaluation": {"batch_size": 2}}
     return OmegaConf.merge(default_config(), overrides)
+
+
+def save_small_run(save_dir: Path, data_dir: Path) -> Path:
+    """config.yaml + current.ckpt of a tiny asymnet (image size 32, 4 frames); returns the checkpoint."""
+    config = build_config([f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}", "model=asymnet",
+                           "dataset=synthetic_video2shop", f"env.data_dir={data_dir}", f"env.save_dir={save_dir}",
+                           "model_config.asymnet.ifn.feature_dim=16", "model_config.asymnet.vfn.hidden_dim=16",
+                           "model_config.asymnet.ssn.hidden=16", "model_config.asymnet.tree=[2,2]",
+                           "dataset_config.synthetic_video2shop.image_size=32",
+                           "dataset_config.synthetic_video2shop.num_frames=4"])
+    torch.manual_seed(0)
+    model = build_model(config)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, save_dir)
+    torch.save({"state_dict": model.state_dict()}, save_dir / "current.ckpt")
+    return save_dir / "current.ckpt"
+
+
+def write_shop_folder(folder: Path, count: int, size: int = 40, seed: int = 0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        image = np.full((size, size, 3), 230, np.uint8)
+        image[8:32, 10:30] = rng.integers(0, 255, 3, dtype=np.uint8)
+        path = folder / ("shirts" if i % 2 else "dresses") / f"item{i:03d}.png"
+        write_rgb(path, image)
+        paths.append(path)
+    return paths

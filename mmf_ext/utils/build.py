@@ -1,0 +1,99 @@
+"""One model factory: a run config's registered model, built, optionally with a checkpoint's weights.
+
+The trainer, inference and every tool that needs a model build it here, so a model is constructed
+one way everywhere: `registry.get_model_class(config.model)(config.model_config[config.model])`,
+then `build()` and `init_losses()`.
+
+Checkpoints describe themselves: the trainer stores the resolved run config in each checkpoint
+under "config" (a plain dict). A checkpoint without it is read with its run's config.yaml, beside
+the checkpoint or one folder up (`<save_dir>/models/model_<step>.ckpt`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mmf_ext.common.registry import registry
+from mmf_ext.utils.checkpoint import load_checkpoint_file
+from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.errors import ConfigError, UserError
+
+CONFIG_KEY = "config"  # where a checkpoint keeps the resolved run config it was trained with
+
+
+def find_run_config(checkpoint: str | os.PathLike) -> Path:
+    """The config.yaml of the run that wrote `checkpoint`: beside it, or one folder up."""
+    checkpoint = Path(checkpoint)
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        if (folder / "config.yaml").is_file():
+            return folder / "config.yaml"
+    raise UserError(f"{checkpoint}: holds no run config and there is no config.yaml beside it or one folder up; "
+                    "pass a checkpoint from an mmf_run save dir")
+
+
+def checkpoint_run_config(checkpoint: str | os.PathLike, state: Mapping[str, Any] | None = None) -> DictConfig:
+    """The run config `checkpoint` was trained with: its own "config" entry, else its run's config.yaml.
+
+    `state` is the checkpoint already loaded (load_checkpoint_file), to read the file once.
+    """
+    if state is None:
+        state = load_checkpoint_file(checkpoint)
+    saved = state.get(CONFIG_KEY)
+    if isinstance(saved, Mapping):
+        return OmegaConf.create(dict(saved))
+    return load_yaml(find_run_config(checkpoint))
+
+
+def build_model(config: DictConfig | None = None, checkpoint: str | os.PathLike | None = None,
+                device: str | torch.device | None = None) -> Any:
+    """The registered model `config.model`, built from `config.model_config[config.model]`.
+
+    `config` is the whole run config (`model`, `model_config`, ...), or None to use the
+    checkpoint's (see checkpoint_run_config). With a `checkpoint` its "state_dict" is loaded
+    strictly (a mismatch is a one-line UserError) and the model returned in eval mode. The run
+    config is kept as `model.run_config`; the model is moved to `device` when one is given.
+    """
+    state = load_checkpoint_file(checkpoint) if checkpoint is not None else None
+    if config is None:
+        if state is None:
+            raise ValueError("build_model needs a run config or a checkpoint")
+        config = checkpoint_run_config(checkpoint, state)
+    name = config.get("model") if isinstance(config, DictConfig) else None
+    if not name:
+        raise ConfigError("the run config names no model (its `model` key is empty); give the run's config")
+    model_config = (config.get("model_config") or {}).get(name)
+    if model_config is None:
+        raise ConfigError(f"the run config has no model_config.{name}; give the config the model was trained with")
+    model = registry.get_model_class(str(name))(model_config)
+    model.build()
+    model.init_losses()
+    model.run_config = config
+    if state is not None:
+        load_weights(model, state, checkpoint)
+        model.eval()
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def load_weights(model: torch.nn.Module, state: Mapping[str, Any], checkpoint: str | os.PathLike) -> None:
+    """A loaded checkpoint's "state_dict" into `model`, every key and shape matching (else a one-line UserError)."""
+    weights = state.get("state_dict")
+    if not isinstance(weights, Mapping):
+        raise UserError(f"{checkpoint}: holds no state_dict; give a checkpoint written by mmf_run")
+    own = model.state_dict()
+    missing = [key for key in own if key not in weights]
+    unexpected = [key for key in weights if key not in own]
+    resized = [key for key in weights if key in own and tuple(own[key].shape) != tuple(weights[key].shape)]
+    if missing or unexpected or resized:
+        example = (missing or unexpected or resized)[0]
+        raise UserError(f"{checkpoint}: does not fit model {type(model).__name__} of its run config "
+                        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped "
+                        f"weights, e.g. {example})")
+    model.load_state_dict(weights)
