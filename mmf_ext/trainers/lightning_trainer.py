@@ -23,6 +23,7 @@ from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers import lightning_setup as setup
 from mmf_ext.trainers.callbacks import EvaluationLoop, IntervalLogger, MMFCheckpoint, NaNLossStop
 from mmf_ext.trainers.resume import StartPoint, load_start_weights, start_point
+from mmf_ext.utils.build import build_model
 from mmf_ext.utils.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from mmf_ext.utils.configuration import log_detailed_config, save_config
 from mmf_ext.utils.distributed import detect_launch
@@ -73,11 +74,7 @@ class LightningTrainer:
 
     # -- building ---------------------------------------------------------------------------
     def build_model(self) -> Any:
-        name = self.config.model
-        model = registry.get_model_class(name)(self.config.model_config[name])
-        model.build()
-        model.init_losses()
-        return model
+        return build_model(self.config)
 
     def build_datamodule(self) -> Any:
         names = [n for n in str(self.config.datasets).split(",") if n]

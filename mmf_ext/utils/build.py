@@ -56,8 +56,9 @@ def build_model(config: DictConfig | None = None, checkpoint: str | os.PathLike 
 
     `config` is the whole run config (`model`, `model_config`, ...), or None to use the
     checkpoint's (see checkpoint_run_config). With a `checkpoint` its "state_dict" is loaded
-    strictly (a mismatch is a one-line UserError) and the model returned in eval mode. The run
-    config is kept as `model.run_config`; the model is moved to `device` when one is given.
+    strictly (a mismatch is a one-line UserError) and the model returned in eval mode; the model
+    is moved to `device` when one is given. MMF's form, the model's own section with its `model`
+    name (`build_model(config.model_config.<name>)`), is accepted too.
     """
     state = load_checkpoint_file(checkpoint) if checkpoint is not None else None
     if config is None:
@@ -67,13 +68,12 @@ def build_model(config: DictConfig | None = None, checkpoint: str | os.PathLike 
     name = config.get("model") if isinstance(config, DictConfig) else None
     if not name:
         raise ConfigError("the run config names no model (its `model` key is empty); give the run's config")
-    model_config = (config.get("model_config") or {}).get(name)
+    model_config = (config.get("model_config") or {}).get(name) if "model_config" in config else config
     if model_config is None:
         raise ConfigError(f"the run config has no model_config.{name}; give the config the model was trained with")
     model = registry.get_model_class(str(name))(model_config)
     model.build()
     model.init_losses()
-    model.run_config = config
     if state is not None:
         load_weights(model, state, checkpoint)
         model.eval()

@@ -19,6 +19,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from mmf_ext.utils.build import CONFIG_KEY
 from mmf_ext.utils.errors import ConfigError
 
 logger = logging.getLogger("mmf_ext")
@@ -67,7 +68,7 @@ class MMFCheckpoint(Callback):
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
-            checkpoint["config"] = OmegaConf.to_container(self.run_config, resolve=True)
+            checkpoint[CONFIG_KEY] = OmegaConf.to_container(self.run_config, resolve=True)
         checkpoint.update(self.git_details)
 
     # -- saving -------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from mmf_ext.utils.build import build_model
+from mmf_ext.utils.build import build_model, checkpoint_run_config, load_weights
+from mmf_ext.utils.checkpoint import load_checkpoint_file
 from mmf_ext.utils.errors import UserError
 
 
@@ -33,8 +34,10 @@ def load_trained_model(checkpoint: str | os.PathLike, device: str | torch.device
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise UserError(f"{checkpoint}: checkpoint not found; train one with mmf_run (it writes <save_dir>/current.ckpt)")
-    model = build_model(None, checkpoint, device)
-    config = model.run_config
+    state = load_checkpoint_file(checkpoint)
+    config = checkpoint_run_config(checkpoint, state)
+    model = build_model(config, device=device)
+    load_weights(model, state, checkpoint)
+    model.eval()
     data = config.dataset_config[config.datasets]
-    return TrainedModel(model, config, checkpoint, int(data.get("image_size", 64)), int(data.get("num_frames", 8)),
-                        float(data.get("context_margin", 0.1)))
+    return TrainedModel(model, config, checkpoint, int(data.image_size), int(data.num_frames), float(data.context_margin))
