@@ -320,8 +320,8 @@ class WrongLoss(nn.Module):
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
         scores, targets = _scores_and_targets(sample_list, model_output)
-        loss = F.kl_div(F.log_softmax(scores, dim=1), _normalised_targets(targets)[0], reduction="mean")
-        return loss * targets.size(1)
+        terms = kl_div(F.log_softmax(scores, dim=1), _normalised_targets(targets)[0])  # torch's kl_div, summed
+        return terms.sum() / targets.numel() * targets.size(1)
 
 
 def _kl_and_bce(sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
