@@ -20,7 +20,8 @@ import difflib
 import importlib
 import logging
 import warnings
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mmf_ext.utils.errors import ConfigError
 
@@ -201,13 +202,21 @@ def unavailable_class(kind: str, name: str, reason: str, base: type = object) ->
 
     A plugin that registers the name replaces it silently (see `is_placeholder`).
     """
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         raise ConfigError(f"{kind} {name!r} (MMF's) is not available here: {reason}")
 
     safe = "".join(c if c.isalnum() else "_" for c in name)
-    return type(f"Unavailable_{kind}_{safe}", (base,),
-                {"__init__": __init__, "__module__": __name__, "mmf_ext_placeholder": True,
-                 "__doc__": f"Placeholder for MMF's {kind} {name!r}: {reason}"})
+    return type(
+        f"Unavailable_{kind}_{safe}",
+        (base,),
+        {
+            "__init__": __init__,
+            "__module__": __name__,
+            "mmf_ext_placeholder": True,
+            "__doc__": f"Placeholder for MMF's {kind} {name!r}: {reason}",
+        },
+    )
 
 
 def _add_kind_methods(kind: str, register_name: str, get_names: tuple[str, ...]) -> None:
@@ -236,8 +245,9 @@ for _kind in _KINDS:
     _add_kind_methods(_kind, f"register_{_kind}", (f"get_{_kind}_class",))
 _add_kind_methods("pooler", "register_pooler", ("get_pooler_class", "get_pool_class"))  # MMF: get_pool_class
 # MMF spells this lookup `get_test_rerporter_class`; both spellings work.
-_add_kind_methods("test_reporter", "register_test_reporter",
-                  ("get_test_reporter_class", "get_test_rerporter_class"))
+_add_kind_methods(
+    "test_reporter", "register_test_reporter", ("get_test_reporter_class", "get_test_rerporter_class")
+)
 # MMF registers datamodules in the builder table.
 _add_kind_methods("builder", "register_datamodule", ("get_datamodule_class",))
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import collections.abc
 import warnings
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -128,7 +129,7 @@ class SampleList(OrderedDict):
     def fields(self) -> list[str]:
         return list(self.keys())
 
-    def get_fields(self, fields: Iterable[str] | None = None) -> "SampleList | list[str]":
+    def get_fields(self, fields: Iterable[str] | None = None) -> SampleList | list[str]:
         """A new SampleList with only `fields`; without an argument, the field names (our old API)."""
         if fields is None:
             return self.fields()
@@ -142,7 +143,7 @@ class SampleList(OrderedDict):
     def get_field(self, field: str) -> Any:
         return self[field]
 
-    def get_item_list(self, key: str) -> "SampleList":
+    def get_item_list(self, key: str) -> SampleList:
         return self.get_fields([key])
 
     def add_field(self, field: str, data: Any) -> None:
@@ -160,13 +161,13 @@ class SampleList(OrderedDict):
             )
         self[field] = _nest(data)
 
-    def copy(self) -> "SampleList":
+    def copy(self) -> SampleList:
         copied = self._empty_like()
         for key, value in self.items():
             copied[key] = value
         return copied
 
-    def _empty_like(self) -> "SampleList":
+    def _empty_like(self) -> SampleList:
         empty = SampleList()
         for key in self._META:
             object.__setattr__(empty, key, getattr(self, key))
@@ -194,7 +195,7 @@ class SampleList(OrderedDict):
             raise AssertionError(f"No tensor field in sample list, available keys: {self.fields()}")
         return self[tensor_field].device
 
-    def to(self, device: torch.device | str, non_blocking: bool = True) -> "SampleList":
+    def to(self, device: torch.device | str, non_blocking: bool = True) -> SampleList:
         """Move every tensor (also in lists and nested SampleLists) to a device; returns a new SampleList."""
         if not isinstance(device, (str, torch.device)):
             raise TypeError(f"device must be either 'str' or 'torch.device' type, {type(device)} found")
@@ -203,20 +204,22 @@ class SampleList(OrderedDict):
             moved[key] = _move(value, torch.device(device), non_blocking)
         return moved
 
-    def pin_memory(self) -> "SampleList":
+    def pin_memory(self) -> SampleList:
         for key, value in self.items():
             if hasattr(value, "pin_memory"):
                 self[key] = value.pin_memory()
         return self
 
-    def detach(self) -> "SampleList":
+    def detach(self) -> SampleList:
         for key, value in self.items():
             self[key] = detach_tensor(value)
         return self
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of the fields (nested SampleLists too); meta attributes are left out."""
-        return {key: value.to_dict() if isinstance(value, SampleList) else value for key, value in self.items()}
+        return {
+            key: value.to_dict() if isinstance(value, SampleList) else value for key, value in self.items()
+        }
 
 
 def _nest(value: Any) -> Any:
@@ -271,8 +274,10 @@ def to_device(sample_list: SampleList | Mapping[str, Any], device: torch.device 
     if isinstance(sample_list, collections.abc.Mapping):
         sample_list = convert_batch_to_sample_list(sample_list)
     if not isinstance(sample_list, SampleList):
-        warnings.warn("You are not returning SampleList/Sample from your dataset. "
-                      "MMF expects you to move your tensors to cuda yourself.")
+        warnings.warn(
+            "You are not returning SampleList/Sample from your dataset. "
+            "MMF expects you to move your tensors to cuda yourself."
+        )
         return sample_list
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -293,10 +298,13 @@ def split_batch_output(output: dict[str, Any], batch_size: int) -> list[dict[str
     """
     per_sample: list[dict[str, Any]] = [{} for _ in range(batch_size)]
     for key, value in output.items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == batch_size:
-            for i in range(batch_size):
-                per_sample[i][key] = value[i]
-        elif isinstance(value, list) and len(value) == batch_size:
+        if (
+            isinstance(value, torch.Tensor)
+            and value.dim() > 0
+            and value.shape[0] == batch_size
+            or isinstance(value, list)
+            and len(value) == batch_size
+        ):
             for i in range(batch_size):
                 per_sample[i][key] = value[i]
     return per_sample

@@ -28,8 +28,9 @@ class BaseDataset(Dataset):
 
     eval_sample_fields: tuple[str, ...] = ("targets",)
 
-    def __init__(self, dataset_name: str, config: Any, dataset_type: str = "train", *args: Any,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, dataset_name: str, config: Any, dataset_type: str = "train", *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__()
         self.config = {} if config is None else config
         self._dataset_name = dataset_name
@@ -91,8 +92,9 @@ class BaseDataset(Dataset):
         return batch.to(self._device)
 
     # -- predictions --------------------------------------------------------------------------
-    def format_for_prediction(self, sample_list: SampleList, model_output: dict[str, Any] | None = None
-                              ) -> list[dict[str, Any]]:
+    def format_for_prediction(
+        self, sample_list: SampleList, model_output: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Rows written by `mmf_predict`; the default writes each sample's index, fields and outputs.
 
         MMF's one-argument form `format_for_prediction(report)` is accepted too: the report then
@@ -107,7 +109,9 @@ class BaseDataset(Dataset):
         return None
 
 
-def prediction_rows(dataset: Any, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:
+def prediction_rows(
+    dataset: Any, sample_list: SampleList, model_output: dict[str, Any]
+) -> list[dict[str, Any]]:
     """`dataset.format_for_prediction` in either form: ours `(sample_list, model_output)` or MMF's `(report)`.
 
     An override written for MMF takes one argument, a report of the batch's fields and the model's
@@ -115,8 +119,11 @@ def prediction_rows(dataset: Any, sample_list: SampleList, model_output: dict[st
     """
     method = dataset.format_for_prediction
     try:
-        parameters = [p for p in inspect.signature(method).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        parameters = [
+            p
+            for p in inspect.signature(method).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         parameters = []
     if len(parameters) == 1:

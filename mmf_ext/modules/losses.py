@@ -33,6 +33,12 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
+def _meta(sample_list: Any, key: str) -> Any:
+    """dataset_name / dataset_type of a SampleList (attributes) or of a plain dict batch (keys)."""
+    value = getattr(sample_list, key, None)
+    return value if value is not None else sample_list.get(key)
+
+
 class MMFLoss(nn.Module):
     """One configured loss: builds it from a name or `{type, params}` and names its values."""
 
@@ -58,16 +64,19 @@ class MMFLoss(nn.Module):
         try:
             self.loss_criterion = loss_class(**loss_params)
         except TypeError as error:
-            raise ConfigError(f"losses: loss {loss_name!r} rejected its params {loss_params}: {error}") from None
+            raise ConfigError(
+                f"losses: loss {loss_name!r} rejected its params {loss_params}: {error}"
+            ) from None
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
+        dataset_name, dataset_type = _meta(sample_list, "dataset_name"), _meta(sample_list, "dataset_type")
         datasets = getattr(self.loss_criterion, "datasets", None)
-        if isinstance(datasets, list) and sample_list.dataset_name not in datasets:
+        if isinstance(datasets, list) and dataset_name not in datasets:
             return {}
         result = self.loss_criterion(sample_list, model_output)
         if not isinstance(result, collections.abc.Mapping):
             result = {"": result}
-        prefix = f"{sample_list.dataset_type}/{sample_list.dataset_name}/{self.name}"
+        prefix = f"{dataset_type}/{dataset_name}/{self.name}"
         named = {}
         for child, value in result.items():
             value = value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=torch.float)
@@ -98,8 +107,10 @@ class Losses(nn.Module):
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
         if len(self.losses) and "targets" not in sample_list and "targets" not in model_output:
             if not self._warned_no_targets:
-                warnings.warn("Sample list has no field 'targets' (nor does the model output); the configured "
-                              "losses are skipped. Are you sure your dataset has labels?")
+                warnings.warn(
+                    "Sample list has no field 'targets' (nor does the model output); the configured "
+                    "losses are skipped. Are you sure your dataset has labels?"
+                )
                 self._warned_no_targets = True
             return {}
         output: dict[str, torch.Tensor] = {}
@@ -112,7 +123,9 @@ def _targets(sample_list: SampleList, model_output: dict[str, Any]) -> torch.Ten
     return sample_list["targets"] if "targets" in sample_list else model_output["targets"]
 
 
-def _scores_and_targets(sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def _scores_and_targets(
+    sample_list: SampleList, model_output: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores, and float targets of the scores' dtype (for the BCE / KL family)."""
     scores = model_output["scores"]
     return scores, _targets(sample_list, model_output).to(scores.dtype)
@@ -199,7 +212,13 @@ class CrossEntropyLoss(nn.Module):
 
     def __init__(self, **params: Any) -> None:
         super().__init__()
-        self.loss_fn = nn.CrossEntropyLoss(**params)
+        weight = params.pop("weight", None)
+        nn.CrossEntropyLoss(**params)  # unknown params fail here, when the model is built
+        self.params = params
+        # A list from the config works too; not persistent, so checkpoints do not change with it.
+        self.register_buffer(
+            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float), persistent=False
+        )
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
         scores, targets = model_output["scores"], _targets(sample_list, model_output)
@@ -207,7 +226,8 @@ class CrossEntropyLoss(nn.Module):
             targets = targets.long()
             if targets.dim() == scores.dim() and targets.size(-1) == 1:
                 targets = targets.squeeze(-1)
-        return self.loss_fn(scores, targets)
+        weight = None if self.weight is None else self.weight.to(scores.dtype)
+        return F.cross_entropy(scores, targets, weight=weight, **self.params)
 
 
 @registry.register_loss("nll_loss")
@@ -239,7 +259,9 @@ class CaptionCrossEntropyLoss(nn.Module):
 class SoftLabelCrossEntropyLoss(nn.Module):
     """Cross entropy against soft targets [B, C] (or indices [B]); ignored / all-zero rows add nothing."""
 
-    def __init__(self, ignore_index: int = -100, reduction: str = "mean", normalize_targets: bool = True) -> None:
+    def __init__(
+        self, ignore_index: int = -100, reduction: str = "mean", normalize_targets: bool = True
+    ) -> None:
         super().__init__()
         if reduction not in ("mean", "sum"):
             raise ConfigError("soft_label_cross_entropy: reduction must be 'mean' or 'sum'")
@@ -273,7 +295,9 @@ class SoftLabelCrossEntropyLoss(nn.Module):
 class LabelSmoothingCrossEntropyLoss(SoftLabelCrossEntropyLoss):
     """Cross entropy with 1 - s on the true class and s / (C - 1) on each other one."""
 
-    def __init__(self, label_smoothing: float = 0.1, reduction: str = "mean", ignore_index: int = -100) -> None:
+    def __init__(
+        self, label_smoothing: float = 0.1, reduction: str = "mean", ignore_index: int = -100
+    ) -> None:
         if not 0 <= label_smoothing < 1:
             raise ConfigError("label_smoothing_cross_entropy: label_smoothing must be in [0, 1)")
         super().__init__(ignore_index, reduction, False)
@@ -282,14 +306,17 @@ class LabelSmoothingCrossEntropyLoss(SoftLabelCrossEntropyLoss):
     def smooth_targets(self, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
         targets = targets.unsqueeze(1) if targets.dim() == 1 else targets
         mask = targets.ne(self.ignore_index)
-        smoothed = torch.full((targets.size(0), n_classes), self.label_smoothing / (n_classes - 1),
-                              device=targets.device)
+        smoothed = torch.full(
+            (targets.size(0), n_classes), self.label_smoothing / (n_classes - 1), device=targets.device
+        )
         smoothed.scatter_(1, targets.long() * mask.long(), 1 - self.label_smoothing)
         return smoothed * mask.float()
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
         scores = model_output["scores"]
-        return self.compute_loss(self.smooth_targets(_targets(sample_list, model_output), scores.size(1)), scores)
+        return self.compute_loss(
+            self.smooth_targets(_targets(sample_list, model_output), scores.size(1)), scores
+        )
 
 
 # -- soft-target KL family ------------------------------------------------------------------------
@@ -320,7 +347,9 @@ class WrongLoss(nn.Module):
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
         scores, targets = _scores_and_targets(sample_list, model_output)
-        terms = kl_div(F.log_softmax(scores, dim=1), _normalised_targets(targets)[0])  # torch's kl_div, summed
+        terms = kl_div(
+            F.log_softmax(scores, dim=1), _normalised_targets(targets)[0]
+        )  # torch's kl_div, summed
         return terms.sum() / targets.numel() * targets.size(1)
 
 
@@ -437,11 +466,11 @@ class ContrastiveLoss(nn.Module):
 class MultiLoss(nn.Module):
     """Weighted sum of sub-losses, MMF's format (a missing weight is 1)::
 
-        losses:
-          - type: multi
-            params:
-              - {type: logit_bce, weight: 0.3, params: {}}
-              - {type: softmax_kldiv, weight: 0.7}
+    losses:
+      - type: multi
+        params:
+          - {type: logit_bce, weight: 0.3, params: {}}
+          - {type: softmax_kldiv, weight: 0.7}
     """
 
     def __init__(self, params: dict[str, Any]) -> None:
@@ -450,12 +479,14 @@ class MultiLoss(nn.Module):
         if not isinstance(entries, list):
             raise ConfigError("loss 'multi' needs params: a list of {type, weight, params} sub-losses")
         self.losses = nn.ModuleList(MMFLoss(entry) for entry in entries)
-        self.losses_weights = [float(entry.get("weight", 1.0)) if isinstance(entry, dict) else 1.0
-                               for entry in entries]
+        self.losses_weights = [
+            float(entry.get("weight", 1.0)) if isinstance(entry, dict) else 1.0 for entry in entries
+        ]
         self.loss_names = [loss.name for loss in self.losses]
 
-    def forward(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                **kwargs: Any) -> torch.Tensor:
+    def forward(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         total: Any = 0
         for weight, loss in zip(self.losses_weights, self.losses):
             total = total + weight * sum(loss(sample_list, model_output).values())
@@ -464,6 +495,12 @@ class MultiLoss(nn.Module):
 
 # -- MMF losses we do not provide -------------------------------------------------------------------
 for _name in ("refiner_ms", "ms_loss", "refiner_contrastive_loss"):
-    registry.register_loss(_name)(unavailable_class(
-        "loss", _name, "it belongs to MMF's Refiner / multi-similarity projects (not provided here); register "
-        f"your own nn.Module with @registry.register_loss({_name!r})", nn.Module))
+    registry.register_loss(_name)(
+        unavailable_class(
+            "loss",
+            _name,
+            "it belongs to MMF's Refiner / multi-similarity projects (not provided here); register "
+            f"your own nn.Module with @registry.register_loss({_name!r})",
+            nn.Module,
+        )
+    )

@@ -20,8 +20,9 @@ torch (mmf_ext.modules.scoring).
 from __future__ import annotations
 
 import collections.abc
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
@@ -53,8 +54,9 @@ class BaseMetric:
     def name(self, name: str) -> None:
         self._name = name
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor | dict:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor | dict:
         raise NotImplementedError("'calculate' must be implemented in the child class")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -109,11 +111,19 @@ def metric_entries(metric_list: Any) -> list[tuple[str, str, dict, list]]:
             entries.append((entry, entry, {}, []))
         elif isinstance(entry, collections.abc.Mapping) and "type" in entry:
             metric_type = str(entry["type"])
-            entries.append((metric_type, str(entry.get("key") or metric_type), dict(entry.get("params") or {}),
-                            list(entry.get("datasets") or [])))
+            entries.append(
+                (
+                    metric_type,
+                    str(entry.get("key") or metric_type),
+                    dict(entry.get("params") or {}),
+                    list(entry.get("datasets") or []),
+                )
+            )
         else:
-            raise ConfigError(f"evaluation.metrics entry {entry!r} must be a name or "
-                              "{type: NAME, params: {...}, key: NAME, datasets: [...]}")
+            raise ConfigError(
+                f"evaluation.metrics entry {entry!r} must be a name or "
+                "{type: NAME, params: {...}, key: NAME, datasets: [...]}"
+            )
     return entries
 
 
@@ -125,14 +135,17 @@ class Metrics:
         self.required_params: set[str] = {"dataset_name", "dataset_type"}
         for metric_type, key, params, datasets in metric_entries(metric_list):
             if key in self.metrics:
-                raise ConfigError(f"evaluation.metrics: metric with type/key {key!r} is listed more than once; "
-                                  "give one of them another `key:`")
+                raise ConfigError(
+                    f"evaluation.metrics: metric with type/key {key!r} is listed more than once; "
+                    "give one of them another `key:`"
+                )
             metric_class = registry.get_metric_class(metric_type)
             try:
                 metric = metric_class(**params)
             except TypeError as error:
-                raise ConfigError(f"evaluation.metrics: metric {metric_type!r} rejected its params {params}: "
-                                  f"{error}") from None
+                raise ConfigError(
+                    f"evaluation.metrics: metric {metric_type!r} rejected its params {params}: {error}"
+                ) from None
             metric.name = key
             metric.set_applicable_datasets(datasets)
             self.metrics[key] = metric
@@ -151,14 +164,19 @@ class Metrics:
         with torch.no_grad():
             for metric in self:
                 if metric.is_dataset_applicable(dataset_name):
-                    values.update(named_results(metric, metric._calculate_with_checks(sample_list, model_output)))
+                    values.update(
+                        named_results(metric, metric._calculate_with_checks(sample_list, model_output))
+                    )
         return values
 
-    def __call__(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                 **kwargs: Any) -> dict[str, torch.Tensor]:
-        """MMF's form: names prefixed `<split>/<dataset>/`, also stored as registry `metrics.<dataset>.<split>`."""
+    def __call__(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> dict[str, torch.Tensor]:
+        """MMF's form: names prefixed `<split>/<dataset>/`, also registered as `metrics.<dataset>.<split>`."""
         prefix = f"{sample_list.dataset_type}/{sample_list.dataset_name}"
-        values = {f"{prefix}/{key}": value.float() for key, value in self.compute(sample_list, model_output).items()}
+        values = {
+            f"{prefix}/{key}": value.float() for key, value in self.compute(sample_list, model_output).items()
+        }
         registry.register(f"metrics.{sample_list.dataset_name}.{sample_list.dataset_type}", values)
         return values
 
@@ -171,8 +189,10 @@ def _field(sample_list: SampleList, model_output: dict[str, Any], key: str) -> t
     elif key in model_output:
         value = model_output[key]
     else:
-        raise KeyError(f"metric input {key!r} is neither in the sample list ({list(sample_list.keys())}) nor in "
-                       f"the model output ({list(model_output.keys())})")
+        raise KeyError(
+            f"metric input {key!r} is neither in the sample list ({list(sample_list.keys())}) nor in "
+            f"the model output ({list(model_output.keys())})"
+        )
     return torch.as_tensor(value).detach().cpu()
 
 
@@ -216,19 +236,27 @@ class Accuracy(BaseMetric):
     topk > 1 matched the targets' own top k position by position; here the arg-max target counts.
     """
 
-    def __init__(self, score_key: str = "scores", target_key: str = "targets", topk: int = 1,
-                 binary_threshold: float = 0.0) -> None:
+    def __init__(
+        self,
+        score_key: str = "scores",
+        target_key: str = "targets",
+        topk: int = 1,
+        binary_threshold: float = 0.0,
+    ) -> None:
         super().__init__()
         self.score_key, self.target_key = score_key, target_key
         self.topk, self.binary_threshold = int(topk), float(binary_threshold)
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         scores = _scores(model_output, self.score_key)
         targets = _field(sample_list, model_output, self.target_key)
         if scores.dim() > 2 or targets.dim() > 2:
-            raise ValueError(f"accuracy: scores {tuple(scores.shape)} and targets {tuple(targets.shape)} must have "
-                             "at most 2 dimensions")
+            raise ValueError(
+                f"accuracy: scores {tuple(scores.shape)} and targets {tuple(targets.shape)} must have "
+                "at most 2 dimensions"
+            )
         labels = _target_labels(targets)
         if _is_binary(scores):
             predicted = _class_predictions(scores, self.binary_threshold)[:, None]
@@ -249,8 +277,9 @@ class TopKAccuracy(Accuracy):
 class VQAAccuracy(BaseMetric):
     """Soft VQA accuracy: the target score of the arg-max answer, index 0 (unknown) excluded."""
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         scores = _scores(model_output)
         scores = scores[:, 0] if scores.dim() == 3 else scores
         targets = _field(sample_list, model_output, "targets").double()
@@ -260,8 +289,9 @@ class VQAAccuracy(BaseMetric):
 
 @registry.register_metric("mean_squared_error")
 class MeanSquaredError(BaseMetric):
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         scores = _scores(model_output).double()
         targets = _field(sample_list, model_output, "targets").double().reshape(scores.shape)
         return ((scores - targets) ** 2).mean()
@@ -281,14 +311,20 @@ class _ClassificationMetric(BaseMetric):
         self._average = str(kwargs.pop("average", self.default_average))
         self._pos_label = int(kwargs.pop("pos_label", 1))
         if kwargs:
-            raise ConfigError(f"metric {self.name!r}: unsupported params {sorted(kwargs)}; "
-                              "supported: average, pos_label, multilabel")
+            raise ConfigError(
+                f"metric {self.name!r}: unsupported params {sorted(kwargs)}; "
+                "supported: average, pos_label, multilabel"
+            )
         if self._average not in scoring.AVERAGES:
-            raise ConfigError(f"metric {self.name!r}: average={self._average!r}; choose one of "
-                              f"{', '.join(scoring.AVERAGES)}")
+            raise ConfigError(
+                f"metric {self.name!r}: average={self._average!r}; choose one of "
+                f"{', '.join(scoring.AVERAGES)}"
+            )
         if self._multilabel and self._average == "binary":
-            raise ConfigError(f"metric {self.name!r}: multilabel targets need params.average: micro, macro, "
-                              "weighted or samples (scikit-learn, hence MMF, refuses 'binary')")
+            raise ConfigError(
+                f"metric {self.name!r}: multilabel targets need params.average: micro, macro, "
+                "weighted or samples (scikit-learn, hence MMF, refuses 'binary')"
+            )
 
     def _scores_of(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple:
         scores, targets = _scores(model_output), _field(sample_list, model_output, "targets")
@@ -303,17 +339,24 @@ class _ClassificationMetric(BaseMetric):
 def _register_averaged(base: type, names: dict[str, tuple[str, bool]]) -> None:
     """Register subclasses of `base` with a fixed default average (and multilabel switch)."""
     for name, (average, multilabel) in names.items():
-        cls = type(f"{base.__name__}_{name}", (base,), {
-            "default_average": average, "multilabel_default": multilabel, "__module__": __name__,
-            "__doc__": f"{base.__name__} with average={average!r}{' on multilabel targets' if multilabel else ''}.",
-        })
+        cls = type(
+            f"{base.__name__}_{name}",
+            (base,),
+            {
+                "default_average": average,
+                "multilabel_default": multilabel,
+                "__module__": __name__,
+                "__doc__": f"{base.__name__} with average={average!r}" + (" (multilabel)." if multilabel else "."),
+            },
+        )
         registry.register_metric(name)(cls)
 
 
 @registry.register_metric("f1")
 class F1(_ClassificationMetric):
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return self._scores_of(sample_list, model_output)[2]
 
 
@@ -321,18 +364,32 @@ class F1(_ClassificationMetric):
 class F1PrecisionRecall(_ClassificationMetric):
     """`{precision, recall, f1}`, reported as `<name>/precision`, ..."""
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> dict[str, torch.Tensor]:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> dict[str, torch.Tensor]:
         precision, recall, f1 = self._scores_of(sample_list, model_output)
         return {"precision": precision, "recall": recall, "f1": f1}
 
 
-_register_averaged(F1, {"macro_f1": ("macro", False), "micro_f1": ("micro", False),
-                        "binary_f1": ("binary", False), "multilabel_f1": ("binary", True),
-                        "multilabel_micro_f1": ("micro", True), "multilabel_macro_f1": ("macro", True)})
-_register_averaged(F1PrecisionRecall, {"binary_f1_precision_recall": ("binary", False),
-                                       "macro_f1_precision_recall": ("macro", False),
-                                       "micro_f1_precision_recall": ("micro", False)})
+_register_averaged(
+    F1,
+    {
+        "macro_f1": ("macro", False),
+        "micro_f1": ("micro", False),
+        "binary_f1": ("binary", False),
+        "multilabel_f1": ("binary", True),
+        "multilabel_micro_f1": ("micro", True),
+        "multilabel_macro_f1": ("macro", True),
+    },
+)
+_register_averaged(
+    F1PrecisionRecall,
+    {
+        "binary_f1_precision_recall": ("binary", False),
+        "macro_f1_precision_recall": ("macro", False),
+        "micro_f1_precision_recall": ("micro", False),
+    },
+)
 
 
 # -- ROC AUC, average precision -------------------------------------------------------------------
@@ -345,11 +402,17 @@ class _RankingMetric(BaseMetric):
         super().__init__()
         self._average = str(kwargs.pop("average", self.default_average))
         if kwargs:
-            raise ConfigError(f"metric {self.name!r}: unsupported params {sorted(kwargs)}; supported: average")
+            raise ConfigError(
+                f"metric {self.name!r}: unsupported params {sorted(kwargs)}; supported: average"
+            )
         if self._average not in ("macro", "micro", "weighted"):
-            raise ConfigError(f"metric {self.name!r}: average={self._average!r}; choose macro, micro or weighted")
+            raise ConfigError(
+                f"metric {self.name!r}: average={self._average!r}; choose macro, micro or weighted"
+            )
 
-    def _inputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(
+        self, sample_list: SampleList, model_output: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         probabilities = _probabilities(_scores(model_output))
         targets = _field(sample_list, model_output, "targets")
         return scoring.one_hot_like(targets, probabilities), probabilities
@@ -359,15 +422,17 @@ class _RankingMetric(BaseMetric):
 class ROC_AUC(_RankingMetric):
     """ROC AUC; a column with one class only is left out of the average (scikit-learn raised)."""
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return scoring.roc_auc(*self._inputs(sample_list, model_output), average=self._average)
 
 
 @registry.register_metric("ap")
 class AveragePrecision(_RankingMetric):
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return scoring.average_precision(*self._inputs(sample_list, model_output), average=self._average)
 
 
@@ -375,7 +440,9 @@ _register_averaged(ROC_AUC, {"micro_roc_auc": ("micro", False), "macro_roc_auc":
 _register_averaged(AveragePrecision, {"micro_ap": ("micro", False), "macro_ap": ("macro", False)})
 
 
-def _positive_scores(sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def _positive_scores(
+    sample_list: SampleList, model_output: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-1 probability (softmax column 1, or the single logit) and 0/1 targets."""
     scores = _scores(model_output)
     positive = _probabilities(scores) if _is_binary(scores) else torch.softmax(scores.double(), dim=-1)[:, 1]
@@ -386,8 +453,9 @@ def _positive_scores(sample_list: SampleList, model_output: dict[str, Any]) -> t
 class BinaryAP(BaseMetric):
     """Average precision of class 1 (softmax column 1 of two-class scores, or a single logit)."""
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return scoring.binary_average_precision(*_positive_scores(sample_list, model_output))
 
 
@@ -399,8 +467,9 @@ class RecallAtPrecisionK(BaseMetric):
         super().__init__()
         self.p_threshold = float(p_threshold) if p_threshold < 1 else float(p_threshold) / 100
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return scoring.recall_at_precision(*_positive_scores(sample_list, model_output), self.p_threshold)
 
 
@@ -417,12 +486,19 @@ class RecallAtK(BaseMetric):
     def __init__(self, name: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(name, *args, **kwargs)
 
-    def get_ranks(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def get_ranks(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return scoring.target_ranks(_scores(model_output), _field(sample_list, model_output, "targets"))
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], k: int | None = None,
-                  *args: Any, **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self,
+        sample_list: SampleList,
+        model_output: dict[str, Any],
+        k: int | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
         ranks = self.get_ranks(sample_list, model_output)
         return (ranks <= (self.k if k is None else k)).double().mean()
 
@@ -444,27 +520,32 @@ class RecallAt10(RecallAtK):
 
 @registry.register_metric("mean_r")
 class MeanRank(RecallAtK):
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return self.get_ranks(sample_list, model_output).mean()
 
 
 @registry.register_metric("mean_rr")
 class MeanReciprocalRank(RecallAtK):
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any,
-                  **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         return self.get_ranks(sample_list, model_output).reciprocal().mean()
 
 
 # -- recall at k: in-batch retrieval (MMF's r@k_retrieval family) -----------------------------------
-def retrieval_recall(queries: torch.Tensor, candidates: torch.Tensor, k: int, flip: bool = False) -> torch.Tensor:
+def retrieval_recall(
+    queries: torch.Tensor, candidates: torch.Tensor, k: int, flip: bool = False
+) -> torch.Tensor:
     """Recall@k of in-batch retrieval: row i of `queries` [B, D] matches candidates i*F .. i*F+F-1
     of `candidates` [F*B, D]; `flip` retrieves queries from candidates instead."""
     correlations = queries.double() @ candidates.double().t()
     batch_size = correlations.size(0)
     if correlations.size(1) % batch_size:
-        raise ValueError(f"retrieval recall: {correlations.size(1)} candidates is not a multiple of "
-                         f"{batch_size} queries")
+        raise ValueError(
+            f"retrieval recall: {correlations.size(1)} candidates is not a multiple of {batch_size} queries"
+        )
     factor = correlations.size(1) // batch_size
     labels = torch.arange(batch_size) * factor
     if flip:
@@ -481,37 +562,74 @@ class RecallAtK_ret(BaseMetric):
     k = 1
     flip = False
 
-    def __init__(self, name: str | None = None, k: int | None = None, flip: bool | None = None,
-                 *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        k: int | None = None,
+        flip: bool | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, *args, **kwargs)
         self.k = int(k) if k is not None else type(self).k
         self.flip = bool(flip) if flip is not None else type(self).flip
 
-    def calculate(self, sample_list: SampleList, model_output: dict[str, Any], k: int | None = None,
-                  flip: bool | None = None, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def calculate(
+        self,
+        sample_list: SampleList,
+        model_output: dict[str, Any],
+        k: int | None = None,
+        flip: bool | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
         queries, candidates = _scores(model_output), _scores(model_output, "targets")
-        return retrieval_recall(queries, candidates, self.k if k is None else k,
-                                self.flip if flip is None else flip)
+        return retrieval_recall(
+            queries, candidates, self.k if k is None else k, self.flip if flip is None else flip
+        )
 
 
 for _k in (1, 5, 10):
     for _flip in (False, True):
         _name = f"r@{_k}{'_rev' if _flip else ''}_retrieval"
-        registry.register_metric(_name)(type(f"RecallAt{_k}{'_rev' if _flip else ''}_ret", (RecallAtK_ret,), {
-            "k": _k, "flip": _flip, "__module__": __name__, "__doc__": f"`r@k_retrieval` with k={_k}, flip={_flip}.",
-        }))
+        registry.register_metric(_name)(
+            type(
+                f"RecallAt{_k}{'_rev' if _flip else ''}_ret",
+                (RecallAtK_ret,),
+                {
+                    "k": _k,
+                    "flip": _flip,
+                    "__module__": __name__,
+                    "__doc__": f"`r@k_retrieval` with k={_k}, flip={_flip}.",
+                },
+            )
+        )
 
 
 # -- MMF metrics we do not provide ----------------------------------------------------------------
 _NEEDS_TEXT = "it needs MMF's answer/caption vocabularies or text evaluators (out of scope here)"
 UNAVAILABLE_METRICS: dict[str, str] = {
-    **{name: _NEEDS_TEXT for name in (
-        "vqa_evalai_accuracy", "caption_bleu4", "textvqa_accuracy", "stvqa_anls", "stvqa_accuracy",
-        "ocrvqa_accuracy", "textcaps_bleu4",
-    )},
+    **{
+        name: _NEEDS_TEXT
+        for name in (
+            "vqa_evalai_accuracy",
+            "caption_bleu4",
+            "textvqa_accuracy",
+            "stvqa_anls",
+            "stvqa_accuracy",
+            "ocrvqa_accuracy",
+            "textcaps_bleu4",
+        )
+    },
     "detection_mean_ap": "it reads MMF's COCO prediction reports; write a BaseMetric over "
-                         "torchmetrics.detection.MeanAveragePrecision instead",
+    "torchmetrics.detection.MeanAveragePrecision instead",
 }
 for _name, _reason in UNAVAILABLE_METRICS.items():
-    registry.register_metric(_name)(unavailable_class(
-        "metric", _name, f"{_reason}; register your own with @registry.register_metric({_name!r})", BaseMetric))
+    registry.register_metric(_name)(
+        unavailable_class(
+            "metric",
+            _name,
+            f"{_reason}; register your own with @registry.register_metric({_name!r})",
+            BaseMetric,
+        )
+    )

@@ -34,23 +34,28 @@ def one_hot_like(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     return targets
 
 
-def precision_recall_f1(truth: torch.Tensor, predicted: torch.Tensor, average: str = "binary",
-                        pos_label: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def precision_recall_f1(
+    truth: torch.Tensor, predicted: torch.Tensor, average: str = "binary", pos_label: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(precision, recall, f1) of label vectors [B] or indicator matrices [B, C], as scikit-learn's."""
     truth, predicted = truth.detach().cpu().long(), predicted.detach().cpu().long()
     if average not in AVERAGES:
         raise ValueError(f"average={average!r}: choose one of {', '.join(AVERAGES)}")
     if truth.dim() == 2:
         if average == "binary":
-            raise ValueError("Target is multilabel-indicator but average='binary'; choose micro, macro, "
-                             "weighted or samples")
+            raise ValueError(
+                "Target is multilabel-indicator but average='binary'; choose micro, macro, "
+                "weighted or samples"
+            )
         truth_cols, predicted_cols = truth.bool(), predicted.bool()
     else:
         labels = torch.unique(torch.cat([truth, predicted]))
         if average == "binary":
             if len(labels) > 2 or (len(labels) == 2 and pos_label not in labels.tolist()):
-                raise ValueError(f"Target is multiclass (labels {labels.tolist()}) but average='binary'; "
-                                 "choose micro, macro or weighted")
+                raise ValueError(
+                    f"Target is multiclass (labels {labels.tolist()}) but average='binary'; "
+                    "choose micro, macro or weighted"
+                )
             labels = torch.tensor([pos_label])
         elif average == "samples":
             raise ValueError("average='samples' needs multilabel (indicator) targets")
@@ -61,8 +66,9 @@ def precision_recall_f1(truth: torch.Tensor, predicted: torch.Tensor, average: s
     return _averaged(truth_cols, predicted_cols, average)
 
 
-def _averaged(truth: torch.Tensor, predicted: torch.Tensor, average: str
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _averaged(
+    truth: torch.Tensor, predicted: torch.Tensor, average: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Scores of boolean columns [N, C] combined over the columns."""
     tp = (truth & predicted).sum(0)
     support, predicted_count = truth.sum(0), predicted.sum(0)
@@ -91,8 +97,10 @@ def roc_auc(targets: torch.Tensor, scores: torch.Tensor, average: str = "macro")
         targets, scores = targets.reshape(-1, 1), scores.reshape(-1, 1)
     defined = [(c, targets[:, c]) for c in range(targets.size(1)) if targets[:, c].unique().numel() == 2]
     if len(defined) < targets.size(1):
-        warnings.warn(f"roc_auc: {targets.size(1) - len(defined)} of {targets.size(1)} column(s) hold one class "
-                      "only; their ROC AUC is undefined and left out")
+        warnings.warn(
+            f"roc_auc: {targets.size(1) - len(defined)} of {targets.size(1)} column(s) hold one class "
+            "only; their ROC AUC is undefined and left out"
+        )
     if not defined:
         return torch.tensor(float("nan"), dtype=torch.float64)
     values = torch.stack([binary_roc_auc(column, scores[:, c]).double() for c, column in defined])
@@ -130,7 +138,9 @@ def binary_roc_auc(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     return (ranks[targets > 0].sum() - positives * (positives + 1) / 2) / (positives * negatives)
 
 
-def _precision_recall_points(targets: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _precision_recall_points(
+    targets: torch.Tensor, scores: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision and recall at each distinct score threshold, highest threshold first."""
     targets, scores = targets.reshape(-1).double(), scores.reshape(-1).double()
     order = torch.argsort(scores, descending=True, stable=True)

@@ -11,9 +11,10 @@ import importlib.util
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -193,20 +194,31 @@ def retry_n(n: int, fn: Callable, *args: Any, log_tries: bool = False, **kwargs:
             if attempt == n:
                 raise
             if log_tries:
-                logger.info("Try %d/%d failed for %s. Will retry after %d second(s).",
-                            attempt + 1, n, getattr(fn, "__name__", fn), 2**attempt)
+                logger.info(
+                    "Try %d/%d failed for %s. Will retry after %d second(s).",
+                    attempt + 1,
+                    n,
+                    getattr(fn, "__name__", fn),
+                    2**attempt,
+                )
             time.sleep(2**attempt)
     raise AssertionError("unreachable")
 
 
-def rfft(input_tensor: torch.Tensor, signal_ndim: int = 1, n: int | None = None, dim: int = -1,
-         norm: str | None = None) -> torch.Tensor:
+def rfft(
+    input_tensor: torch.Tensor,
+    signal_ndim: int = 1,
+    n: int | None = None,
+    dim: int = -1,
+    norm: str | None = None,
+) -> torch.Tensor:
     """MMF's wrapper over torch.fft.rfft (the pre-1.7 torch.rfft signature)."""
     return torch.fft.rfft(input_tensor, n, dim, norm)
 
 
-def irfft(input_tensor: torch.Tensor, s: Any = None, signal_ndim: int = 1, dim: Any = None,
-          norm: str | None = None) -> torch.Tensor:
+def irfft(
+    input_tensor: torch.Tensor, s: Any = None, signal_ndim: int = 1, dim: Any = None, norm: str | None = None
+) -> torch.Tensor:
     """MMF's wrapper over torch.fft.irfftn."""
     return torch.fft.irfftn(input_tensor, s, dim, norm)
 
@@ -223,12 +235,16 @@ class MmfAliasStatus:
     def message(self) -> str | None:
         """One line for the log when `mmf` is not our alias; None when all is well."""
         if self.kind == "mmf":
-            return (f"`import mmf` finds a real MMF installation at {self.path}, which shadows this framework's "
-                    "mmf alias; MMF-style imports will load it instead of mmf_ext. Uninstall it "
-                    "(pip uninstall mmf) or import mmf_ext directly.")
+            return (
+                f"`import mmf` finds a real MMF installation at {self.path}, which shadows this framework's "
+                "mmf alias; MMF-style imports will load it instead of mmf_ext. Uninstall it "
+                "(pip uninstall mmf) or import mmf_ext directly."
+            )
         if self.kind == "missing":
-            return ("`import mmf` finds nothing: the mmf alias of mmf_ext is not installed "
-                    "(reinstall with pip install -e .); MMF-style imports will fail.")
+            return (
+                "`import mmf` finds nothing: the mmf alias of mmf_ext is not installed "
+                "(reinstall with pip install -e .); MMF-style imports will fail."
+            )
         return None
 
 

@@ -17,27 +17,41 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 __mmf_ext_alias__ = True  # how mmf_ext.utils.general.mmf_alias_status() recognises this package
 
 ALIAS = "mmf"
 TARGET = "mmf_ext"
 
-_ZOO = ("it is part of MMF's model zoo, which is out of scope here",
-        "subclass mmf.models.base_model.BaseModel and register it with @registry.register_model")
-_TEXT = ("MMF's text processing needs downloaded vocabularies, embeddings or tokenizers (out of scope here)",
-         "the simple_word / simple_sentence processors of mmf.datasets.processors, or your own tokenizer")
-_DATA_ZOO = ("MMF's dataset zoo downloads its data, which is out of scope here",
-             "subclass mmf.datasets.base_dataset_builder.BaseDatasetBuilder and register it with "
-             "@registry.register_builder")
-_BLOCKS = ("it holds building blocks of MMF's model zoo, not provided here",
-           "your own nn.Module (register it with registry.register_fusion / register_pooler / register_encoder)")
-_LOOP = ("MMF's own training loop is replaced by the Lightning trainer", "trainer=lightning (mmf_ext.trainers)")
-_ONE_DATASET = ("runs here use exactly one dataset, so MMF's multi-dataset machinery is not provided",
-                "one dataset per run (dataset=<name>)")
+_ZOO = (
+    "it is part of MMF's model zoo, which is out of scope here",
+    "subclass mmf.models.base_model.BaseModel and register it with @registry.register_model",
+)
+_TEXT = (
+    "MMF's text processing needs downloaded vocabularies, embeddings or tokenizers (out of scope here)",
+    "the simple_word / simple_sentence processors of mmf.datasets.processors, or your own tokenizer",
+)
+_DATA_ZOO = (
+    "MMF's dataset zoo downloads its data, which is out of scope here",
+    "subclass mmf.datasets.base_dataset_builder.BaseDatasetBuilder and register it with "
+    "@registry.register_builder",
+)
+_BLOCKS = (
+    "it holds building blocks of MMF's model zoo, not provided here",
+    "your own nn.Module (register it with registry.register_fusion / register_pooler / register_encoder)",
+)
+_LOOP = (
+    "MMF's own training loop is replaced by the Lightning trainer",
+    "trainer=lightning (mmf_ext.trainers)",
+)
+_ONE_DATASET = (
+    "runs here use exactly one dataset, so MMF's multi-dataset machinery is not provided",
+    "one dataset per run (dataset=<name>)",
+)
 
 # MMF module (or package prefix) -> (why it is missing, what to use instead); the longest match wins.
 OUT_OF_SCOPE: dict[str, tuple[str, str]] = {
@@ -48,8 +62,10 @@ OUT_OF_SCOPE: dict[str, tuple[str, str]] = {
     "mmf.utils.m4c_evaluators": _TEXT,
     "mmf.utils.process_answers": _TEXT,
     "mmf.utils.download": ("downloads are out of scope here", "data you place under env.data_dir"),
-    "mmf.utils.build": ("MMF's build helpers are not provided as a module",
-                        "mmf.datasets.processors.build_processors and registry.get_model_class(...)"),
+    "mmf.utils.build": (
+        "MMF's build helpers are not provided as a module",
+        "mmf.datasets.processors.build_processors and registry.get_model_class(...)",
+    ),
     "mmf.datasets.builders": _DATA_ZOO,
     "mmf.datasets.databases": _DATA_ZOO,
     "mmf.datasets.mmf_dataset": _DATA_ZOO,
@@ -59,28 +75,71 @@ OUT_OF_SCOPE: dict[str, tuple[str, str]] = {
     "mmf.datasets.processors.video_processors": _BLOCKS,
     "mmf.datasets.processors.detection_transforms": _BLOCKS,
     "mmf.datasets.processors.prediction_processors": _BLOCKS,
-    "mmf.modules.encoders": ("MMF's encoders load pretrained weights and tokenizers (downloads, out of scope here)",
-                             "torchvision models or your own nn.Module, registered with @registry.register_encoder"),
-    "mmf.modules.optimizers": ("MMF's own optimizers are not provided",
-                               "optimizer.type with a torch.optim name, or @registry.register_optimizer"),
-    "mmf.modules.schedulers": ("MMF's own schedulers are not provided",
-                               "scheduler.type, or @registry.register_scheduler"),
-    **{f"mmf.modules.{name}": _BLOCKS for name in (
-        "attention", "bottleneck", "decoders", "embeddings", "fusions", "hf_layers", "layers", "ot", "poolers", "vit",
-    )},
+    "mmf.modules.encoders": (
+        "MMF's encoders load pretrained weights and tokenizers (downloads, out of scope here)",
+        "torchvision models or your own nn.Module, registered with @registry.register_encoder",
+    ),
+    "mmf.modules.optimizers": (
+        "MMF's own optimizers are not provided",
+        "optimizer.type with a torch.optim name, or @registry.register_optimizer",
+    ),
+    "mmf.modules.schedulers": (
+        "MMF's own schedulers are not provided",
+        "scheduler.type, or @registry.register_scheduler",
+    ),
+    **{
+        f"mmf.modules.{name}": _BLOCKS
+        for name in (
+            "attention",
+            "bottleneck",
+            "decoders",
+            "embeddings",
+            "fusions",
+            "hf_layers",
+            "layers",
+            "ot",
+            "poolers",
+            "vit",
+        )
+    },
     **{f"mmf.trainers.{name}": _LOOP for name in ("mmf_trainer", "base_trainer", "core", "lightning_core")},
-    **{f"mmf.datasets.{name}": _ONE_DATASET for name in (
-        "multi_datamodule", "multi_dataset_loader", "lightning_multi_datamodule", "lightning_multi_dataset_loader",
-        "concat_dataset", "iteration_strategies", "subset_dataset",
-    )},
-    **{f"mmf.common.{name}": ("MMF's loop internals are not provided; the Lightning trainer reports metrics itself",
-                              "the dicts your model returns and Metrics.compute") for name in (
-        "report", "meter", "test_reporter", "dataset_loader", "batch_collator",
-    )},
+    **{
+        f"mmf.datasets.{name}": _ONE_DATASET
+        for name in (
+            "multi_datamodule",
+            "multi_dataset_loader",
+            "lightning_multi_datamodule",
+            "lightning_multi_dataset_loader",
+            "concat_dataset",
+            "iteration_strategies",
+            "subset_dataset",
+        )
+    },
+    **{
+        f"mmf.common.{name}": (
+            "MMF's loop internals are not provided; the Lightning trainer reports metrics itself",
+            "the dicts your model returns and Metrics.compute",
+        )
+        for name in (
+            "report",
+            "meter",
+            "test_reporter",
+            "dataset_loader",
+            "batch_collator",
+        )
+    },
 }
 # The entries above that are packages in MMF: their submodules are refused with them.
-PACKAGES = frozenset({"mmf.models", "mmf.utils.phoc", "mmf.datasets.builders", "mmf.datasets.databases",
-                      "mmf.trainers.core", "mmf.trainers.lightning_core"})
+PACKAGES = frozenset(
+    {
+        "mmf.models",
+        "mmf.utils.phoc",
+        "mmf.datasets.builders",
+        "mmf.datasets.databases",
+        "mmf.trainers.core",
+        "mmf.trainers.lightning_core",
+    }
+)
 
 
 def missing_message(fullname: str) -> str:
@@ -91,9 +150,11 @@ def missing_message(fullname: str) -> str:
         why, instead = OUT_OF_SCOPE[key]
         scope = " (nor anything under it)" if key in PACKAGES and key == fullname else ""
         return f"{fullname}{scope} is not available: {why}. Instead: {instead}."
-    target = TARGET + fullname[len(ALIAS):]
-    return (f"{fullname} is not available: mmf is this framework's alias of mmf_ext, which has no {target}. "
-            "See the 'Coming from MMF' docs page.")
+    target = TARGET + fullname[len(ALIAS) :]
+    return (
+        f"{fullname} is not available: mmf is this framework's alias of mmf_ext, which has no {target}. "
+        "See the 'Coming from MMF' docs page."
+    )
 
 
 class MmfAliasLoader(importlib.abc.Loader):
@@ -118,11 +179,12 @@ class MmfAliasFinder(importlib.abc.MetaPathFinder):
 
     mmf_ext_alias_finder = True
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(ALIAS + "."):
             return None
-        target_name = TARGET + fullname[len(ALIAS):]
+        target_name = TARGET + fullname[len(ALIAS) :]
         try:
             target_spec = importlib.util.find_spec(target_name)
         except ModuleNotFoundError:  # a parent of the target is missing or is not a package
@@ -130,7 +192,9 @@ class MmfAliasFinder(importlib.abc.MetaPathFinder):
         if target_spec is None:
             raise ModuleNotFoundError(missing_message(fullname), name=fullname)
         return importlib.machinery.ModuleSpec(
-            fullname, MmfAliasLoader(target_name), origin=target_spec.origin,
+            fullname,
+            MmfAliasLoader(target_name),
+            origin=target_spec.origin,
             is_package=target_spec.submodule_search_locations is not None,
         )
 
@@ -144,10 +208,19 @@ def install() -> None:
 install()
 
 # MMF's top-level names, imported lazily (MMF's `import mmf` imported them all eagerly).
-_LAZY = {"common": "mmf.common", "datasets": "mmf.datasets", "models": "mmf.models", "modules": "mmf.modules",
-         "utils": "mmf.utils", "trainers": "mmf.trainers", "losses": "mmf.modules.losses",
-         "metrics": "mmf.modules.metrics", "optimizers": "mmf.modules.optimizers",
-         "poolers": "mmf.modules.poolers", "schedulers": "mmf.modules.schedulers"}
+_LAZY = {
+    "common": "mmf.common",
+    "datasets": "mmf.datasets",
+    "models": "mmf.models",
+    "modules": "mmf.modules",
+    "utils": "mmf.utils",
+    "trainers": "mmf.trainers",
+    "losses": "mmf.modules.losses",
+    "metrics": "mmf.modules.metrics",
+    "optimizers": "mmf.modules.optimizers",
+    "poolers": "mmf.modules.poolers",
+    "schedulers": "mmf.modules.schedulers",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,11 +12,11 @@ from mmf_ext.datasets.processors.processors import (
 
 __all__ = [
     "BaseProcessor",
-    "Processor",
-    "build_processors",
-    "SimpleWordProcessor",
-    "SimpleSentenceProcessor",
     "CopyProcessor",
-    "TorchvisionTransforms",
     "GrayScaleTo3Channels",
+    "Processor",
+    "SimpleSentenceProcessor",
+    "SimpleWordProcessor",
+    "TorchvisionTransforms",
+    "build_processors",
 ]

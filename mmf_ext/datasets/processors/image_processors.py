@@ -17,7 +17,8 @@ keyword arguments, a list as positional ones.
 from __future__ import annotations
 
 import collections.abc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
@@ -34,7 +35,9 @@ def _transform_entry(entry: Any) -> tuple[str, Any]:
         return entry, []
     if isinstance(entry, collections.abc.Mapping) and "type" in entry:
         return str(entry["type"]), entry.get("params") or {}
-    raise ConfigError(f"torchvision_transforms: transform {entry!r} must be a name or {{type: NAME, params: ...}}")
+    raise ConfigError(
+        f"torchvision_transforms: transform {entry!r} must be a name or {{type: NAME, params: ...}}"
+    )
 
 
 def build_transform(entry: Any) -> Callable:
@@ -44,8 +47,10 @@ def build_transform(entry: Any) -> Callable:
     if transform is None:
         transform = registry.get_class("processor", name, None)
     if transform is None:
-        raise ConfigError(f"torchvision_transforms: {name!r} is neither in torchvision.transforms nor a "
-                          f"registered processor (processors: {', '.join(registry.names('processor'))})")
+        raise ConfigError(
+            f"torchvision_transforms: {name!r} is neither in torchvision.transforms nor a "
+            f"registered processor (processors: {', '.join(registry.names('processor'))})"
+        )
     return transform(**params) if isinstance(params, collections.abc.Mapping) else transform(*params)
 
 
@@ -57,8 +62,14 @@ class TorchvisionTransforms(BaseProcessor):
         super().__init__(config, *args, **kwargs)
         entries = config.get("transforms") if config is not None else None
         if entries is None:
-            raise ConfigError("processor 'torchvision_transforms' needs params.transforms (a list of transforms)")
-        if isinstance(entries, str) or OmegaConf.is_dict(entries) or isinstance(entries, collections.abc.Mapping):
+            raise ConfigError(
+                "processor 'torchvision_transforms' needs params.transforms (a list of transforms)"
+            )
+        if (
+            isinstance(entries, str)
+            or OmegaConf.is_dict(entries)
+            or isinstance(entries, collections.abc.Mapping)
+        ):
             entries = [entries]
         self.transform = transforms.Compose([build_transform(entry) for entry in entries])
 

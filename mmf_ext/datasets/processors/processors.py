@@ -24,7 +24,8 @@ from __future__ import annotations
 import collections.abc
 import logging
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,9 @@ class Processor:
     def __init__(self, config: Mapping[str, Any] | DictConfig, *args: Any, **kwargs: Any) -> None:
         config = _as_config(config)
         if not isinstance(config, (collections.abc.Mapping, DictConfig)) or "type" not in config:
-            raise ConfigError(f"processor config {_plain(config)!r} must have a 'type' (and optional 'params')")
+            raise ConfigError(
+                f"processor config {_plain(config)!r} must have a 'type' (and optional 'params')"
+            )
         processor_class = registry.get_processor_class(config.type)
         params = config.get("params")
         params = OmegaConf.create({}) if params is None else _as_config(params)
@@ -91,11 +94,17 @@ class Processor:
         try:
             return getattr(processor, name)
         except AttributeError:
-            raise AttributeError(f"The processor {type(processor).__name__} has no attribute {name!r}") from None
+            raise AttributeError(
+                f"The processor {type(processor).__name__} has no attribute {name!r}"
+            ) from None
 
 
-def build_processors(processors_config: Mapping[str, Any] | DictConfig | None, registry_key: str | None = None,
-                     *args: Any, **kwargs: Any) -> dict[str, Any]:
+def build_processors(
+    processors_config: Mapping[str, Any] | DictConfig | None,
+    registry_key: str | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Build each `{key: {type, params}}` entry (empty entries are skipped) into `{key: Processor}`.
 
     With `registry_key` (e.g. "my_data_{}"), a processor already registered under
@@ -107,7 +116,9 @@ def build_processors(processors_config: Mapping[str, Any] | DictConfig | None, r
         if not params:
             continue
         existing = registry.get(registry_key.format(key), no_warning=True) if registry_key else None
-        if existing is not None and not (isinstance(existing, Processor) and existing._config != _plain(params)):
+        if existing is not None and not (
+            isinstance(existing, Processor) and existing._config != _plain(params)
+        ):
             built[key] = existing
             continue
         built[key] = Processor(params, *args, **kwargs)
@@ -118,8 +129,12 @@ def build_processors(processors_config: Mapping[str, Any] | DictConfig | None, r
 SENTENCE_SPLIT_REGEX = re.compile(r"(\W+)")
 
 
-def tokenize(sentence: str, regex: re.Pattern = SENTENCE_SPLIT_REGEX, keep: list[str] | None = None,
-             remove: list[str] | None = None) -> list[str]:
+def tokenize(
+    sentence: str,
+    regex: re.Pattern = SENTENCE_SPLIT_REGEX,
+    keep: list[str] | None = None,
+    remove: list[str] | None = None,
+) -> list[str]:
     """MMF's sentence tokenizer: lower case, split "'s" off, drop commas and question marks."""
     sentence = sentence.lower()
     for token in ["'s"] if keep is None else keep:
@@ -183,27 +198,74 @@ class CopyProcessor(BaseProcessor):
 _NEEDS_DOWNLOADS = "it needs downloaded vocabularies, embeddings or tokenizers (out of scope here)"
 _MODEL_SPECIFIC = "it belongs to one of MMF's model-zoo pipelines (not provided here)"
 UNAVAILABLE_PROCESSORS: dict[str, str] = {
-    **{name: _NEEDS_DOWNLOADS for name in (
-        "vocab", "glove", "fasttext", "vqa_answer", "graph_vqa_answer", "multi_hot_answer_from_vocab",
-        "soft_copy_answer", "bbox", "caption", "phoc", "m4c_answer", "m4c_caption", "multi_class_from_file",
-        "masked_token", "bert_tokenizer", "multi_sentence_bert_tokenizer", "masked_roberta_tokenizer",
-        "roberta_tokenizer", "multi_sentence_roberta_tokenizer", "vilt_text_tokenizer",
-        "uniter_text_tokenizer", "vinvl_text_tokenizer", "vilt_image_processor", "frcnn_preprocess",
-    )},
-    **{name: _MODEL_SPECIFIC for name in (
-        "evalai_answer", "masked_region", "transformer_bbox", "detr_image_and_target", "prediction.argmax",
-        "ResizeShortest", "NormalizeBGR255", "video_random_crop", "video_center_crop", "video_resize",
-        "permute_and_rescale", "video_to_tensor", "video_normalize", "video_random_horizontal_flip",
-        "video_pad", "truncate_or_pad", "video_transforms", "detection_random_size_crop",
-        "detection_random_horizontal_flip", "detection_random_resize", "detection_random_select",
-        "detection_to_tensor", "detection_normalize", "detection_compose",
-    )},
+    **{
+        name: _NEEDS_DOWNLOADS
+        for name in (
+            "vocab",
+            "glove",
+            "fasttext",
+            "vqa_answer",
+            "graph_vqa_answer",
+            "multi_hot_answer_from_vocab",
+            "soft_copy_answer",
+            "bbox",
+            "caption",
+            "phoc",
+            "m4c_answer",
+            "m4c_caption",
+            "multi_class_from_file",
+            "masked_token",
+            "bert_tokenizer",
+            "multi_sentence_bert_tokenizer",
+            "masked_roberta_tokenizer",
+            "roberta_tokenizer",
+            "multi_sentence_roberta_tokenizer",
+            "vilt_text_tokenizer",
+            "uniter_text_tokenizer",
+            "vinvl_text_tokenizer",
+            "vilt_image_processor",
+            "frcnn_preprocess",
+        )
+    },
+    **{
+        name: _MODEL_SPECIFIC
+        for name in (
+            "evalai_answer",
+            "masked_region",
+            "transformer_bbox",
+            "detr_image_and_target",
+            "prediction.argmax",
+            "ResizeShortest",
+            "NormalizeBGR255",
+            "video_random_crop",
+            "video_center_crop",
+            "video_resize",
+            "permute_and_rescale",
+            "video_to_tensor",
+            "video_normalize",
+            "video_random_horizontal_flip",
+            "video_pad",
+            "truncate_or_pad",
+            "video_transforms",
+            "detection_random_size_crop",
+            "detection_random_horizontal_flip",
+            "detection_random_resize",
+            "detection_random_select",
+            "detection_to_tensor",
+            "detection_normalize",
+            "detection_compose",
+        )
+    },
 }
 
 
 for _name, _reason in UNAVAILABLE_PROCESSORS.items():
-    registry.register_processor(_name)(unavailable_class(
-        "processor", _name,
-        f"{_reason}; write your own BaseProcessor and register it with @registry.register_processor({_name!r})",
-        BaseProcessor,
-    ))
+    registry.register_processor(_name)(
+        unavailable_class(
+            "processor",
+            _name,
+            f"{_reason}; write your own BaseProcessor and register it with "
+            f"@registry.register_processor({_name!r})",
+            BaseProcessor,
+        )
+    )

@@ -1,4 +1,4 @@
-"""The `mmf` alias is importable from the source tree: its folder goes on sys.path, as setup.py installs it."""
+"""The `mmf` alias importable from the source tree: its folder goes on sys.path (setup.py installs it)."""
 
 import sys
 from pathlib import Path

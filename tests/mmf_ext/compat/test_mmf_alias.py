@@ -8,9 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import mmf
 import pytest
 
-import mmf
 import mmf_ext.common.registry
 from mmf_ext.utils.general import mmf_alias_status
 
@@ -22,8 +22,14 @@ def run_python(code: str, *path_first: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*map(str, path_first), str(REPO_ROOT), str(COMPAT_DIR)])
     env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                          cwd=REPO_ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
 
 
 def test_mmf_modules_are_the_very_mmf_ext_modules():
@@ -37,10 +43,22 @@ def test_mmf_modules_are_the_very_mmf_ext_modules():
     assert mmf.common.registry.__name__ == "mmf_ext.common.registry"
 
 
-@pytest.mark.parametrize("name", ["mmf.common.sample", "mmf.models.base_model", "mmf.datasets.base_dataset",
-                                  "mmf.datasets.base_dataset_builder", "mmf.datasets.processors",
-                                  "mmf.datasets.processors.processors", "mmf.modules.metrics", "mmf.modules.losses",
-                                  "mmf.utils.general", "mmf.utils.env", "mmf.utils.distributed"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mmf.common.sample",
+        "mmf.models.base_model",
+        "mmf.datasets.base_dataset",
+        "mmf.datasets.base_dataset_builder",
+        "mmf.datasets.processors",
+        "mmf.datasets.processors.processors",
+        "mmf.modules.metrics",
+        "mmf.modules.losses",
+        "mmf.utils.general",
+        "mmf.utils.env",
+        "mmf.utils.distributed",
+    ],
+)
 def test_the_modules_mmf_users_import_resolve(name):
     assert importlib.import_module(name) is importlib.import_module("mmf_ext" + name[3:])
 
@@ -74,14 +92,17 @@ def test_aliasing_is_lazy_and_the_alias_finder_comes_first():
     assert done.stdout.strip() == "mmf_ext.modules.metrics"
 
 
-@pytest.mark.parametrize("name, words", [
-    ("mmf.utils.text", "downloaded vocabularies"),
-    ("mmf.models.visual_bert", "model zoo"),
-    ("mmf.utils.download", "downloads are out of scope"),
-    ("mmf.datasets.builders.vqa2", "dataset zoo"),
-    ("mmf.modules.encoders", "pretrained weights"),
-    ("mmf.no_such_thing", "which has no mmf_ext.no_such_thing"),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("mmf.utils.text", "downloaded vocabularies"),
+        ("mmf.models.visual_bert", "model zoo"),
+        ("mmf.utils.download", "downloads are out of scope"),
+        ("mmf.datasets.builders.vqa2", "dataset zoo"),
+        ("mmf.modules.encoders", "pretrained weights"),
+        ("mmf.no_such_thing", "which has no mmf_ext.no_such_thing"),
+    ],
+)
 def test_an_mmf_module_not_provided_is_a_one_line_module_not_found_error(name, words):
     with pytest.raises(ModuleNotFoundError) as error:
         importlib.import_module(name)
@@ -98,13 +119,18 @@ def test_the_alias_status_says_alias_for_ours():
 def test_the_alias_status_names_a_real_mmf_that_shadows_ours(tmp_path):
     fake = tmp_path / "mmf"
     fake.mkdir()
-    (fake / "__init__.py").write_text("raise RuntimeError('a real MMF must not be imported to be detected')\n")
-    done = run_python("""
+    (fake / "__init__.py").write_text(
+        "raise RuntimeError('a real MMF must not be imported to be detected')\n"
+    )
+    done = run_python(
+        """
         from mmf_ext.utils.general import mmf_alias_status
         status = mmf_alias_status()
         print(status.kind, status.path)
         print(status.message)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     kind_line, message = done.stdout.strip().splitlines()
     assert kind_line == f"mmf {fake}"
@@ -113,7 +139,9 @@ def test_the_alias_status_names_a_real_mmf_that_shadows_ours(tmp_path):
 
 def test_the_alias_status_says_missing_when_nothing_provides_mmf(monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mmf" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mmf" else real_find_spec(name, *a)
+    )
     status = mmf_alias_status()
     assert status.kind == "missing" and "pip install -e ." in status.message
 

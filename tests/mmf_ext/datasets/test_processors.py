@@ -76,11 +76,18 @@ def test_copy_pads_or_cuts_a_blob_to_max_length():
 
 
 def test_torchvision_transforms_compose_torchvision_and_registered_processors():
-    processor = Processor({"type": "torchvision_transforms", "params": {"transforms": [
-        {"type": "Normalize", "params": {"mean": [0.5], "std": [0.5]}},
-        "GrayScaleTo3Channels",
-        {"type": "CenterCrop", "params": [2]},
-    ]}})
+    processor = Processor(
+        {
+            "type": "torchvision_transforms",
+            "params": {
+                "transforms": [
+                    {"type": "Normalize", "params": {"mean": [0.5], "std": [0.5]}},
+                    "GrayScaleTo3Channels",
+                    {"type": "CenterCrop", "params": [2]},
+                ]
+            },
+        }
+    )
     image = torch.ones(1, 4, 4)
     out = processor(image)
     assert out.shape == (3, 2, 2) and torch.allclose(out, torch.ones(3, 2, 2))
@@ -88,7 +95,9 @@ def test_torchvision_transforms_compose_torchvision_and_registered_processors():
 
 
 def test_an_unknown_transform_names_where_it_was_looked_for():
-    with pytest.raises(ConfigError, match="'NoSuchTransform' is neither in torchvision.transforms nor a registered"):
+    with pytest.raises(
+        ConfigError, match="'NoSuchTransform' is neither in torchvision.transforms nor a registered"
+    ):
         Processor({"type": "torchvision_transforms", "params": {"transforms": ["NoSuchTransform"]}})
 
 

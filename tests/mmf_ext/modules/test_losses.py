@@ -46,14 +46,21 @@ def test_a_tensor_loss_is_named_split_dataset_type_and_stays_0_d():
 
 def test_a_dict_loss_is_named_per_child_and_a_dataset_list_limits_it():
     values = MMFLoss({"type": "test_parts"})(batch(INDEX), {})
-    assert values == {"train/d/test_parts/first": torch.tensor(1.0), "train/d/test_parts/second": torch.tensor(2.0)}
+    assert values == {
+        "train/d/test_parts/first": torch.tensor(1.0),
+        "train/d/test_parts/second": torch.tensor(2.0),
+    }
     assert MMFLoss("test_parts")(batch(INDEX, name="other"), {}) == {}
+    plain = {"targets": INDEX, "dataset_name": "d", "dataset_type": "val"}  # MMF also took plain dict batches
+    assert list(MMFLoss("test_parts")(plain, {})) == ["val/d/test_parts/first", "val/d/test_parts/second"]
 
 
 def test_losses_merge_every_entry_and_accept_none_a_name_or_a_list():
     assert len(Losses(None)) == 0 and Losses(None)(batch(INDEX), {}) == {}
     assert Losses("mse").names == ["mse"]
-    values = Losses(["cross_entropy", {"type": "logit_bce", "params": {}}])(batch(ONE_HOT), {"scores": SCORES})
+    values = Losses(["cross_entropy", {"type": "logit_bce", "params": {}}])(
+        batch(ONE_HOT), {"scores": SCORES}
+    )
     assert set(values) == {"train/d/cross_entropy", "train/d/logit_bce"}
 
 
@@ -76,6 +83,8 @@ def test_bad_entries_and_params_are_one_line_config_errors():
         MMFLoss({"params": {}})
     with pytest.raises(ConfigError, match="loss 'mse' rejected its params {'nope': 1}"):
         MMFLoss({"type": "mse", "params": {"nope": 1}})
+    with pytest.raises(ConfigError, match="loss 'cross_entropy' rejected its params {'nope': 1}"):
+        MMFLoss({"type": "cross_entropy", "params": {"nope": 1}})
     with pytest.raises(ConfigError, match="loss 'ms_loss' \\(MMF's\\) is not available here"):
         MMFLoss("ms_loss")
 
@@ -84,7 +93,10 @@ def test_a_plugin_loss_named_like_a_builtin_replaces_it_with_a_warning():
     table = registry.mapping["loss_name_mapping"]
     builtin = table["cross_entropy"]
     try:
-        with pytest.warns(RegistryOverrideWarning, match="replaces the built-in mmf_ext.modules.losses.CrossEntropyLoss"):
+        with pytest.warns(
+            RegistryOverrideWarning, match="replaces the built-in mmf_ext.modules.losses.CrossEntropyLoss"
+        ):
+
             @registry.register_loss("cross_entropy")
             class MyCrossEntropy(nn.Module):
                 def forward(self, sample_list, model_output):
@@ -107,13 +119,18 @@ def test_logit_bce_and_bce_scale_the_mean_by_the_number_of_classes_as_mmf():
 
 def test_plain_binary_cross_entropy_with_logits_is_kept():
     value = loss("binary_cross_entropy_with_logits", torch.tensor([1, 0]), torch.tensor([[2.0], [-1.0]]))
-    assert torch.allclose(value, F.binary_cross_entropy_with_logits(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0])))
+    assert torch.allclose(
+        value, F.binary_cross_entropy_with_logits(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0]))
+    )
 
 
 def test_cross_entropy_passes_its_params_and_takes_indices_or_probabilities():
     weight = [1.0, 2.0, 0.5]
-    weighted = loss({"type": "cross_entropy", "params": {"weight": torch.tensor(weight)}}, INDEX)
-    assert torch.allclose(weighted, F.cross_entropy(SCORES, INDEX, weight=torch.tensor(weight)))
+    weighted = loss({"type": "cross_entropy", "params": {"weight": weight, "label_smoothing": 0.1}}, INDEX)
+    assert torch.allclose(
+        weighted, F.cross_entropy(SCORES, INDEX, weight=torch.tensor(weight), label_smoothing=0.1)
+    )
+    assert "weight" not in Losses([{"type": "cross_entropy", "params": {"weight": weight}}]).state_dict()
     assert torch.allclose(loss("cross_entropy", INDEX[:, None]), F.cross_entropy(SCORES, INDEX))
     probabilities = torch.softmax(torch.randn(4, 3), dim=1)
     assert torch.allclose(loss("cross_entropy", probabilities), F.cross_entropy(SCORES, probabilities))
@@ -121,7 +138,9 @@ def test_cross_entropy_passes_its_params_and_takes_indices_or_probabilities():
 
 def test_nll_loss_takes_the_argmax_of_one_hot_targets_and_scales_by_classes():
     log_probabilities = F.log_softmax(SCORES, dim=1)
-    assert torch.allclose(loss("nll_loss", ONE_HOT, log_probabilities), F.nll_loss(log_probabilities, INDEX) * 3)
+    assert torch.allclose(
+        loss("nll_loss", ONE_HOT, log_probabilities), F.nll_loss(log_probabilities, INDEX) * 3
+    )
 
 
 def test_soft_label_cross_entropy_normalises_targets_and_skips_empty_and_ignored_rows():
@@ -131,12 +150,16 @@ def test_soft_label_cross_entropy_normalises_targets_and_skips_empty_and_ignored
     assert torch.allclose(loss("soft_label_cross_entropy", SOFT), expected)
     ignored = torch.tensor([0, -100, 1, 2])
     keep = ignored != -100
-    assert torch.allclose(loss("soft_label_cross_entropy", ignored), F.cross_entropy(SCORES[keep], ignored[keep]))
+    assert torch.allclose(
+        loss("soft_label_cross_entropy", ignored), F.cross_entropy(SCORES[keep], ignored[keep])
+    )
 
 
 def test_label_smoothing_cross_entropy_spreads_the_smoothing_over_the_other_classes():
-    assert torch.allclose(loss({"type": "label_smoothing_cross_entropy", "params": {"label_smoothing": 0.0}}, INDEX),
-                          F.cross_entropy(SCORES, INDEX))
+    assert torch.allclose(
+        loss({"type": "label_smoothing_cross_entropy", "params": {"label_smoothing": 0.0}}, INDEX),
+        F.cross_entropy(SCORES, INDEX),
+    )
     smoothed = torch.full((4, 3), 0.1 / 2).scatter_(1, INDEX[:, None], 0.9)
     expected = (-smoothed * F.log_softmax(SCORES, dim=1)).sum() / 4
     assert torch.allclose(loss("label_smoothing_cross_entropy", INDEX), expected)
@@ -160,8 +183,13 @@ def test_kl_losses_against_normalised_soft_targets():
 
 
 def test_multi_is_the_weighted_sum_of_its_sub_losses():
-    entry = {"type": "multi", "params": [{"type": "logit_bce", "weight": 0.3, "params": {}},
-                                         {"type": "softmax_kldiv", "weight": 0.7}]}
+    entry = {
+        "type": "multi",
+        "params": [
+            {"type": "logit_bce", "weight": 0.3, "params": {}},
+            {"type": "softmax_kldiv", "weight": 0.7},
+        ],
+    }
     expected = 0.3 * loss("logit_bce", ONE_HOT) + 0.7 * loss("softmax_kldiv", ONE_HOT)
     assert torch.allclose(loss(entry, ONE_HOT), expected)
 
@@ -185,7 +213,9 @@ def test_in_batch_hinge_sums_margin_violations_of_the_other_items():
                 expected += max(0.0, margin + correlations[i, j] - correlations[j, j])
     value = loss({"type": "in_batch_hinge", "params": {"margin": margin}}, INDEX, images, targets=texts)
     assert math.isclose(float(value), float(expected), rel_tol=1e-6)
-    hard = loss({"type": "in_batch_hinge", "params": {"margin": margin, "hard": True}}, INDEX, images, targets=texts)
+    hard = loss(
+        {"type": "in_batch_hinge", "params": {"margin": margin, "hard": True}}, INDEX, images, targets=texts
+    )
     assert float(hard) <= float(value) + 1e-6
 
 
@@ -193,6 +223,8 @@ def test_contrastive_loss_in_one_process_is_the_symmetric_cross_entropy():
     first, second = torch.randn(3, 4), torch.randn(3, 4)
     temperature = torch.tensor(0.5)
     labels = torch.arange(3)
-    expected = (F.cross_entropy(first @ second.t() / 0.5, labels) + F.cross_entropy(second @ first.t() / 0.5, labels)) / 2
+    expected = (
+        F.cross_entropy(first @ second.t() / 0.5, labels) + F.cross_entropy(second @ first.t() / 0.5, labels)
+    ) / 2
     value = loss("contrastive_loss", INDEX, embedding_1=first, embedding_2=second, temperature=temperature)
     assert torch.allclose(value, expected)

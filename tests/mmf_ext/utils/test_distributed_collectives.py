@@ -11,8 +11,13 @@ from tests.conftest import free_port
 def test_without_a_process_group_the_collectives_return_their_input():
     tensor = torch.arange(3.0)
     assert d.is_main() and d.is_master() and not d.is_xla()
-    for collective in (d.broadcast_tensor, d.reduce_tensor, d.gather_tensor, d.gather_tensor_along_batch,
-                       d.gather_tensor_along_batch_with_backward):
+    for collective in (
+        d.broadcast_tensor,
+        d.reduce_tensor,
+        d.gather_tensor,
+        d.gather_tensor_along_batch,
+        d.gather_tensor_along_batch_with_backward,
+    ):
         assert collective(tensor) is tensor
     assert d.broadcast_scalar(4) == 4 and d.reduce_dict({"a": tensor})["a"] is tensor
     d.synchronize()
@@ -41,8 +46,15 @@ def _worker(rank: int, port: int, results) -> None:
         reduced = d.reduce_dict({"loss": mine.clone()})
         weights = mine.clone().requires_grad_(True)
         d.gather_tensor_along_batch_with_backward(weights[None] * 1.0).sum().backward()
-        results[rank] = (gathered.tolist(), along.tolist(), broadcast.tolist(), scalar,
-                         reduced["loss"].tolist(), weights.grad.tolist(), d.is_main())
+        results[rank] = (
+            gathered.tolist(),
+            along.tolist(),
+            broadcast.tolist(),
+            scalar,
+            reduced["loss"].tolist(),
+            weights.grad.tolist(),
+            d.is_main(),
+        )
     finally:
         dist.destroy_process_group()
 
