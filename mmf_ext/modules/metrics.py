@@ -213,11 +213,13 @@ def _class_predictions(scores: torch.Tensor, threshold: float = 0.0) -> torch.Te
 
 
 def _target_labels(targets: torch.Tensor) -> torch.Tensor:
-    """Labels [B] from indices [B] / [B, 1] or one-hot / soft targets [B, C] (arg-max)."""
+    """Labels [B]: arg-max of one-hot / soft targets [B, C]; indices [B] or [B, 1] as they are, but
+    float targets within [0, 1] (binary, maybe soft) thresholded at 0.5."""
     if targets.dim() == 2 and targets.size(-1) > 1:
         return targets.argmax(dim=-1)
     targets = targets.reshape(-1)
-    return (targets >= 0.5).long() if targets.is_floating_point() and targets.max() <= 1 else targets.long()
+    soft_binary = targets.is_floating_point() and targets.numel() > 0 and bool(targets.max() <= 1)
+    return (targets >= 0.5).long() if soft_binary else targets.long()
 
 
 def _probabilities(scores: torch.Tensor) -> torch.Tensor:

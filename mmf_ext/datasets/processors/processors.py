@@ -22,7 +22,6 @@ embeddings or tokenizers are registered as placeholders that refuse, in one line
 from __future__ import annotations
 
 import collections.abc
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -33,8 +32,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmf_ext.common.registry import registry, unavailable_class
 from mmf_ext.utils.errors import ConfigError
-
-logger = logging.getLogger("mmf_ext")
 
 
 class BaseProcessor:
