@@ -6,6 +6,7 @@ from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
 PLUGIN_DIR = "projects/video2shop/video2shop"
+MMF_ALIAS_DIR = "mmf_ext/compat/mmf"
 
 setup(
     name="video2shop",
@@ -17,10 +18,13 @@ setup(
     python_requires=">=3.10,<3.13",
     # The framework (mmf_ext, mmf_cli) sits at the top; the video2shop plugin beside its project
     # configs in projects/video2shop/video2shop, like detectron2's projects/<name>/<package>.
+    # `mmf` is the framework's alias package (MMF's import paths onto mmf_ext); its source is
+    # mmf_ext/compat/mmf, which find_packages skips (mmf_ext/compat has no __init__.py).
     packages=find_packages(include=["mmf_ext", "mmf_ext.*", "mmf_cli", "mmf_cli.*"])
+    + ["mmf"]
     + ["video2shop"]
     + [f"video2shop.{name}" for name in find_packages(PLUGIN_DIR)],
-    package_dir={"video2shop": PLUGIN_DIR},
+    package_dir={"video2shop": PLUGIN_DIR, "mmf": MMF_ALIAS_DIR},
     package_data={"mmf_ext": ["configs/*.yaml"], "video2shop": ["configs/**/*.yaml"]},
     include_package_data=True,
     install_requires=[

@@ -1,12 +1,15 @@
 """BaseDatasetBuilder: MMF's builder contract on a LightningDataModule.
 
 `build(config, split)` prepares data once on the main process (generate, download from a local
-mirror, index); `load(config, split)` returns the split's BaseDataset. The dataloaders are made
-here so every builder gets the resumable training stream and exact evaluation shards.
+mirror, index); `load(config, split)` returns the split's BaseDataset. As in MMF, datasets are
+loaded through `load_dataset`, which also builds the processors of `config.processors`
+(`dataset.init_processors()`). The dataloaders are made here so every builder gets the
+resumable training stream and exact evaluation shards.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import lightning.pytorch as pl
@@ -38,14 +41,23 @@ class IndexedDataset(Dataset):
 class BaseDatasetBuilder(pl.LightningDataModule):
     """Subclass, register with `@registry.register_builder("name")`, implement load()."""
 
-    def __init__(self, dataset_name: str = "base") -> None:
+    def __init__(self, dataset_name: str | None = None, *args: Any, **kwargs: Any) -> None:
+        # MMF passed *args/**kwargs on to Lightning, whose DataModule takes none; they are ignored.
         super().__init__()
-        self.dataset_name = dataset_name
+        self.dataset_name = dataset_name if dataset_name is not None else f"dataset_{uuid.uuid4().hex[:6]}"
         self.config: DictConfig | None = None  # this dataset's section of dataset_config
         self.run_config: DictConfig | None = None  # the whole run config (training.*, env.*)
         self.datasets: dict[str, Any] = {}
 
     # -- MMF contract -----------------------------------------------------------------------
+    @property
+    def dataset_name(self) -> str:
+        return self._dataset_name
+
+    @dataset_name.setter
+    def dataset_name(self, dataset_name: str) -> None:
+        self._dataset_name = dataset_name
+
     @classmethod
     def config_path(cls) -> str | None:
         return None
@@ -54,18 +66,62 @@ class BaseDatasetBuilder(pl.LightningDataModule):
         """One-time preparation for a split; runs on the main process only."""
 
     def load(self, config: DictConfig, split: str) -> Dataset:
-        raise NotImplementedError
+        raise NotImplementedError("This dataset builder doesn't implement a load method")
+
+    def build_dataset(self, config: DictConfig, dataset_type: str = "train", *args: Any,
+                      **kwargs: Any) -> None:
+        """MMF's entry to `build`; do not override (override `build`)."""
+        self.build(config, dataset_type, *args, **kwargs)
+
+    def load_dataset(self, config: DictConfig, dataset_type: str = "train", *args: Any, **kwargs: Any) -> Any:
+        """`load` the split, name it, and build its processors; do not override (override `load`)."""
+        dataset = self.load(config, dataset_type, *args, **kwargs)
+        if dataset is not None:
+            if getattr(dataset, "dataset_name", None) is None:
+                dataset.dataset_name = self.dataset_name
+            dataset.dataset_type = dataset_type
+            if hasattr(dataset, "init_processors"):
+                dataset.init_processors()
+        return dataset
+
+    @property
+    def train_dataset(self) -> Any:
+        return self.datasets.get("train")
+
+    @train_dataset.setter
+    def train_dataset(self, dataset: Any) -> None:
+        self.datasets["train"] = dataset
+
+    @property
+    def val_dataset(self) -> Any:
+        return self.datasets.get("val")
+
+    @val_dataset.setter
+    def val_dataset(self, dataset: Any) -> None:
+        self.datasets["val"] = dataset
+
+    @property
+    def test_dataset(self) -> Any:
+        return self.datasets.get("test")
+
+    @test_dataset.setter
+    def test_dataset(self, dataset: Any) -> None:
+        self.datasets["test"] = dataset
 
     # -- wiring by the trainer --------------------------------------------------------------
     def configure(self, dataset_config: DictConfig, run_config: DictConfig) -> None:
         self.config = dataset_config
         self.run_config = run_config
 
-    def prepare_data(self) -> None:
+    def prepare_data(self, config: DictConfig | None = None, *args: Any, **kwargs: Any) -> None:
+        if config is not None:  # MMF passes the dataset config here; Lightning passes nothing
+            self.config = config
         for split in SPLITS:
-            self.build(self.config, split)
+            self.build_dataset(self.config, split)
 
-    def setup(self, stage: str | None = None) -> None:
+    def setup(self, stage: str | None = None, config: DictConfig | None = None) -> None:
+        if config is not None:
+            self.config = config
         wanted = {
             "fit": ("train", "val"),
             "validate": ("val",),
@@ -74,11 +130,7 @@ class BaseDatasetBuilder(pl.LightningDataModule):
         }.get(stage or "", SPLITS)
         for split in wanted:
             if split not in self.datasets:
-                dataset = self.load(self.config, split)
-                if dataset is not None:
-                    dataset.dataset_name = getattr(dataset, "dataset_name", self.dataset_name)
-                    dataset.dataset_type = split
-                self.datasets[split] = dataset
+                self.datasets[split] = self.load_dataset(self.config, split)
 
     def predict_split(self) -> str:
         split = (self.config or {}).get("predict_split", "test") if self.config is not None else "test"

@@ -103,6 +103,8 @@ class DatasetEvaluator:
         result = EvaluationResult(self.split, self.dataset_name, sample_list, output)
         if measure:
             for metric in self.metrics:
+                if not metric.is_dataset_applicable(self.dataset_name):
+                    continue  # MMF's `datasets:` of a metric entry
                 values, report = metric.calculate_with_report(sample_list, output)
                 for name, value in metric.named_values(values).items():
                     result.values[f"{self.split}/{self.dataset_name}/{name}"] = value
