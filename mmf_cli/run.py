@@ -58,12 +58,22 @@ def run(opts: list[str] | None = None, predict: bool = False) -> dict[str, Any]:
         if run_types and "train" in run_types[-1]:
             raise ConfigError(f"mmf_predict does not train (run_type={run_types[-1]}); use run_type=test, val or predict")
         opts = opts + ["evaluation.predict=true"] + ([] if run_types else ["run_type=predict"])
+    _warn_when_a_real_mmf_shadows_the_alias()
     config = build_config(opts)
     trainer_class = registry.get_trainer_class(config.training.trainer)
     trainer = trainer_class(config)
     results = trainer.run()
     registry.register("trainer", trainer)
     return results
+
+
+def _warn_when_a_real_mmf_shadows_the_alias() -> None:
+    """A plugin importing `mmf.*` would register into a real MMF's registry: say so once, in one line."""
+    from mmf_ext.utils.general import mmf_alias_status
+
+    status = mmf_alias_status()
+    if status.kind == "mmf":
+        print(f"{PROGRAM}: warning: {status.message}", file=sys.stderr)
 
 
 def main_with(argv: list[str] | None, predict: bool, program: str) -> int:

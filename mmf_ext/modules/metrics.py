@@ -83,6 +83,11 @@ class BaseMetric:
         """Optional: write report files for one evaluation's report; return text for train.log."""
         return None
 
+    def reported_names(self) -> list[str] | None:
+        """The result names a `flat_result_keys` metric reports (their last path part), so a run can
+        check training.early_stop.criteria before it starts; None when not declared."""
+        return None
+
 
 def registered_name(metric_class: type) -> str:
     """The name a metric class is registered under (its class name if it is not registered)."""

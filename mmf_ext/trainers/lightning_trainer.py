@@ -22,6 +22,7 @@ from mmf_ext.common.registry import registry
 from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers import lightning_setup as setup
 from mmf_ext.trainers.callbacks import EvaluationLoop, IntervalLogger, MMFCheckpoint, NaNLossStop
+from mmf_ext.trainers.callbacks.checkpoint import check_criteria_at_start
 from mmf_ext.trainers.resume import StartPoint, load_start_weights, start_point
 from mmf_ext.utils.build import build_model
 from mmf_ext.utils.checkpoint import AtomicCheckpointIO, load_checkpoint_file
@@ -130,8 +131,11 @@ class LightningTrainer:
             save_git_details=bool(self.config.checkpoint.save_git_details),
         )
         predict = bool(evaluation.predict) or self.run_type == "predict"
-        loop = EvaluationLoop(Metrics(evaluation.metrics), self.reports_dir, predict,
-                              str(evaluation.predict_file_format), bool(evaluation.use_cpu))
+        metrics = Metrics(evaluation.metrics)
+        if self.run_type in ("train_val", "train_val_test"):
+            check_criteria_at_start(training.early_stop.criteria, metrics, str(self.config.datasets))
+        loop = EvaluationLoop(metrics, self.reports_dir, predict, str(evaluation.predict_file_format),
+                              bool(evaluation.use_cpu))
         callbacks: list[Callback] = [loop, checkpoint, IntervalLogger(int(training.log_interval))]
         if training.exit_on_nan_losses:
             callbacks.append(NaNLossStop())
@@ -165,14 +169,13 @@ class LightningTrainer:
         datamodule = self.build_datamodule()
         point = start_point(self.config, self.save_dir)
         load_start_weights(model, self.config, point)
-        training = "train" in self.run_type
+        callbacks, checkpoint, loop = self._callbacks(point)  # config errors before any data work
         datamodule.prepare_data()
         max_updates = 1
-        if training:
+        if "train" in self.run_type:
             datamodule.setup("fit")
             max_updates = setup.max_updates(self.config, len(datamodule.get_dataset("train")))
             self.config.training.max_updates = max_updates
-        callbacks, checkpoint, loop = self._callbacks(point)
         trainer = self.trainer = self._pl_trainer(plan, max_updates, callbacks)
         try:
             self._run_stages(trainer, model, datamodule, point, checkpoint, loop)

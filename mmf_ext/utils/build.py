@@ -4,6 +4,9 @@ The trainer, inference and every tool that needs a model build it here, so a mod
 one way everywhere: `registry.get_model_class(config.model)(config.model_config[config.model])`,
 then `build()` and `init_losses()`.
 
+It is also MMF's `mmf.utils.build`: `build_model`, `build_config`, `build_trainer`,
+`build_optimizer`, `build_scheduler`, `build_processors` keep MMF's signatures.
+
 Checkpoints describe themselves: the trainer stores the resolved run config in each checkpoint
 under "config" (a plain dict). A checkpoint without it is read with its run's config.yaml, beside
 the checkpoint or one folder up (`<save_dir>/models/model_<step>.ckpt`).
@@ -20,9 +23,25 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mmf_ext.common.registry import registry
+from mmf_ext.datasets.processors import build_processors
+from mmf_ext.modules.optimizers import build_optimizer
+from mmf_ext.modules.schedulers import build_scheduler
 from mmf_ext.utils.checkpoint import load_checkpoint_file
-from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.configuration import Configuration, load_yaml
 from mmf_ext.utils.errors import ConfigError, UserError
+
+__all__ = [
+    "CONFIG_KEY",
+    "build_config",
+    "build_model",
+    "build_optimizer",
+    "build_processors",
+    "build_scheduler",
+    "build_trainer",
+    "checkpoint_run_config",
+    "find_run_config",
+    "load_weights",
+]
 
 CONFIG_KEY = "config"  # where a checkpoint keeps the resolved run config it was trained with
 
@@ -97,3 +116,15 @@ def load_weights(model: torch.nn.Module, state: Mapping[str, Any], checkpoint: s
                         f"({len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped "
                         f"weights, e.g. {example})")
     model.load_state_dict(weights)
+
+
+def build_config(configuration: Configuration) -> DictConfig:
+    """MMF's `build_config(configuration)`: the run config of a Configuration, registered for the run."""
+    config = configuration.get_config()
+    registry.register("config", config)
+    return config
+
+
+def build_trainer(config: DictConfig) -> Any:
+    """MMF's `build_trainer(config)`: the registered trainer named by training.trainer."""
+    return registry.get_trainer_class(str(config.training.trainer))(config)

@@ -21,7 +21,7 @@ logger = logging.getLogger("mmf_ext")
 PLUGIN_ENTRY_POINT_GROUP = "mmf_ext.plugins"
 
 # Framework packages whose every module registers components on import.
-BUILTIN_PACKAGES = ("mmf_ext.modules", "mmf_ext.trainers")
+BUILTIN_PACKAGES = ("mmf_ext.modules", "mmf_ext.datasets.processors", "mmf_ext.trainers")
 
 _imported_builtins = False
 _imported_user_dirs: set[str] = set()

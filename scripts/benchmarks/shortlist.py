@@ -22,15 +22,15 @@ import torch
 
 from benchmarks.common import print_result, untrained_asymnet
 from mmf_ext.common.registry import registry
-from mmf_ext.utils.build import build_model
+from mmf_ext.utils.build import build_model, checkpoint_run_config
 from video2shop.retrieval.search import Shortlist, ShortlistSettings, search
 
 
 def encode_test_split(save_dir: Path, max_queries: int):
     """The test split of a finished run encoded by its model: states, pooled frame features, shop features, model."""
-    model = build_model(None, save_dir / "current.ckpt")
-    config = model.run_config
-    dataset = registry.get_builder_class(config.datasets)().load(config.dataset_config[config.datasets], "test")
+    config = checkpoint_run_config(save_dir / "current.ckpt")
+    model = build_model(config, save_dir / "current.ckpt")
+    dataset = registry.get_builder_class(config.datasets)().load_dataset(config.dataset_config[config.datasets], "test")
     queries = [dataset[i] for i in range(min(max_queries, len(dataset.queries)))]
     gallery = [dataset[len(dataset.queries) + i] for i in range(len(dataset.gallery))]
     with torch.no_grad():

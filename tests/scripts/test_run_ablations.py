@@ -16,7 +16,8 @@ def test_every_config_composes_and_its_model_builds(config, tmp_path):
     composed = build_config([f"config={config}", f"model={name}", "dataset=synthetic_video2shop", f"env.data_dir={tmp_path}"])
     if composed.model_config[name].ifn.backbone == "vgg16":
         return  # building VGG16 for every Fig. 4 variant is slow; one build is checked below
-    assert build_model(composed).run_config is composed
+    model = build_model(composed)
+    assert model.config is composed.model_config[name] and model.config.model == name
 
 
 def test_the_paper_config_builds_vgg16_with_a_32_leaf_five_level_tree():

@@ -62,10 +62,6 @@ OUT_OF_SCOPE: dict[str, tuple[str, str]] = {
     "mmf.utils.m4c_evaluators": _TEXT,
     "mmf.utils.process_answers": _TEXT,
     "mmf.utils.download": ("downloads are out of scope here", "data you place under env.data_dir"),
-    "mmf.utils.build": (
-        "MMF's build helpers are not provided as a module",
-        "mmf.datasets.processors.build_processors and registry.get_model_class(...)",
-    ),
     "mmf.datasets.builders": _DATA_ZOO,
     "mmf.datasets.databases": _DATA_ZOO,
     "mmf.datasets.mmf_dataset": _DATA_ZOO,
@@ -78,14 +74,6 @@ OUT_OF_SCOPE: dict[str, tuple[str, str]] = {
     "mmf.modules.encoders": (
         "MMF's encoders load pretrained weights and tokenizers (downloads, out of scope here)",
         "torchvision models or your own nn.Module, registered with @registry.register_encoder",
-    ),
-    "mmf.modules.optimizers": (
-        "MMF's own optimizers are not provided",
-        "optimizer.type with a torch.optim name, or @registry.register_optimizer",
-    ),
-    "mmf.modules.schedulers": (
-        "MMF's own schedulers are not provided",
-        "scheduler.type, or @registry.register_scheduler",
     ),
     **{
         f"mmf.modules.{name}": _BLOCKS

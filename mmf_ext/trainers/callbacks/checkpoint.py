@@ -19,6 +19,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from mmf_ext.modules.metrics import Metrics
 from mmf_ext.utils.build import CONFIG_KEY
 from mmf_ext.utils.errors import ConfigError
 
@@ -30,6 +31,37 @@ def criteria_key(criteria: str | None) -> str | None:
     if not criteria:
         return None
     return criteria if criteria.startswith("val/") else f"val/{criteria}"
+
+
+def check_criteria_at_start(criteria: str | None, metrics: Metrics, dataset_name: str) -> None:
+    """A criteria that can name no metric of this run is an error before training starts.
+
+    Accepted: a loss (`total_loss`, `<dataset>/<loss>`), `<dataset>/<metric key>` and its
+    `/<child>` names, or, for a metric reporting flat names, one whose last part it declares.
+    A flat metric that declares nothing is checked at the first validation instead.
+    """
+    key = criteria_key(criteria)
+    if key is None or "loss" in key:
+        return
+    prefix = f"val/{dataset_name}/"
+    expected: list[str] = []
+    for metric in metrics:
+        if not metric.flat_result_keys:
+            expected.append(prefix + metric.name)
+            if key == prefix + metric.name or key.startswith(prefix + metric.name + "/"):
+                return
+            continue
+        names = metric.reported_names()
+        if names is None:
+            return
+        expected += [prefix + name for name in names]
+        if key.startswith(prefix) and key.rsplit("/", 1)[-1] in names:
+            return
+    raise ConfigError(
+        f"training.early_stop.criteria={criteria} names no metric this run reports; "
+        f"its metrics report {', '.join(expected) or 'nothing (evaluation.metrics is empty)'} "
+        "(a `dataset/metric` criteria means val/dataset/metric)"
+    )
 
 
 class MMFCheckpoint(Callback):

@@ -15,6 +15,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
+from mmf_ext.datasets.base_dataset import prediction_rows
 from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers.evaluator import DatasetEvaluator, EvaluationResult
 from mmf_ext.utils.predictions import write_predictions
@@ -78,7 +79,7 @@ class EvaluationLoop(Callback):
 
     def _write_predictions(self, trainer: pl.Trainer, result: EvaluationResult) -> None:
         dataset = trainer.datamodule.get_dataset(result.split)
-        rows = dataset.format_for_prediction(result.sample_list, result.output)
+        rows = prediction_rows(dataset, result.sample_list, result.output)
         stem = f"{result.dataset_name}_{result.split}_predictions"
         path = write_predictions(rows, self.reports_dir, stem, self.predict_file_format)
         self.prediction_files.append(path)

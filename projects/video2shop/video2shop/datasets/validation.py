@@ -124,7 +124,7 @@ def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: lis
     for split in ("train", "val", "test"):
         if not (root / f"{split}.json").exists():
             continue
-        dataset_object = builder.load(config, split)
+        dataset_object = builder.load_dataset(config, split)
         loader = dataset_object.trajectories
         loader.warn = True  # no workers here: the loader itself names each unreadable file
         items = [(v, t) for _, v, t in dataset_object.items] if split == "train" else [(q["video"], q["tracklet"]) for q in dataset_object.queries]

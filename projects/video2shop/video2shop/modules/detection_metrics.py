@@ -59,6 +59,10 @@ class DetectionMAP(BaseMetric):
     def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.calculate_with_report(sample_list, model_output)[0]
 
+    def reported_names(self) -> list[str]:
+        """Overall names; per-kind and class-agnostic ones add a `<kind>/` or `agnostic/` prefix."""
+        return list(SUMMARY_KEYS)
+
     def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         boxes, labels = per_image_list(sample_list.get("boxes")), per_image_list(sample_list.get("labels"))
         predictions = [

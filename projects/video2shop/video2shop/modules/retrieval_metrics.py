@@ -64,6 +64,10 @@ class TopKRetrievalAccuracy(BaseMetric):
     def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.calculate_with_report(sample_list, model_output)[0]
 
+    def reported_names(self) -> list[str]:
+        """Overall names; per-category and per-source ones add a `category/<name>/` or `<source>/` prefix."""
+        return [*(f"top{k}_accuracy" for k in self.ks), "median_rank"]
+
     def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         scores = torch.as_tensor(model_output["scores"]).cpu()
         queries = model_output["query_positions"].tolist()

@@ -9,7 +9,7 @@ two in sequence in one run, switching after `fusion_start` of the updates.
 
 Baselines of the paper are options of the same model: `representation` avg_pool / max_pool
 (pooled frame features scored by one SSN) or fisher_vector / vlad (frame features and shop images
-encoded by video2shop.models.baselines.encodings, fitted when training starts), `vfn.levels` 1-4, and
+encoded by video2shop.models.asymnet.encodings, fitted when training starts), `vfn.levels` 1-4, and
 `fusion` avg / max / last / kvm (key-volume attention) instead of the tree.
 """
 
@@ -30,7 +30,7 @@ from video2shop.models.asymnet.fusion_tree import FusionTree, mixture_log_likeli
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
 from video2shop.models.asymnet.vfn import VideoFeatureNetwork
-from video2shop.models.baselines.encodings import ENCODINGS, build_encoding, fit_on_training_regions
+from video2shop.models.asymnet.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from video2shop.models.retrieval_model import RetrievalModel
 from video2shop.paths import model_defaults
 from video2shop.retrieval.search import ShortlistSettings, search

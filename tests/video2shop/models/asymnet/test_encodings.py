@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
-from video2shop.models.baselines.encodings import (SoftFisherVector, SoftVLAD, fit_on_training_regions,
+from video2shop.models.asymnet.encodings import (SoftFisherVector, SoftVLAD, fit_on_training_regions,
                                                 normalise_encoding)
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
 from mmf_ext.utils.configuration import load_yaml
