@@ -156,9 +156,6 @@ class LightningTrainer:
                 seed = training.seed = random.randint(1, 100_000)
                 logger.info("training.seed=-1: using seed %d", seed)
             pl.seed_everything(int(seed) + self.launch.rank, workers=True, verbose=False)  # MMF: seed + rank
-        if is_main:
-            save_config(self.config, self.save_dir)
-            log_detailed_config(self.config)
         setup.apply_init_method(self.config)
 
     def run(self) -> dict[str, dict[str, float]]:
@@ -176,6 +173,9 @@ class LightningTrainer:
             datamodule.setup("fit")
             max_updates = setup.max_updates(self.config, len(datamodule.get_dataset("train")))
             self.config.training.max_updates = max_updates
+        if self.launch.rank == 0:  # the resolved values (global batch, updates) as the run uses them
+            save_config(self.config, self.save_dir)
+            log_detailed_config(self.config)
         trainer = self.trainer = self._pl_trainer(plan, max_updates, callbacks)
         try:
             self._run_stages(trainer, model, datamodule, point, checkpoint, loop)

@@ -76,3 +76,28 @@ def import_user_module(user_dir: str | os.PathLike | None) -> None:
     import_plugin(module_name)
     sys.modules["mmf_user_dir"] = sys.modules[module_name]
     _imported_user_dirs.add(str(path))
+
+
+def import_files(file_path: str, module_name: str | None = None) -> None:
+    """MMF's helper for a plugin's `__init__.py`: import every module beside `file_path`.
+
+    `import_files(__file__, "my_plugin")` imports my_plugin.<module> for each .py file not
+    starting with `_` in that folder, so their registrations happen.
+    """
+    folder = Path(file_path).resolve().parent
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        importlib.import_module(f"{module_name}.{path.stem}" if module_name else path.stem)
+
+
+def set_seed(seed: int | None) -> int | None:
+    """MMF's seeding: -1 picks a random seed; None leaves the generators alone. Returns the seed."""
+    if seed is None:
+        return None
+    if int(seed) == -1:
+        seed = int.from_bytes(os.urandom(3), "big") % 100_000 + 1
+    import lightning.pytorch as pl
+
+    pl.seed_everything(int(seed), workers=True, verbose=False)
+    return int(seed)
