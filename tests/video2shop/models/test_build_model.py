@@ -36,7 +36,7 @@ def test_a_run_config_builds_the_registered_model_as_the_trainer_does(run_dir):
     torch.manual_seed(0)
     by_hand = registry.get_model_class("asymnet")(config.model_config.asymnet)
     by_hand.build()
-    assert type(model) is type(by_hand) and model.run_config is config and model.training
+    assert type(model) is type(by_hand) and model.config is config.model_config.asymnet and model.training
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), by_hand.state_dict().values()))
 
 
@@ -51,7 +51,7 @@ def test_a_checkpoint_finds_its_run_config_beside_it_one_folder_up_or_inside_it(
     lone = with_config(checkpoint, tmp_path / "lone" / "model.ckpt", config)
     for path in (checkpoint, nested, lone):
         model = build_model(None, path, device="cpu")
-        assert not model.training and model.run_config.model == "asymnet"
+        assert not model.training and model.config.model == "asymnet"
         assert all(torch.equal(model.state_dict()[k], v) for k, v in expected.items())
     assert checkpoint_run_config(lone).dataset_config.synthetic_video2shop.image_size == 32
 

@@ -8,12 +8,10 @@ import torch
 
 from mmf_cli.predict import predict
 from mmf_cli.run import run
-from video2shop.datasets.categories import PAPER_CATEGORIES
-from video2shop.video.reader import read_frames
-from video2shop.pipeline.detection import ClothingDetector, Detection
-from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import UserError
-from omegaconf import OmegaConf
+from video2shop.datasets.categories import PAPER_CATEGORIES
+from video2shop.pipeline.detection import ClothingDetector, Detection
+from video2shop.video.reader import read_frames
 
 CONFIG = "projects/video2shop/configs/detector.yaml"
 
@@ -75,13 +73,14 @@ def test_a_non_detector_checkpoint_or_missing_run_is_a_clear_error(trained, tmp_
         ClothingDetector.from_save_dir(tmp_path)
     lone = tmp_path / "lone" / "model.ckpt"
     lone.parent.mkdir()
-    lone.write_bytes((save_dir / "current.ckpt").read_bytes())
+    state = torch.load(save_dir / "current.ckpt", map_location="cpu", weights_only=True)
+    assert state["config"]["model"] == "clothing_detector"  # mmf_run's checkpoints carry their run config
+    torch.save(state, lone)
+    assert ClothingDetector(lone, device="cpu").categories == list(PAPER_CATEGORIES)  # no config.yaml near it
+    del state["config"]  # an older checkpoint: its config.yaml must be beside it
+    torch.save(state, lone)
     with pytest.raises(UserError, match="no config.yaml beside it"):
         ClothingDetector(lone)
-    state = torch.load(lone, map_location="cpu", weights_only=True)  # a checkpoint that carries its run config
-    state["config"] = OmegaConf.to_container(load_yaml(save_dir / "config.yaml"), resolve=True)
-    torch.save(state, lone)
-    assert ClothingDetector(lone, device="cpu").categories == list(PAPER_CATEGORIES)
 
 
 def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
@@ -95,8 +94,8 @@ def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
 
 
 def test_video2shop_search_runs_with_the_trained_detector_checkpoint(trained, synthetic_dir, tmp_path):
-    from video2shop.cli.main import main
     from tests.video2shop.helpers import save_small_run
+    from video2shop.cli.main import main
 
     save_dir, _ = trained
     asymnet = save_small_run(tmp_path / "asymnet", tmp_path / "data")
