@@ -56,7 +56,9 @@ def run(opts: list[str] | None = None, predict: bool = False) -> dict[str, Any]:
     if predict:
         run_types = [o.split("=", 1)[1] for o in opts if o.startswith("run_type=")]
         if run_types and "train" in run_types[-1]:
-            raise ConfigError(f"mmf_predict does not train (run_type={run_types[-1]}); use run_type=test, val or predict")
+            raise ConfigError(
+                f"mmf_predict does not train (run_type={run_types[-1]}); use run_type=test, val or predict"
+            )
         opts = opts + ["evaluation.predict=true"] + ([] if run_types else ["run_type=predict"])
     _warn_when_a_real_mmf_shadows_the_alias()
     config = build_config(opts)

@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="asymnet", help="model of the configs that do not name one with `model:`")
     parser.add_argument("--out", type=Path, default=Path("save/ablations.md"))
     parser.add_argument("--save-root", type=Path, default=Path("save/ablations"))
-    parser.add_argument("--reuse", action="store_true",
-                        help="take a variant's figures from its finished run (<save-root>/<name>/reports/test_retrieval.json) instead of running it again")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take a variant's figures from its finished run (<save-root>/<name>/reports/test_retrieval.json) instead of running it again",
+    )
     args = parser.parse_intermixed_args(argv)
     configs = [c for c in args.configs if "=" not in c]
     overrides = [c for c in args.configs if "=" in c]
@@ -70,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         if finished is not None:
             rows.append((name, finished))
             continue
-        opts = [f"config={config}", f"model={config_model(config, args.model)}", f"dataset={args.dataset}", "run_type=train_val_test",
-                f"env.save_dir={args.save_root / name}", *overrides]
+        opts = [
+            f"config={config}",
+            f"model={config_model(config, args.model)}",
+            f"dataset={args.dataset}",
+            "run_type=train_val_test",
+            f"env.save_dir={args.save_root / name}",
+            *overrides,
+        ]
         results = run(opts)
         rows.append((name, results.get("test", {})))
         text = table(rows, args.dataset)

@@ -49,7 +49,12 @@ def cli_env() -> dict[str, str]:
 def run_cli(module: str, args: list[str], timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=REPO_ROOT, **kwargs,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=REPO_ROOT,
+        **kwargs,
     )
 
 
@@ -109,8 +114,12 @@ def movingfashion_dir(tmp_path) -> Path:
         for pid in ids:
             boxes = moving_video(root / "videos" / f"{pid}.mp4")
             write_rgb(root / "imgs" / f"{pid}.jpg", np.full((40, 40, 3), hash(pid) % 255, np.uint8))
-            manifest[pid] = {"img_path": f"imgs/{pid}.jpg", "video_paths": [f"videos/{pid}.mp4"], "source": 1 if pid != "s2" else 2,
-                             "tracklets": [{str(i): b for i, b in enumerate(boxes) if i % 3 == 0}]}
+            manifest[pid] = {
+                "img_path": f"imgs/{pid}.jpg",
+                "video_paths": [f"videos/{pid}.mp4"],
+                "source": 1 if pid != "s2" else 2,
+                "tracklets": [{str(i): b for i, b in enumerate(boxes) if i % 3 == 0}],
+            }
         entries[split] = manifest
     # a test video linked to two products keeps both as correct answers
     entries["test"]["s3"]["video_paths"] = ["videos/s2.mp4"]

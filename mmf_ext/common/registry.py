@@ -245,9 +245,7 @@ for _kind in _KINDS:
     _add_kind_methods(_kind, f"register_{_kind}", (f"get_{_kind}_class",))
 _add_kind_methods("pooler", "register_pooler", ("get_pooler_class", "get_pool_class"))  # MMF: get_pool_class
 # MMF spells this lookup `get_test_rerporter_class`; both spellings work.
-_add_kind_methods(
-    "test_reporter", "register_test_reporter", ("get_test_reporter_class", "get_test_rerporter_class")
-)
+_add_kind_methods("test_reporter", "register_test_reporter", ("get_test_reporter_class", "get_test_rerporter_class"))
 # MMF registers datamodules in the builder table.
 _add_kind_methods("builder", "register_datamodule", ("get_datamodule_class",))
 

@@ -101,9 +101,7 @@ class SampleList(OrderedDict):
         try:
             return self[key]
         except KeyError:
-            raise AttributeError(
-                f"Key {key} not found in the SampleList. Valid choices are {self.fields()}"
-            ) from None
+            raise AttributeError(f"Key {key} not found in the SampleList. Valid choices are {self.fields()}") from None
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
@@ -217,9 +215,7 @@ class SampleList(OrderedDict):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of the fields (nested SampleLists too); meta attributes are left out."""
-        return {
-            key: value.to_dict() if isinstance(value, SampleList) else value for key, value in self.items()
-        }
+        return {key: value.to_dict() if isinstance(value, SampleList) else value for key, value in self.items()}
 
 
 def _nest(value: Any) -> Any:

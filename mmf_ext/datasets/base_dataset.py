@@ -28,9 +28,7 @@ class BaseDataset(Dataset):
 
     eval_sample_fields: tuple[str, ...] = ("targets",)
 
-    def __init__(
-        self, dataset_name: str, config: Any, dataset_type: str = "train", *args: Any, **kwargs: Any
-    ) -> None:
+    def __init__(self, dataset_name: str, config: Any, dataset_type: str = "train", *args: Any, **kwargs: Any) -> None:
         super().__init__()
         self.config = {} if config is None else config
         self._dataset_name = dataset_name
@@ -109,9 +107,7 @@ class BaseDataset(Dataset):
         return None
 
 
-def prediction_rows(
-    dataset: Any, sample_list: SampleList, model_output: dict[str, Any]
-) -> list[dict[str, Any]]:
+def prediction_rows(dataset: Any, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:
     """`dataset.format_for_prediction` in either form: ours `(sample_list, model_output)` or MMF's `(report)`.
 
     An override written for MMF takes one argument, a report of the batch's fields and the model's

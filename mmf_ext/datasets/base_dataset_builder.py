@@ -68,8 +68,7 @@ class BaseDatasetBuilder(pl.LightningDataModule):
     def load(self, config: DictConfig, split: str) -> Dataset:
         raise NotImplementedError("This dataset builder doesn't implement a load method")
 
-    def build_dataset(self, config: DictConfig, dataset_type: str = "train", *args: Any,
-                      **kwargs: Any) -> None:
+    def build_dataset(self, config: DictConfig, dataset_type: str = "train", *args: Any, **kwargs: Any) -> None:
         """MMF's entry to `build`; do not override (override `build`)."""
         self.build(config, dataset_type, *args, **kwargs)
 

@@ -64,9 +64,7 @@ class MMFLoss(nn.Module):
         try:
             self.loss_criterion = loss_class(**loss_params)
         except TypeError as error:
-            raise ConfigError(
-                f"losses: loss {loss_name!r} rejected its params {loss_params}: {error}"
-            ) from None
+            raise ConfigError(f"losses: loss {loss_name!r} rejected its params {loss_params}: {error}") from None
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
         dataset_name, dataset_type = _meta(sample_list, "dataset_name"), _meta(sample_list, "dataset_type")
@@ -123,9 +121,7 @@ def _targets(sample_list: SampleList, model_output: dict[str, Any]) -> torch.Ten
     return sample_list["targets"] if "targets" in sample_list else model_output["targets"]
 
 
-def _scores_and_targets(
-    sample_list: SampleList, model_output: dict[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _scores_and_targets(sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores, and float targets of the scores' dtype (for the BCE / KL family)."""
     scores = model_output["scores"]
     return scores, _targets(sample_list, model_output).to(scores.dtype)
@@ -259,9 +255,7 @@ class CaptionCrossEntropyLoss(nn.Module):
 class SoftLabelCrossEntropyLoss(nn.Module):
     """Cross entropy against soft targets [B, C] (or indices [B]); ignored / all-zero rows add nothing."""
 
-    def __init__(
-        self, ignore_index: int = -100, reduction: str = "mean", normalize_targets: bool = True
-    ) -> None:
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean", normalize_targets: bool = True) -> None:
         super().__init__()
         if reduction not in ("mean", "sum"):
             raise ConfigError("soft_label_cross_entropy: reduction must be 'mean' or 'sum'")
@@ -295,9 +289,7 @@ class SoftLabelCrossEntropyLoss(nn.Module):
 class LabelSmoothingCrossEntropyLoss(SoftLabelCrossEntropyLoss):
     """Cross entropy with 1 - s on the true class and s / (C - 1) on each other one."""
 
-    def __init__(
-        self, label_smoothing: float = 0.1, reduction: str = "mean", ignore_index: int = -100
-    ) -> None:
+    def __init__(self, label_smoothing: float = 0.1, reduction: str = "mean", ignore_index: int = -100) -> None:
         if not 0 <= label_smoothing < 1:
             raise ConfigError("label_smoothing_cross_entropy: label_smoothing must be in [0, 1)")
         super().__init__(ignore_index, reduction, False)
@@ -314,9 +306,7 @@ class LabelSmoothingCrossEntropyLoss(SoftLabelCrossEntropyLoss):
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
         scores = model_output["scores"]
-        return self.compute_loss(
-            self.smooth_targets(_targets(sample_list, model_output), scores.size(1)), scores
-        )
+        return self.compute_loss(self.smooth_targets(_targets(sample_list, model_output), scores.size(1)), scores)
 
 
 # -- soft-target KL family ------------------------------------------------------------------------
@@ -347,9 +337,7 @@ class WrongLoss(nn.Module):
 
     def forward(self, sample_list: SampleList, model_output: dict[str, Any]) -> torch.Tensor:
         scores, targets = _scores_and_targets(sample_list, model_output)
-        terms = kl_div(
-            F.log_softmax(scores, dim=1), _normalised_targets(targets)[0]
-        )  # torch's kl_div, summed
+        terms = kl_div(F.log_softmax(scores, dim=1), _normalised_targets(targets)[0])  # torch's kl_div, summed
         return terms.sum() / targets.numel() * targets.size(1)
 
 
@@ -479,14 +467,10 @@ class MultiLoss(nn.Module):
         if not isinstance(entries, list):
             raise ConfigError("loss 'multi' needs params: a list of {type, weight, params} sub-losses")
         self.losses = nn.ModuleList(MMFLoss(entry) for entry in entries)
-        self.losses_weights = [
-            float(entry.get("weight", 1.0)) if isinstance(entry, dict) else 1.0 for entry in entries
-        ]
+        self.losses_weights = [float(entry.get("weight", 1.0)) if isinstance(entry, dict) else 1.0 for entry in entries]
         self.loss_names = [loss.name for loss in self.losses]
 
-    def forward(
-        self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> torch.Tensor:
+    def forward(self, sample_list: SampleList, model_output: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
         total: Any = 0
         for weight, loss in zip(self.losses_weights, self.losses):
             total = total + weight * sum(loss(sample_list, model_output).values())

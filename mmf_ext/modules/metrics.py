@@ -177,9 +177,7 @@ class Metrics:
         with torch.no_grad():
             for metric in self:
                 if metric.is_dataset_applicable(dataset_name):
-                    values.update(
-                        named_results(metric, metric._calculate_with_checks(sample_list, model_output))
-                    )
+                    values.update(named_results(metric, metric._calculate_with_checks(sample_list, model_output)))
         return values
 
     def __call__(
@@ -187,9 +185,7 @@ class Metrics:
     ) -> dict[str, torch.Tensor]:
         """MMF's form: names prefixed `<split>/<dataset>/`, also registered as `metrics.<dataset>.<split>`."""
         prefix = f"{sample_list.dataset_type}/{sample_list.dataset_name}"
-        values = {
-            f"{prefix}/{key}": value.float() for key, value in self.compute(sample_list, model_output).items()
-        }
+        values = {f"{prefix}/{key}": value.float() for key, value in self.compute(sample_list, model_output).items()}
         registry.register(f"metrics.{sample_list.dataset_name}.{sample_list.dataset_type}", values)
         return values
 
@@ -327,13 +323,11 @@ class _ClassificationMetric(BaseMetric):
         self._pos_label = int(kwargs.pop("pos_label", 1))
         if kwargs:
             raise ConfigError(
-                f"metric {self.name!r}: unsupported params {sorted(kwargs)}; "
-                "supported: average, pos_label, multilabel"
+                f"metric {self.name!r}: unsupported params {sorted(kwargs)}; supported: average, pos_label, multilabel"
             )
         if self._average not in scoring.AVERAGES:
             raise ConfigError(
-                f"metric {self.name!r}: average={self._average!r}; choose one of "
-                f"{', '.join(scoring.AVERAGES)}"
+                f"metric {self.name!r}: average={self._average!r}; choose one of {', '.join(scoring.AVERAGES)}"
             )
         if self._multilabel and self._average == "binary":
             raise ConfigError(
@@ -417,17 +411,11 @@ class _RankingMetric(BaseMetric):
         super().__init__()
         self._average = str(kwargs.pop("average", self.default_average))
         if kwargs:
-            raise ConfigError(
-                f"metric {self.name!r}: unsupported params {sorted(kwargs)}; supported: average"
-            )
+            raise ConfigError(f"metric {self.name!r}: unsupported params {sorted(kwargs)}; supported: average")
         if self._average not in ("macro", "micro", "weighted"):
-            raise ConfigError(
-                f"metric {self.name!r}: average={self._average!r}; choose macro, micro or weighted"
-            )
+            raise ConfigError(f"metric {self.name!r}: average={self._average!r}; choose macro, micro or weighted")
 
-    def _inputs(
-        self, sample_list: SampleList, model_output: dict[str, Any]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         probabilities = _probabilities(_scores(model_output))
         targets = _field(sample_list, model_output, "targets")
         return scoring.one_hot_like(targets, probabilities), probabilities
@@ -455,9 +443,7 @@ _register_averaged(ROC_AUC, {"micro_roc_auc": ("micro", False), "macro_roc_auc":
 _register_averaged(AveragePrecision, {"micro_ap": ("micro", False), "macro_ap": ("macro", False)})
 
 
-def _positive_scores(
-    sample_list: SampleList, model_output: dict[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _positive_scores(sample_list: SampleList, model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-1 probability (softmax column 1, or the single logit) and 0/1 targets."""
     scores = _scores(model_output)
     positive = _probabilities(scores) if _is_binary(scores) else torch.softmax(scores.double(), dim=-1)[:, 1]
@@ -550,9 +536,7 @@ class MeanReciprocalRank(RecallAtK):
 
 
 # -- recall at k: in-batch retrieval (MMF's r@k_retrieval family) -----------------------------------
-def retrieval_recall(
-    queries: torch.Tensor, candidates: torch.Tensor, k: int, flip: bool = False
-) -> torch.Tensor:
+def retrieval_recall(queries: torch.Tensor, candidates: torch.Tensor, k: int, flip: bool = False) -> torch.Tensor:
     """Recall@k of in-batch retrieval: row i of `queries` [B, D] matches candidates i*F .. i*F+F-1
     of `candidates` [F*B, D]; `flip` retrieves queries from candidates instead."""
     correlations = queries.double() @ candidates.double().t()
@@ -599,9 +583,7 @@ class RecallAtK_ret(BaseMetric):
         **kwargs: Any,
     ) -> torch.Tensor:
         queries, candidates = _scores(model_output), _scores(model_output, "targets")
-        return retrieval_recall(
-            queries, candidates, self.k if k is None else k, self.flip if flip is None else flip
-        )
+        return retrieval_recall(queries, candidates, self.k if k is None else k, self.flip if flip is None else flip)
 
 
 for _k in (1, 5, 10):

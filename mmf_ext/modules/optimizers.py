@@ -88,4 +88,3 @@ def build_optimizer(model: torch.nn.Module, config: DictConfig) -> torch.optim.O
         raise ConfigError(f"optimizer.params {params} do not fit {name}: {error}") from None
     except ValueError as error:
         raise ConfigError(f"optimizer.params {params} are invalid for {name}: {error}") from None
-

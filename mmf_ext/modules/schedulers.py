@@ -34,7 +34,9 @@ def warmup_linear_factor(num_warmup_steps: int, num_training_steps: int) -> Call
     return factor
 
 
-def warmup_cosine_factor(num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5) -> Callable[[int], float]:
+def warmup_cosine_factor(
+    num_warmup_steps: int, num_training_steps: int, num_cycles: float = 0.5
+) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < num_warmup_steps:
             return step / max(1, num_warmup_steps)
@@ -45,7 +47,11 @@ def warmup_cosine_factor(num_warmup_steps: int, num_training_steps: int, num_cyc
 
 
 def multi_step_factor(
-    lr_steps: list[int], lr_ratio: float, use_warmup: bool = False, warmup_iterations: int = 0, warmup_factor: float = 1.0
+    lr_steps: list[int],
+    lr_ratio: float,
+    use_warmup: bool = False,
+    warmup_iterations: int = 0,
+    warmup_factor: float = 1.0,
 ) -> Callable[[int], float]:
     """MMF's step rule: a linear warmup from `warmup_factor`, then x lr_ratio at every step in lr_steps."""
     steps = sorted(int(s) for s in lr_steps)
@@ -61,27 +67,43 @@ def multi_step_factor(
 
 @registry.register_scheduler("warmup_linear")
 class WarmupLinearScheduler(LambdaLR):
-    def __init__(self, optimizer: torch.optim.Optimizer, num_warmup_steps: int, num_training_steps: int,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
+    ) -> None:
         super().__init__(optimizer, warmup_linear_factor(int(num_warmup_steps), int(num_training_steps)), last_epoch)
 
 
 @registry.register_scheduler("warmup_cosine")
 class WarmupCosineScheduler(LambdaLR):
-    def __init__(self, optimizer: torch.optim.Optimizer, num_warmup_steps: int, num_training_steps: int,
-                 num_cycles: float = 0.5, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        num_warmup_steps: int,
+        num_training_steps: int,
+        num_cycles: float = 0.5,
+        last_epoch: int = -1,
+    ) -> None:
         rule = warmup_cosine_factor(int(num_warmup_steps), int(num_training_steps), float(num_cycles))
         super().__init__(optimizer, rule, last_epoch)
 
 
 @registry.register_scheduler("multi_step")
 class MultiStepScheduler(LambdaLR):
-    def __init__(self, optimizer: torch.optim.Optimizer, lr_steps: list[int], lr_ratio: float = 0.1,
-                 use_warmup: bool = False, warmup_iterations: int = 0, warmup_factor: float = 0.2,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        lr_steps: list[int],
+        lr_ratio: float = 0.1,
+        use_warmup: bool = False,
+        warmup_iterations: int = 0,
+        warmup_factor: float = 0.2,
+        last_epoch: int = -1,
+    ) -> None:
         if use_warmup and lr_steps and warmup_iterations >= min(lr_steps):
             raise ConfigError("scheduler.params.warmup_iterations must end before the first of lr_steps")
-        rule = multi_step_factor(list(lr_steps), float(lr_ratio), bool(use_warmup), int(warmup_iterations), float(warmup_factor))
+        rule = multi_step_factor(
+            list(lr_steps), float(lr_ratio), bool(use_warmup), int(warmup_iterations), float(warmup_factor)
+        )
         super().__init__(optimizer, rule, last_epoch)
 
 
@@ -91,8 +113,15 @@ class PythiaScheduler(MultiStepScheduler):
 
     def __init__(self, optimizer: torch.optim.Optimizer, last_epoch: int = -1) -> None:
         training = get_global_config("training")
-        super().__init__(optimizer, list(training.lr_steps), float(training.lr_ratio), bool(training.use_warmup),
-                         int(training.warmup_iterations), float(training.warmup_factor), last_epoch)
+        super().__init__(
+            optimizer,
+            list(training.lr_steps),
+            float(training.lr_ratio),
+            bool(training.use_warmup),
+            int(training.warmup_iterations),
+            float(training.warmup_factor),
+            last_epoch,
+        )
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: DictConfig) -> Any:

@@ -44,8 +44,7 @@ def precision_recall_f1(
     if truth.dim() == 2:
         if average == "binary":
             raise ValueError(
-                "Target is multilabel-indicator but average='binary'; choose micro, macro, "
-                "weighted or samples"
+                "Target is multilabel-indicator but average='binary'; choose micro, macro, weighted or samples"
             )
         truth_cols, predicted_cols = truth.bool(), predicted.bool()
     else:
@@ -138,9 +137,7 @@ def binary_roc_auc(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     return (ranks[targets > 0].sum() - positives * (positives + 1) / 2) / (positives * negatives)
 
 
-def _precision_recall_points(
-    targets: torch.Tensor, scores: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _precision_recall_points(targets: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision and recall at each distinct score threshold, highest threshold first."""
     targets, scores = targets.reshape(-1).double(), scores.reshape(-1).double()
     order = torch.argsort(scores, descending=True, stable=True)

@@ -62,7 +62,9 @@ def device_plan(config: DictConfig, launch: LaunchInfo) -> DevicePlan:
         devices, num_nodes = launch.devices_per_node, int(distributed.num_nodes or launch.num_nodes)
     else:
         num_nodes = int(distributed.num_nodes or 1)
-        world = 1 if distributed.no_spawn else int(distributed.world_size or (torch.cuda.device_count() if on_cuda else 1))
+        world = (
+            1 if distributed.no_spawn else int(distributed.world_size or (torch.cuda.device_count() if on_cuda else 1))
+        )
         devices = max(1, world // num_nodes)
     backend = distributed.backend or ("nccl" if on_cuda else "gloo")
     return DevicePlan("gpu" if on_cuda else "cpu", devices, num_nodes, str(backend))
@@ -84,8 +86,9 @@ def apply_init_method(config: DictConfig) -> None:
 def strategy(config: DictConfig, plan: DevicePlan) -> Any:
     if plan.world_size == 1:
         return "auto"
-    return DDPStrategy(process_group_backend=plan.backend,
-                       find_unused_parameters=bool(config.training.find_unused_parameters))
+    return DDPStrategy(
+        process_group_backend=plan.backend, find_unused_parameters=bool(config.training.find_unused_parameters)
+    )
 
 
 def precision(config: DictConfig, plan: DevicePlan) -> str:
@@ -109,13 +112,19 @@ def global_batch_size(config: DictConfig, world_size: int) -> int:
     training = config.training
     if training.batch_size_per_device is not None:
         size = int(training.batch_size_per_device) * world_size
-        logger.info("training.batch_size_per_device=%s: global batch %d over %d processes",
-                    training.batch_size_per_device, size, world_size)
+        logger.info(
+            "training.batch_size_per_device=%s: global batch %d over %d processes",
+            training.batch_size_per_device,
+            size,
+            world_size,
+        )
     else:
         size = int(training.batch_size)
     if size % world_size:
-        raise ConfigError(f"training.batch_size={size} is not divisible by the {world_size} processes; "
-                          f"choose a multiple of {world_size}")
+        raise ConfigError(
+            f"training.batch_size={size} is not divisible by the {world_size} processes; "
+            f"choose a multiple of {world_size}"
+        )
     return size
 
 
@@ -127,8 +136,10 @@ def max_updates(config: DictConfig, train_size: int) -> int:
     if training.max_epochs is None:
         return int(training.max_updates)
     if training.max_updates is not None:
-        logger.info("both training.max_updates and training.max_epochs are set; max_epochs=%s wins (as in MMF)",
-                    training.max_epochs)
+        logger.info(
+            "both training.max_updates and training.max_epochs are set; max_epochs=%s wins (as in MMF)",
+            training.max_epochs,
+        )
     batches = max(1, train_size // int(training.batch_size))
     per_epoch = math.ceil(batches / int(training.update_frequency))
     return int(math.ceil(float(training.max_epochs) * per_epoch))
@@ -143,7 +154,9 @@ def loggers(config: DictConfig, save_dir: Path, log_dir: Path) -> list[Logger]:
             from lightning.pytorch.loggers import TensorBoardLogger
             import tensorboard  # noqa: F401
         except ImportError:
-            raise ConfigError("training.tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+            raise ConfigError(
+                "training.tensorboard=true needs the tensorboard package: pip install tensorboard"
+            ) from None
         directory = Path(env.tensorboard_logdir) if env.tensorboard_logdir else save_dir / "tensorboard"
         chosen.append(TensorBoardLogger(save_dir=str(directory), name=str(training.experiment_name)))
     if training.wandb.enabled:
@@ -156,14 +169,25 @@ def _wandb_logger(config: DictConfig, save_dir: Path) -> Logger:
         import wandb  # noqa: F401
         from lightning.pytorch.loggers import WandbLogger
     except ImportError:
-        raise ConfigError("training.wandb.enabled=true needs the wandb package: pip install wandb "
-                          "(WANDB_MODE=offline keeps runs local)") from None
+        raise ConfigError(
+            "training.wandb.enabled=true needs the wandb package: pip install wandb "
+            "(WANDB_MODE=offline keeps runs local)"
+        ) from None
     settings = config.training.wandb
     directory = Path(config.env.wandb_logdir) if config.env.wandb_logdir else save_dir
-    extra = {k: v for k, v in OmegaConf.to_container(settings, resolve=True).items()
-             if k not in ("enabled", "entity", "project", "name", "log_checkpoint")}
-    return WandbLogger(project=settings.project, entity=settings.entity, name=settings.name,
-                       save_dir=str(directory), log_model=bool(settings.log_checkpoint), **extra)
+    extra = {
+        k: v
+        for k, v in OmegaConf.to_container(settings, resolve=True).items()
+        if k not in ("enabled", "entity", "project", "name", "log_checkpoint")
+    }
+    return WandbLogger(
+        project=settings.project,
+        entity=settings.entity,
+        name=settings.name,
+        save_dir=str(directory),
+        log_model=bool(settings.log_checkpoint),
+        **extra,
+    )
 
 
 def user_callbacks(config: DictConfig, trainer: Any) -> list[Callback]:
@@ -173,8 +197,9 @@ def user_callbacks(config: DictConfig, trainer: Any) -> list[Callback]:
         callback_class = registry.get_callback_class(name)
         try:
             if isinstance(callback_class, type) and issubclass(callback_class, MMFStyleCallback):
-                callbacks.append(MMFCallbackAdapter(callback_class(config, trainer, **params),
-                                                    int(config.training.update_frequency)))
+                callbacks.append(
+                    MMFCallbackAdapter(callback_class(config, trainer, **params), int(config.training.update_frequency))
+                )
             else:
                 callbacks.append(callback_class(**params))
         except TypeError as error:

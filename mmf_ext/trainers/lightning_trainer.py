@@ -62,7 +62,9 @@ class LightningTrainer:
         self.launch = detect_launch()
         self.save_dir = Path(config.env.save_dir).expanduser()
         self.log_dir = Path(config.env.log_dir).expanduser() if config.env.log_dir else self.save_dir
-        self.reports_dir = Path(config.env.report_dir).expanduser() if config.env.report_dir else self.save_dir / "reports"
+        self.reports_dir = (
+            Path(config.env.report_dir).expanduser() if config.env.report_dir else self.save_dir / "reports"
+        )
         self.results: dict[str, dict[str, float]] = {}
         self.prediction_files: list[Path] = []
         self.model: Any = None
@@ -134,8 +136,9 @@ class LightningTrainer:
         metrics = Metrics(evaluation.metrics)
         if self.run_type in ("train_val", "train_val_test"):
             check_criteria_at_start(training.early_stop.criteria, metrics, str(self.config.datasets))
-        loop = EvaluationLoop(metrics, self.reports_dir, predict, str(evaluation.predict_file_format),
-                              bool(evaluation.use_cpu))
+        loop = EvaluationLoop(
+            metrics, self.reports_dir, predict, str(evaluation.predict_file_format), bool(evaluation.use_cpu)
+        )
         callbacks: list[Callback] = [loop, checkpoint, IntervalLogger(int(training.log_interval))]
         if training.exit_on_nan_losses:
             callbacks.append(NaNLossStop())
@@ -148,8 +151,14 @@ class LightningTrainer:
     def _setup_run(self) -> None:
         training = self.config.training
         is_main = self.launch.rank == 0
-        setup_logging(self.log_dir, is_main, str(training.logger_level), str(training.log_format),
-                      bool(training.colored_logs), bool(training.should_not_log))
+        setup_logging(
+            self.log_dir,
+            is_main,
+            str(training.logger_level),
+            str(training.log_format),
+            bool(training.colored_logs),
+            bool(training.should_not_log),
+        )
         seed = training.seed
         if seed is not None:
             if int(seed) == -1:
@@ -186,8 +195,15 @@ class LightningTrainer:
         self.prediction_files = list(loop.prediction_files)
         return self.results
 
-    def _run_stages(self, trainer: pl.Trainer, model: Any, datamodule: Any, point: StartPoint,
-                    checkpoint: MMFCheckpoint, loop: EvaluationLoop) -> None:
+    def _run_stages(
+        self,
+        trainer: pl.Trainer,
+        model: Any,
+        datamodule: Any,
+        point: StartPoint,
+        checkpoint: MMFCheckpoint,
+        loop: EvaluationLoop,
+    ) -> None:
         ckpt_path = point.ckpt_path
         if "train" in self.run_type:
             logger.info("training %s on %s for %d updates", self.config.model, self.config.datasets, trainer.max_steps)
@@ -213,8 +229,12 @@ class LightningTrainer:
             return
         state = load_checkpoint_file(best)["state_dict"]
         model.load_state_dict(state)
-        logger.info("restored best.ckpt (update %d, %s=%.4f) for what follows", checkpoint.best_step,
-                    checkpoint.criteria, checkpoint.best_value)
+        logger.info(
+            "restored best.ckpt (update %d, %s=%.4f) for what follows",
+            checkpoint.best_step,
+            checkpoint.criteria,
+            checkpoint.best_value,
+        )
 
     def _write_final(self, model: Any) -> None:
         if self.launch.rank != 0:

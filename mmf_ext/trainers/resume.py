@@ -87,8 +87,11 @@ def _stripped_copy(source: str, save_dir: Path, reset: DictConfig) -> Path:
             state.pop(key)
     path = save_dir / ".resume_with_reset.ckpt"
     save_checkpoint_file(state, path)
-    logger.info("resuming from %s with checkpoint.reset %s", source,
-                {k: v for k, v in OmegaConf.to_container(reset).items() if v})
+    logger.info(
+        "resuming from %s with checkpoint.reset %s",
+        source,
+        {k: v for k, v in OmegaConf.to_container(reset).items() if v},
+    )
     return path
 
 
@@ -99,5 +102,9 @@ def load_start_weights(model: torch.nn.Module, config: DictConfig, point: StartP
     mapping = config.checkpoint.pretrained_state_mapping if config.checkpoint.resume_pretrained else None
     mapping = OmegaConf.to_container(mapping, resolve=True) if mapping is not None else None
     missing, unexpected = load_model_weights(model, point.weights_from, mapping or None)
-    logger.info("loaded model weights from %s (%d missing, %d unexpected keys)",
-                point.weights_from, len(missing), len(unexpected))
+    logger.info(
+        "loaded model weights from %s (%d missing, %d unexpected keys)",
+        point.weights_from,
+        len(missing),
+        len(unexpected),
+    )

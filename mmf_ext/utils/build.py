@@ -52,8 +52,10 @@ def find_run_config(checkpoint: str | os.PathLike) -> Path:
     for folder in (checkpoint.parent, checkpoint.parent.parent):
         if (folder / "config.yaml").is_file():
             return folder / "config.yaml"
-    raise UserError(f"{checkpoint}: holds no run config and there is no config.yaml beside it or one folder up; "
-                    "pass a checkpoint from an mmf_run save dir")
+    raise UserError(
+        f"{checkpoint}: holds no run config and there is no config.yaml beside it or one folder up; "
+        "pass a checkpoint from an mmf_run save dir"
+    )
 
 
 def checkpoint_run_config(checkpoint: str | os.PathLike, state: Mapping[str, Any] | None = None) -> DictConfig:
@@ -69,8 +71,11 @@ def checkpoint_run_config(checkpoint: str | os.PathLike, state: Mapping[str, Any
     return load_yaml(find_run_config(checkpoint))
 
 
-def build_model(config: DictConfig | None = None, checkpoint: str | os.PathLike | None = None,
-                device: str | torch.device | None = None) -> Any:
+def build_model(
+    config: DictConfig | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> Any:
     """The registered model `config.model`, built from `config.model_config[config.model]`.
 
     `config` is the whole run config (`model`, `model_config`, ...), or None to use the
@@ -112,9 +117,11 @@ def load_weights(model: torch.nn.Module, state: Mapping[str, Any], checkpoint: s
     resized = [key for key in weights if key in own and tuple(own[key].shape) != tuple(weights[key].shape)]
     if missing or unexpected or resized:
         example = (missing or unexpected or resized)[0]
-        raise UserError(f"{checkpoint}: does not fit model {type(model).__name__} of its run config "
-                        f"({len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped "
-                        f"weights, e.g. {example})")
+        raise UserError(
+            f"{checkpoint}: does not fit model {type(model).__name__} of its run config "
+            f"({len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped "
+            f"weights, e.g. {example})"
+        )
     model.load_state_dict(weights)
 
 

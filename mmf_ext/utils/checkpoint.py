@@ -72,7 +72,7 @@ def load_model_weights(
         new_key = key
         for source, target in (mapping or {}).items():
             if new_key.startswith(source):
-                new_key = target + new_key[len(source):]
+                new_key = target + new_key[len(source) :]
                 break
         if hasattr(model, "format_state_key"):
             new_key = model.format_state_key(new_key)

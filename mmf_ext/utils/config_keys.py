@@ -78,7 +78,6 @@ class Schema:
             node = node._get_node(part)
         return None
 
-
     def in_open_node(self, key: str) -> bool:
         """Whether a new `key` lands in an open node (`params`, `processors`, an empty mapping)."""
         parts = key.split(".")

@@ -133,7 +133,9 @@ def build_config(opts: Iterable[str] = ()) -> DictConfig:
     user_layers = [Layer(str(part.path), part.data) for part in user_tree.files()] if user_tree else []
     _check_layers(Schema(schema, checked), user_layers)
 
-    config = _merge_layers(schema, user_layers, reset_optimizer=_sets_optimizer(component_layers, user_layers, overrides))
+    config = _merge_layers(
+        schema, user_layers, reset_optimizer=_sets_optimizer(component_layers, user_layers, overrides)
+    )
     config.model = model_name
     config.datasets = ",".join(dataset_names)
     config.config = str(user_tree.path) if user_tree is not None else None
@@ -164,12 +166,14 @@ def _component_names(selectors: dict[str, str], user_config: DictConfig) -> tupl
     if not model_name:
         raise ConfigError(
             "no model given; add model=<name> on the command line (registered: "
-            + ", ".join(registry.names("model")) + ")"
+            + ", ".join(registry.names("model"))
+            + ")"
         )
     if not datasets_value:
         raise ConfigError(
             "no dataset given; add dataset=<name> on the command line (registered: "
-            + ", ".join(registry.names("builder")) + ")"
+            + ", ".join(registry.names("builder"))
+            + ")"
         )
     return str(model_name), _split_names(datasets_value)
 
@@ -181,7 +185,11 @@ def _component_layers(model_name: str, dataset_names: list[str], user_dir: str) 
     model_class = registry.get_model_class(model_name)
     dataclass_defaults = _config_dataclass_defaults(model_class)
     if dataclass_defaults is not None:
-        layers.append(Layer(f"{model_class.__name__}.Config", OmegaConf.create({"model_config": {model_name: dataclass_defaults}})))
+        layers.append(
+            Layer(
+                f"{model_class.__name__}.Config", OmegaConf.create({"model_config": {model_name: dataclass_defaults}})
+            )
+        )
         checked.add(f"model_config.{model_name}")
     components = [(model_class, f"model_config.{model_name}")]
     components += [(registry.get_builder_class(name), f"dataset_config.{name}") for name in dataset_names]

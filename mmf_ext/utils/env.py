@@ -59,16 +59,14 @@ def import_user_module(user_dir: str | os.PathLike | None) -> None:
         return
     if not path.exists():
         raise FileNotFoundError(
-            f"env.user_dir={user_dir}: no such folder; point it at your plugin package "
-            "(a folder with __init__.py)"
+            f"env.user_dir={user_dir}: no such folder; point it at your plugin package (a folder with __init__.py)"
         )
     if path.is_file():
         module_name = path.stem
     else:
         if not (path / "__init__.py").exists():
             raise FileNotFoundError(
-                f"env.user_dir={user_dir}: {path / '__init__.py'} is missing; "
-                "a plugin must be a Python package"
+                f"env.user_dir={user_dir}: {path / '__init__.py'} is missing; a plugin must be a Python package"
             )
         module_name = path.name
     if str(path.parent) not in sys.path:

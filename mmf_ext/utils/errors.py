@@ -27,6 +27,6 @@ def one_line(error: BaseException) -> str:
         name = type(error).__name__
         for prefix in (f"{type(error).__module__}.{name}: ", f"{name}: "):
             if last.startswith(prefix):
-                return last[len(prefix):]
+                return last[len(prefix) :]
         return last
     return lines[0]

@@ -23,8 +23,11 @@ class Refusal:
 
 REFUSED: tuple[Refusal, ...] = (
     Refusal("training.fast_read", (False,), "datasets read lazily; remove the key"),
-    Refusal("training.evaluate_metrics", (False,),
-            "metrics run on whole val/test splits, gathered from every rank; remove the key"),
+    Refusal(
+        "training.evaluate_metrics",
+        (False,),
+        "metrics run on whole val/test splits, gathered from every rank; remove the key",
+    ),
     Refusal("training.verbose_dump", (False,), "not implemented; remove the key"),
     Refusal("training.local_rank", (None,), "the launcher sets LOCAL_RANK; remove the key"),
     Refusal("training.clip_norm_mode", ("all",), "only `all` (clip the norm of all parameters) is implemented"),
@@ -35,7 +38,9 @@ REFUSED: tuple[Refusal, ...] = (
     Refusal("env.model_zoo", ("configs/zoo/models.yaml",), f"{NO_ZOO}; remove the key"),
     Refusal("optimizer.enable_state_sharding", (False,), "ZeRO state sharding is not implemented; remove the key"),
     Refusal("evaluation.reporter.type", ("file",), "only the file reporter (json/csv predictions) exists"),
-    Refusal("evaluation.reporter.params", ({},), "the file reporter takes no params; use evaluation.predict_file_format"),
+    Refusal(
+        "evaluation.reporter.params", ({},), "the file reporter takes no params; use evaluation.predict_file_format"
+    ),
     Refusal("trainer.type", ("lightning", "mmf"), "this framework has one trainer; remove the key"),
 )
 
@@ -97,7 +102,7 @@ def refused_message(key: str, value_of: Callable[[str], Any], default: Any, wher
                 return f"{where}: {refusal.key}={value!r} is an MMF setting this framework does not implement: {refusal.instead}"
     prefix = "trainer.params."
     if key.startswith(prefix) and value_of(key) != default:
-        name = key[len(prefix):].split(".")[0]
+        name = key[len(prefix) :].split(".")[0]
         instead = TRAINER_PARAMS.get(name, "the training.* keys")
         return f"{where}: {key} is an MMF Lightning-trainer parameter this framework sets itself; use {instead}"
     return None

@@ -35,7 +35,12 @@ def default_prediction_rows(sample_list: SampleList, model_output: dict[str, Any
                     row[key] = _plain(value[i])
                 elif isinstance(value, list) and len(value) == size:
                     row[key] = _plain(value[i])
-        if "scores" in row and isinstance(row["scores"], list) and row["scores"] and not isinstance(row["scores"][0], list):
+        if (
+            "scores" in row
+            and isinstance(row["scores"], list)
+            and row["scores"]
+            and not isinstance(row["scores"][0], list)
+        ):
             row["prediction"] = int(torch.tensor(row["scores"]).argmax())
         rows.append(row)
     return rows

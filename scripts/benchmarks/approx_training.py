@@ -1,6 +1,6 @@
 """Training-step time with approximate training (Alg. 1) on and off, side by side.
 
-    python scripts/benchmark.py approx_training [--positives 8] [--frames 32] [--trajectories 2]
+python scripts/benchmark.py approx_training [--positives 8] [--frames 32] [--trajectories 2]
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from mmf_ext.common.sample import SampleList
 
 
 def build(approximate: bool, backbone: str, frames: int) -> torch.nn.Module:
-    return untrained_asymnet({"ifn": {"backbone": backbone}, "tree": tree_of(frames), "phase": "ssn",
-                              "approximate_training": approximate})
+    return untrained_asymnet(
+        {"ifn": {"backbone": backbone}, "tree": tree_of(frames), "phase": "ssn", "approximate_training": approximate}
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -28,11 +29,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     n, pairs, size = args.trajectories, 2 * args.positives, args.image_size
-    batch = SampleList({
-        "video": torch.randint(0, 255, (n, args.frames, 3, size, size), dtype=torch.uint8),
-        "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8),
-        "labels": torch.tensor([[1.0] * args.positives + [0.0] * args.positives] * n),
-    })
+    batch = SampleList(
+        {
+            "video": torch.randint(0, 255, (n, args.frames, 3, size, size), dtype=torch.uint8),
+            "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8),
+            "labels": torch.tensor([[1.0] * args.positives + [0.0] * args.positives] * n),
+        }
+    )
     seconds = {}
     losses = {}
     reference = build(True, args.backbone, args.frames).state_dict()
@@ -52,10 +55,22 @@ def main(argv: list[str]) -> int:
     ratio = seconds[False] / seconds[True]
     print(f"approximate training (trajectory encoded once):   {seconds[True]:.3f} s/step")
     print(f"per-pair training (trajectory encoded 2S times):  {seconds[False]:.3f} s/step")
-    print(f"speedup {ratio:.1f}x at S={args.positives}, T={args.frames}, n={n}, backbone={args.backbone}; "
-          f"loss {losses[True]:.6f} vs {losses[False]:.6f}")
-    print_result({"benchmark": "approx_training", "approximate_s_per_step": round(seconds[True], 4),
-                  "per_pair_s_per_step": round(seconds[False], 4), "speedup": round(ratio, 2), "S": args.positives,
-                  "T": args.frames, "n": n, "backbone": args.backbone, "loss_approximate": losses[True],
-                  "loss_per_pair": losses[False]})
+    print(
+        f"speedup {ratio:.1f}x at S={args.positives}, T={args.frames}, n={n}, backbone={args.backbone}; "
+        f"loss {losses[True]:.6f} vs {losses[False]:.6f}"
+    )
+    print_result(
+        {
+            "benchmark": "approx_training",
+            "approximate_s_per_step": round(seconds[True], 4),
+            "per_pair_s_per_step": round(seconds[False], 4),
+            "speedup": round(ratio, 2),
+            "S": args.positives,
+            "T": args.frames,
+            "n": n,
+            "backbone": args.backbone,
+            "loss_approximate": losses[True],
+            "loss_per_pair": losses[False],
+        }
+    )
     return 0

@@ -1,6 +1,6 @@
 """Trajectory loading: raw decord decoding vs. the frame cache, in trajectories per second.
 
-    python scripts/benchmark.py loading [--data-dir DIR] [--products 40] [--num-frames 8]
+python scripts/benchmark.py loading [--data-dir DIR] [--products 40] [--num-frames 8]
 """
 
 from __future__ import annotations
@@ -41,11 +41,20 @@ def main(argv: list[str]) -> int:
         for video, tracklet in items:
             cached.load(video, tracklet)
         cache_rate = len(items) / (time.perf_counter() - start)
-        print(f"raw decoding: {raw_rate:8.1f} trajectories/s ({len(items)} trajectories, {args.num_frames} frames each)")
+        print(
+            f"raw decoding: {raw_rate:8.1f} trajectories/s ({len(items)} trajectories, {args.num_frames} frames each)"
+        )
         print(f"frame cache : {cache_rate:8.1f} trajectories/s ({cache_rate / raw_rate:.1f}x)")
-        print_result({"benchmark": "loading", "raw_trajectories_per_s": round(raw_rate, 1),
-                      "cache_trajectories_per_s": round(cache_rate, 1), "speedup": round(cache_rate / raw_rate, 2),
-                      "trajectories": len(items), "num_frames": args.num_frames})
+        print_result(
+            {
+                "benchmark": "loading",
+                "raw_trajectories_per_s": round(raw_rate, 1),
+                "cache_trajectories_per_s": round(cache_rate, 1),
+                "speedup": round(cache_rate / raw_rate, 2),
+                "trajectories": len(items),
+                "num_frames": args.num_frames,
+            }
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -55,8 +55,15 @@ def make_video(path: Path, seconds: float, width: int, height: int, fps: float) 
 
 def untrained(model_name: str, config: str, folder: Path) -> Path:
     """An untrained model of a project config, saved as an mmf_run save dir would hold it."""
-    run_config = build_config([f"config={REPO / 'projects/video2shop/configs' / config}", f"model={model_name}",
-                               "dataset=synthetic_video2shop", f"env.save_dir={folder}", f"env.data_dir={folder}"])
+    run_config = build_config(
+        [
+            f"config={REPO / 'projects/video2shop/configs' / config}",
+            f"model={model_name}",
+            "dataset=synthetic_video2shop",
+            f"env.save_dir={folder}",
+            f"env.data_dir={folder}",
+        ]
+    )
     model = build_model(run_config)
     save_config(run_config, folder)
     torch.save({"state_dict": model.state_dict()}, folder / "current.ckpt")
@@ -98,8 +105,9 @@ def stage_speeds(video: Path, frames: int, detector: ClothingDetector, settings:
     return {"decode_fps": round(decode_fps, 1), "detect_fps": round(detect_fps, 2), "track_fps": round(track_fps, 1)}
 
 
-def end_to_end(video: Path, trained: Any, detector: ClothingDetector, settings: Any, gallery_size: int,
-               video_seconds: float) -> dict[str, float]:
+def end_to_end(
+    video: Path, trained: Any, detector: ClothingDetector, settings: Any, gallery_size: int, video_seconds: float
+) -> dict[str, float]:
     """`video2shop search`'s path over the whole video against `gallery_size` random features, scored exactly."""
     features = torch.randn(gallery_size, trained.model.ifn.feature_dim).clamp_min(0)
     ids = [f"g{i}" for i in range(gallery_size)]
@@ -112,18 +120,24 @@ def end_to_end(video: Path, trained: Any, detector: ClothingDetector, settings: 
     timings.score_s = time.perf_counter() - begin
     total = time.perf_counter() - start
     per_minute = total / (video_seconds / 60.0)
-    print(f"end to end: {total:.1f} s for {video_seconds:.0f} s of video = {per_minute:.1f} s per minute of video "
-          f"(decode {timings.decode_s:.1f} s, detect {timings.detect_s:.1f} s, track {timings.track_s:.1f} s, "
-          f"score {timings.score_s:.2f} s; {len(trajectories)} trajectories)")
-    return {"trajectories": len(trajectories), "end_to_end_s": round(total, 1),
-            "seconds_per_video_minute": round(per_minute, 1)}
+    print(
+        f"end to end: {total:.1f} s for {video_seconds:.0f} s of video = {per_minute:.1f} s per minute of video "
+        f"(decode {timings.decode_s:.1f} s, detect {timings.detect_s:.1f} s, track {timings.track_s:.1f} s, "
+        f"score {timings.score_s:.2f} s; {len(trajectories)} trajectories)"
+    )
+    return {
+        "trajectories": len(trajectories),
+        "end_to_end_s": round(total, 1),
+        "seconds_per_video_minute": round(per_minute, 1),
+    }
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmark.py pipeline")
     parser.add_argument("--checkpoint", type=Path, default=None, help="an asymnet checkpoint (default: untrained)")
-    parser.add_argument("--detector", type=Path, default=None,
-                        help="a clothing_detector checkpoint (default: untrained)")
+    parser.add_argument(
+        "--detector", type=Path, default=None, help="a clothing_detector checkpoint (default: untrained)"
+    )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
@@ -138,6 +152,15 @@ def main(argv: list[str]) -> int:
     trained, detector, settings = load_models(args, work)
     speeds = stage_speeds(video, frames, detector, settings)
     whole = end_to_end(video, trained, detector, settings, args.gallery, frames / args.fps)
-    print_result({"benchmark": "pipeline", "frames": frames, "resolution": f"{args.width}x{args.height}", "fps": args.fps,
-                  "weights": "trained" if args.detector and args.checkpoint else "untrained", **speeds, **whole})
+    print_result(
+        {
+            "benchmark": "pipeline",
+            "frames": frames,
+            "resolution": f"{args.width}x{args.height}",
+            "fps": args.fps,
+            "weights": "trained" if args.detector and args.checkpoint else "untrained",
+            **speeds,
+            **whole,
+        }
+    )
     return 0

@@ -1,6 +1,6 @@
 """Exact gallery scoring: naive per-pair network vs. the factorized engine (same scores).
 
-    python scripts/benchmark.py scoring [--gallery 10000] [--states 32] [--dim 512] [--queries 4]
+python scripts/benchmark.py scoring [--gallery 10000] [--states 32] [--dim 512] [--queries 4]
 """
 
 from __future__ import annotations
@@ -45,9 +45,20 @@ def main(argv: list[str]) -> int:
     naive = naive_score_matrix(scorer, queries, naive_gallery)
     diff = float((exact - naive).abs().max())
     print(f"naive per-pair network : {naive_rate:12,.0f} pairs/s")
-    print(f"factorized exact engine: {exact_rate:12,.0f} pairs/s  ({args.queries} queries x {args.gallery} gallery, T={args.states}, dim={args.dim})")
+    print(
+        f"factorized exact engine: {exact_rate:12,.0f} pairs/s  ({args.queries} queries x {args.gallery} gallery, T={args.states}, dim={args.dim})"
+    )
     print(f"speedup {exact_rate / naive_rate:.1f}x, max |exact - naive| = {diff:.2e}")
-    print_result({"benchmark": "scoring", "naive_pairs_per_s": round(naive_rate), "exact_pairs_per_s": round(exact_rate),
-                  "speedup": round(exact_rate / naive_rate, 2), "max_abs_diff": diff, "gallery": args.gallery,
-                  "states": args.states, "dim": args.dim})
+    print_result(
+        {
+            "benchmark": "scoring",
+            "naive_pairs_per_s": round(naive_rate),
+            "exact_pairs_per_s": round(exact_rate),
+            "speedup": round(exact_rate / naive_rate, 2),
+            "max_abs_diff": diff,
+            "gallery": args.gallery,
+            "states": args.states,
+            "dim": args.dim,
+        }
+    )
     return 0

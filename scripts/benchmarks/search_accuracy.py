@@ -46,10 +46,18 @@ def _mode(name: str, videos: list[tuple[Path, set[str]]], trained, gallery, dete
     ranks, trajectories_per_video, start = [], [], time.perf_counter()
     search = settings.pipeline.search
     for video, correct in videos:
-        _, trajectories = find_trajectories(str(video), trained, detector, tracker_config(settings),
-                                            int(search.frame_stride), int(search.crop_capacity),
-                                            length=settings.pipeline.trajectories.get("length"))
-        rank_products(trained, gallery, trajectories, topk=len(gallery.product_ids), shortlist_size=int(search.shortlist_size))
+        _, trajectories = find_trajectories(
+            str(video),
+            trained,
+            detector,
+            tracker_config(settings),
+            int(search.frame_stride),
+            int(search.crop_capacity),
+            length=settings.pipeline.trajectories.get("length"),
+        )
+        rank_products(
+            trained, gallery, trajectories, topk=len(gallery.product_ids), shortlist_size=int(search.shortlist_size)
+        )
         found = [hit["rank"] for t in trajectories for hit in t.results if hit["product_id"] in correct]
         ranks.append(min(found) if found else float("inf"))
         trajectories_per_video.append(len(trajectories))
@@ -58,15 +66,20 @@ def _mode(name: str, videos: list[tuple[Path, set[str]]], trained, gallery, dete
     result["no_trajectory_share"] = round(100.0 * sum(n == 0 for n in trajectories_per_video) / len(videos), 1)
     result["trajectories_per_video"] = round(sum(trajectories_per_video) / len(videos), 2)
     result["seconds_per_video"] = round((time.perf_counter() - start) / len(videos), 3)
-    print(f"{name:12s} " + "  ".join(f"top-{k} {result[f'top{k}']:5.1f}%" for k in KS)
-          + f"  median rank {result['median_rank']}  no trajectory {result['no_trajectory_share']}%"
-          + f"  trajectories/video {result['trajectories_per_video']}  {result['seconds_per_video']} s/video")
+    print(
+        f"{name:12s} "
+        + "  ".join(f"top-{k} {result[f'top{k}']:5.1f}%" for k in KS)
+        + f"  median rank {result['median_rank']}  no trajectory {result['no_trajectory_share']}%"
+        + f"  trajectories/video {result['trajectories_per_video']}  {result['seconds_per_video']} s/video"
+    )
     return result
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmark.py search_accuracy", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="a video2shop-format folder (e.g. the synthetic dataset)")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="a video2shop-format folder (e.g. the synthetic dataset)"
+    )
     parser.add_argument("--checkpoint", type=Path, required=True, help="an asymnet checkpoint (mmf_run's current.ckpt)")
     parser.add_argument("--detector", type=Path, default=None, help="a clothing_detector checkpoint")
     parser.add_argument("--split", default="test")
@@ -79,10 +92,15 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         gallery_dir = build_gallery(list_catalog(args.data / f"{args.split}.json"), trained, Path(folder) / "gallery")
         gallery = Gallery(gallery_dir, args.checkpoint)
-        print(f"{len(videos)} {args.split} videos against {len(set(gallery.product_ids))} products "
-              f"({len(gallery.ids)} shop images)")
-        results = {"videos": len(videos), "products": len(set(gallery.product_ids)),
-                   "whole_frame": _mode("whole frame", videos, trained, gallery, None, settings)}
+        print(
+            f"{len(videos)} {args.split} videos against {len(set(gallery.product_ids))} products "
+            f"({len(gallery.ids)} shop images)"
+        )
+        results = {
+            "videos": len(videos),
+            "products": len(set(gallery.product_ids)),
+            "whole_frame": _mode("whole frame", videos, trained, gallery, None, settings),
+        }
         if args.detector is not None:
             detector = ClothingDetector(args.detector, device="cpu")
             results["detector"] = _mode("detector", videos, trained, gallery, detector, settings)

@@ -80,8 +80,9 @@ def fill_gallery(real: torch.Tensor, size: int, seed: int = 0, kind: str = "gaus
     return torch.cat(blocks)
 
 
-def measure(model, states: torch.Tensor, embeddings: torch.Tensor, gallery: torch.Tensor,
-            settings: ShortlistSettings, topk: int) -> dict[str, float]:
+def measure(
+    model, states: torch.Tensor, embeddings: torch.Tensor, gallery: torch.Tensor, settings: ShortlistSettings, topk: int
+) -> dict[str, float]:
     """Index build time, per-query latency (shortlist and exact re-ranking, one query at a time), exact top-k kept."""
     start = time.perf_counter()
     shortlist = Shortlist.build(model, gallery, settings)  # the gallery projection once, like a feature bank
@@ -89,14 +90,19 @@ def measure(model, states: torch.Tensor, embeddings: torch.Tensor, gallery: torc
     latencies, kept = [], []
     for q in range(len(states)):
         begin = time.perf_counter()
-        _, found = search(model, states[q : q + 1], gallery, shortlist=shortlist, topk=topk,
-                          query_embeddings=embeddings[q : q + 1])
+        _, found = search(
+            model, states[q : q + 1], gallery, shortlist=shortlist, topk=topk, query_embeddings=embeddings[q : q + 1]
+        )
         latencies.append(time.perf_counter() - begin)
         truth = set(search(model, states[q : q + 1], gallery, topk=topk, memory_budget_mb=64)[1][0].tolist())
         kept.append(len(truth & set(found[0].tolist())) / topk)
-    return {"gallery": len(gallery), "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 2),
-            "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 2),
-            "top20_kept": round(float(np.mean(kept)), 4), "index_build_s": round(build_seconds, 1)}
+    return {
+        "gallery": len(gallery),
+        "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 2),
+        "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 2),
+        "top20_kept": round(float(np.mean(kept)), 4),
+        "index_build_s": round(build_seconds, 1),
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,40 +114,74 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--shortlist", type=int, default=5000)
     parser.add_argument("--nprobe", type=int, default=64)
     parser.add_argument("--topk", type=int, default=20)
-    parser.add_argument("--embedding", default="surrogate", choices=["surrogate", "pooled"],
-                        help="surrogate: per-query linear surrogate of the scorer (inner product); "
-                             "pooled: mean IFN feature (cosine)")
+    parser.add_argument(
+        "--embedding",
+        default="surrogate",
+        choices=["surrogate", "pooled"],
+        help="surrogate: per-query linear surrogate of the scorer (inner product); pooled: mean IFN feature (cosine)",
+    )
     parser.add_argument("--probe", type=int, default=2048, help="probe sample size of the surrogate")
-    parser.add_argument("--clusters", type=int, default=8,
-                        help="ReLU feature map centres of the surrogate (0: linear in the features)")
+    parser.add_argument(
+        "--clusters", type=int, default=8, help="ReLU feature map centres of the surrogate (0: linear in the features)"
+    )
     parser.add_argument("--dim", type=int, default=384, help="the feature map's PCA size")
-    parser.add_argument("--refine", type=int, default=1, choices=[0, 1], help="refit the surrogate on the first shortlist")
-    parser.add_argument("--distractors", default="mixup", choices=["gaussian", "mixup"],
-                        help="how galleries beyond the real shop images are filled (see fill_gallery)")
+    parser.add_argument(
+        "--refine", type=int, default=1, choices=[0, 1], help="refit the surrogate on the first shortlist"
+    )
+    parser.add_argument(
+        "--distractors",
+        default="mixup",
+        choices=["gaussian", "mixup"],
+        help="how galleries beyond the real shop images are filled (see fill_gallery)",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     torch.manual_seed(0)
-    states, embeddings, shop, model = encode_test_split(args.save_dir, args.queries) if args.save_dir else untrained(args.queries)
+    states, embeddings, shop, model = (
+        encode_test_split(args.save_dir, args.queries) if args.save_dir else untrained(args.queries)
+    )
     source = f"trained model in {args.save_dir}" if args.save_dir else "untrained model, random inputs"
     surrogate = args.embedding == "surrogate"
-    settings = ShortlistSettings(size=args.shortlist, index=args.index, embedding=args.embedding, probe=args.probe,
-                                 refine=bool(args.refine), clusters=args.clusters, dim=args.dim, nprobe=args.nprobe)
+    settings = ShortlistSettings(
+        size=args.shortlist,
+        index=args.index,
+        embedding=args.embedding,
+        probe=args.probe,
+        refine=bool(args.refine),
+        clusters=args.clusters,
+        dim=args.dim,
+        nprobe=args.nprobe,
+    )
     results = []
     with torch.no_grad():
         for size in args.sizes:
             gallery = fill_gallery(shop, size, kind=args.distractors)
             row = measure(model, states, embeddings, gallery, settings, args.topk)
             results.append(row)
-            print(f"gallery {size:>9,}: p50 {row['p50_ms']:8.2f} ms, p95 {row['p95_ms']:8.2f} ms per query; exact "
-                  f"top-{args.topk} kept {100 * row['top20_kept']:.1f}% ({args.embedding}"
-                  f"{f' K={args.clusters}' if surrogate else ''}, {args.index}, shortlist {args.shortlist}, "
-                  f"index built in {row['index_build_s']} s)")
-    print_result({"benchmark": "shortlist", "features": source, "embedding": args.embedding,
-                  "refine": bool(args.refine), "distractors": args.distractors, "probe": args.probe,
-                  "clusters": args.clusters if surrogate else None,
-                  "dim": args.dim if surrogate and args.clusters else None, "index": args.index,
-                  "shortlist": args.shortlist, "nprobe": args.nprobe, "queries": len(states), "results": results})
+            print(
+                f"gallery {size:>9,}: p50 {row['p50_ms']:8.2f} ms, p95 {row['p95_ms']:8.2f} ms per query; exact "
+                f"top-{args.topk} kept {100 * row['top20_kept']:.1f}% ({args.embedding}"
+                f"{f' K={args.clusters}' if surrogate else ''}, {args.index}, shortlist {args.shortlist}, "
+                f"index built in {row['index_build_s']} s)"
+            )
+    print_result(
+        {
+            "benchmark": "shortlist",
+            "features": source,
+            "embedding": args.embedding,
+            "refine": bool(args.refine),
+            "distractors": args.distractors,
+            "probe": args.probe,
+            "clusters": args.clusters if surrogate else None,
+            "dim": args.dim if surrogate and args.clusters else None,
+            "index": args.index,
+            "shortlist": args.shortlist,
+            "nprobe": args.nprobe,
+            "queries": len(states),
+            "results": results,
+        }
+    )
     return 0

@@ -19,9 +19,18 @@ PLUGIN = REPO_ROOT / "tests" / "plugins" / "mmf_tutorial"
 @pytest.fixture(scope="module")
 def tutorial_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tutorial")
-    command = [sys.executable, "-m", "mmf_cli.run", "config=configs/experiments/defaults.yaml", "model=tutorial_mlp",
-               "dataset=toy_clevr", f"env.user_dir={PLUGIN}", f"env.save_dir={work / 'save'}",
-               f"env.data_dir={work / 'data'}", "training.progress_bar=false"]
+    command = [
+        sys.executable,
+        "-m",
+        "mmf_cli.run",
+        "config=configs/experiments/defaults.yaml",
+        "model=tutorial_mlp",
+        "dataset=toy_clevr",
+        f"env.user_dir={PLUGIN}",
+        f"env.save_dir={work / 'save'}",
+        f"env.data_dir={work / 'data'}",
+        "training.progress_bar=false",
+    ]
     done = subprocess.run(command, cwd=work, env=cli_env(), capture_output=True, text=True, timeout=300)
     rows = []
     metrics_csv = work / "save" / "logs" / "version_0" / "metrics.csv"

@@ -18,8 +18,14 @@ def test_programmatic_run_trains_validates_tests_and_writes_the_save_dir(tmp_pat
 
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["model"] == "always_one_model" and saved["training"]["max_updates"] == 20
-    for name in ("current.ckpt", "best.ckpt", "models/model_10.ckpt", "models/model_20.ckpt", "train.log",
-                 "always_one_model_final.pth"):
+    for name in (
+        "current.ckpt",
+        "best.ckpt",
+        "models/model_10.ckpt",
+        "models/model_20.ckpt",
+        "train.log",
+        "always_one_model_final.pth",
+    ):
         assert (tmp_path / name).is_file(), name
     (metrics_csv,) = (tmp_path / "logs").glob("version_*/metrics.csv")
     rows = list(csv.DictReader(metrics_csv.open()))
@@ -44,7 +50,9 @@ def test_mmf_run_command_with_user_dir(tmp_path):
 def test_test_run_from_best_ckpt_reproduces_the_trained_score(tmp_path):
     """As in MMF, training with validation ends on best.ckpt's weights, and tests those."""
     trained = run(plugin_opts(tmp_path / "a", "training.max_updates=20", "run_type=train_val_test"))
-    evaluated = run(plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'a' / 'best.ckpt'}"))
+    evaluated = run(
+        plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'a' / 'best.ckpt'}")
+    )
     assert evaluated["test"] == {k: v for k, v in trained["test"].items()}
 
 
@@ -64,19 +72,40 @@ def test_mmf_predict_writes_the_chosen_format_and_keeps_its_options(tmp_path):
 def test_pretrained_weights_load_with_a_state_mapping(tmp_path):
     run(plugin_opts(tmp_path / "a", "training.max_updates=10", "run_type=train"))
     mapping = tmp_path / "mapping.yaml"
-    mapping.write_text(f"includes: [{PLUGIN_DIR / 'config.yaml'}]\ncheckpoint:\n  pretrained_state_mapping:\n    'classifier.': 'classifier.'\n")
-    run(plugin_opts(
-        tmp_path / "b", f"config={mapping}", "run_type=train", "training.max_updates=1", "optimizer.params.lr=0.0",
-        "checkpoint.resume_pretrained=true", f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}",
-    ))
-    assert max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
+    mapping.write_text(
+        f"includes: [{PLUGIN_DIR / 'config.yaml'}]\ncheckpoint:\n  pretrained_state_mapping:\n    'classifier.': 'classifier.'\n"
+    )
+    run(
+        plugin_opts(
+            tmp_path / "b",
+            f"config={mapping}",
+            "run_type=train",
+            "training.max_updates=1",
+            "optimizer.params.lr=0.0",
+            "checkpoint.resume_pretrained=true",
+            f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}",
+        )
+    )
+    assert (
+        max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
+    )
 
 
 def test_pretrained_weights_load_without_a_mapping(tmp_path):
     run(plugin_opts(tmp_path / "a", "training.max_updates=10", "run_type=train"))
-    run(plugin_opts(tmp_path / "b", "run_type=train", "training.max_updates=1", "optimizer.params.lr=0.0",
-                    "checkpoint.resume_pretrained=true", f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}"))
-    assert max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
+    run(
+        plugin_opts(
+            tmp_path / "b",
+            "run_type=train",
+            "training.max_updates=1",
+            "optimizer.params.lr=0.0",
+            "checkpoint.resume_pretrained=true",
+            f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}",
+        )
+    )
+    assert (
+        max_param_diff(load_state(tmp_path / "a" / "current.ckpt"), load_state(tmp_path / "b" / "current.ckpt")) == 0.0
+    )
 
 
 @pytest.mark.parametrize(

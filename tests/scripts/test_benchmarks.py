@@ -9,14 +9,22 @@ import subprocess
 
 
 def run_benchmark(*args):
-    done = subprocess.run([sys.executable, "scripts/benchmark.py", *args], cwd=REPO_ROOT, env=cli_env(),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", *args],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_scoring_benchmark_reports_speedup_and_exactness():
-    result = run_benchmark("scoring", "--gallery", "300", "--states", "8", "--dim", "32", "--queries", "2", "--naive-pairs", "200")
+    result = run_benchmark(
+        "scoring", "--gallery", "300", "--states", "8", "--dim", "32", "--queries", "2", "--naive-pairs", "200"
+    )
     assert result["max_abs_diff"] < 1e-5 and result["speedup"] > 0
 
 
@@ -32,7 +40,9 @@ def test_loading_benchmark_reports_raw_and_cache_rates():
 
 
 def test_unknown_benchmark_is_a_usage_error():
-    done = subprocess.run([sys.executable, "scripts/benchmark.py", "nope"], cwd=REPO_ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "nope"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 2 and "usage" in done.stderr
 
 
@@ -43,13 +53,28 @@ def test_shortlist_benchmark_reports_latency_and_kept_share():
 
 
 def test_shortlist_benchmark_with_mixup_distractors_and_pooled_embeddings():
-    result = run_benchmark("shortlist", "--sizes", "300", "--queries", "2", "--index", "flat", "--shortlist", "300",
-                           "--distractors", "mixup", "--embedding", "pooled")
+    result = run_benchmark(
+        "shortlist",
+        "--sizes",
+        "300",
+        "--queries",
+        "2",
+        "--index",
+        "flat",
+        "--shortlist",
+        "300",
+        "--distractors",
+        "mixup",
+        "--embedding",
+        "pooled",
+    )
     assert result["results"][0]["top20_kept"] == 1.0 and result["distractors"] == "mixup"
 
 
 def test_pipeline_benchmark_reports_every_stage():
-    result = run_benchmark("pipeline", "--seconds", "1", "--width", "160", "--height", "96", "--fps", "10", "--gallery", "50")
+    result = run_benchmark(
+        "pipeline", "--seconds", "1", "--width", "160", "--height", "96", "--fps", "10", "--gallery", "50"
+    )
     assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
     assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"
 
@@ -58,16 +83,35 @@ def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, s
     from tests.video2shop.helpers import save_small_run
 
     checkpoint = save_small_run(tmp_path / "save", tmp_path / "data")
-    result = run_benchmark("search_accuracy", "--data", str(synthetic_dir), "--checkpoint", str(checkpoint), "--videos", "3")
+    result = run_benchmark(
+        "search_accuracy", "--data", str(synthetic_dir), "--checkpoint", str(checkpoint), "--videos", "3"
+    )
     whole = result["whole_frame"]
     assert result["videos"] == 3 and result["products"] >= 1
-    assert whole["trajectories_per_video"] == 1.0 and whole["no_trajectory_share"] == 0.0  # the whole frame is one trajectory
+    assert (
+        whole["trajectories_per_video"] == 1.0 and whole["no_trajectory_share"] == 0.0
+    )  # the whole frame is one trajectory
     assert 0 <= whole["top1"] <= whole["top5"] <= whole["top10"] <= whole["top20"] <= 100
-    assert whole["top20"] == 100.0 or result["products"] > 20  # a gallery of at most 20 products always holds the answer
+    assert (
+        whole["top20"] == 100.0 or result["products"] > 20
+    )  # a gallery of at most 20 products always holds the answer
 
 
 def test_a_missing_dataset_folder_is_one_error_line(tmp_path):
-    done = subprocess.run([sys.executable, "scripts/benchmark.py", "search_accuracy", "--data", str(tmp_path / "nope"),
-                           "--checkpoint", str(tmp_path / "x.ckpt")], cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "scripts/benchmark.py",
+            "search_accuracy",
+            "--data",
+            str(tmp_path / "nope"),
+            "--checkpoint",
+            str(tmp_path / "x.ckpt"),
+        ],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "nope" in done.stderr

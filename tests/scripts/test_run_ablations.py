@@ -7,13 +7,18 @@ from mmf_ext.utils.configuration import build_config, load_yaml
 from tests.conftest import REPO_ROOT
 
 ABLATIONS = sorted((REPO_ROOT / "projects" / "video2shop" / "configs" / "ablations").glob("*.yaml"))
-CONFIGS = [REPO_ROOT / "projects" / "video2shop" / "configs" / n for n in ("asymnet.yaml", "asymnet_paper.yaml", "category_finetune.yaml")] + ABLATIONS
+CONFIGS = [
+    REPO_ROOT / "projects" / "video2shop" / "configs" / n
+    for n in ("asymnet.yaml", "asymnet_paper.yaml", "category_finetune.yaml")
+] + ABLATIONS
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_every_config_composes_and_its_model_builds(config, tmp_path):
     name = load_yaml(config).get("model") or "asymnet"  # baseline overlays name their model
-    composed = build_config([f"config={config}", f"model={name}", "dataset=synthetic_video2shop", f"env.data_dir={tmp_path}"])
+    composed = build_config(
+        [f"config={config}", f"model={name}", "dataset=synthetic_video2shop", f"env.data_dir={tmp_path}"]
+    )
     if composed.model_config[name].ifn.backbone == "vgg16":
         return  # building VGG16 for every Fig. 4 variant is slow; one build is checked below
     model = build_model(composed)
@@ -35,12 +40,28 @@ def test_run_ablations_writes_a_table(tmp_path):
 
     out = tmp_path / "table.md"
     configs = [str(CONFIGS[0]), str(REPO_ROOT / "projects/video2shop/configs/ablations/fusion_avg.yaml")]
-    run_ablations.main([*configs, "--dataset", "synthetic_video2shop", "--out", str(out), "--save-root", str(tmp_path / "runs"),
-                        f"env.data_dir={tmp_path / 'data'}", f"env.cache_dir={tmp_path / 'cache'}",
-                        "dataset_config.synthetic_video2shop.products=8", "dataset_config.synthetic_video2shop.video_frames=8",
-                        "dataset_config.synthetic_video2shop.image_size=32", "training.max_updates=4",
-                        "training.batch_size=2", "training.num_workers=0", "training.progress_bar=false",
-                        "training.evaluation_interval=4", "training.checkpoint_interval=4"])
+    run_ablations.main(
+        [
+            *configs,
+            "--dataset",
+            "synthetic_video2shop",
+            "--out",
+            str(out),
+            "--save-root",
+            str(tmp_path / "runs"),
+            f"env.data_dir={tmp_path / 'data'}",
+            f"env.cache_dir={tmp_path / 'cache'}",
+            "dataset_config.synthetic_video2shop.products=8",
+            "dataset_config.synthetic_video2shop.video_frames=8",
+            "dataset_config.synthetic_video2shop.image_size=32",
+            "training.max_updates=4",
+            "training.batch_size=2",
+            "training.num_workers=0",
+            "training.progress_bar=false",
+            "training.evaluation_interval=4",
+            "training.checkpoint_interval=4",
+        ]
+    )
     text = out.read_text()
     assert "| asymnet |" in text and "| fusion_avg |" in text and "top-20" in text
 

@@ -58,8 +58,18 @@ def write_folder(root: Path, splits: dict[str, dict[str, Any]], distractors: lis
 def dataset_config(name: str, data_dir: Path, cache_dir: Path, **overrides: Any) -> tuple[Any, DictConfig]:
     builder = registry.get_builder_class(name)()
     raw = load_yaml(builder.config_path()).dataset_config[name]
-    raw = OmegaConf.merge(raw, {"data_dir": str(data_dir), "cache_dir": str(cache_dir), "num_frames": 4, "image_size": 32,
-                                "positives_per_trajectory": 2, "augment": False, **overrides})
+    raw = OmegaConf.merge(
+        raw,
+        {
+            "data_dir": str(data_dir),
+            "cache_dir": str(cache_dir),
+            "num_frames": 4,
+            "image_size": 32,
+            "positives_per_trajectory": 2,
+            "augment": False,
+            **overrides,
+        },
+    )
     return builder, raw
 
 
@@ -71,19 +81,30 @@ def image_name(image: Any, palette: dict[str, tuple[int, int, int]]) -> str:
 
 def run_config(workers: int) -> DictConfig:
     """The framework defaults with the run-level keys a builder's dataloaders read (3 training steps of 2)."""
-    overrides = {"training": {"num_workers": workers, "batch_size": 2, "max_updates": 3, "checkpoint_interval": 3,
-                              "seed": 0}, "evaluation": {"batch_size": 2}}
+    overrides = {
+        "training": {"num_workers": workers, "batch_size": 2, "max_updates": 3, "checkpoint_interval": 3, "seed": 0},
+        "evaluation": {"batch_size": 2},
+    }
     return OmegaConf.merge(default_config(), overrides)
 
 
 def save_small_run(save_dir: Path, data_dir: Path) -> Path:
     """config.yaml + current.ckpt of a tiny asymnet (image size 32, 4 frames); returns the checkpoint."""
-    config = build_config([f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}", "model=asymnet",
-                           "dataset=synthetic_video2shop", f"env.data_dir={data_dir}", f"env.save_dir={save_dir}",
-                           "model_config.asymnet.ifn.feature_dim=16", "model_config.asymnet.vfn.hidden_dim=16",
-                           "model_config.asymnet.ssn.hidden=16", "model_config.asymnet.tree=[2,2]",
-                           "dataset_config.synthetic_video2shop.image_size=32",
-                           "dataset_config.synthetic_video2shop.num_frames=4"])
+    config = build_config(
+        [
+            f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}",
+            "model=asymnet",
+            "dataset=synthetic_video2shop",
+            f"env.data_dir={data_dir}",
+            f"env.save_dir={save_dir}",
+            "model_config.asymnet.ifn.feature_dim=16",
+            "model_config.asymnet.vfn.hidden_dim=16",
+            "model_config.asymnet.ssn.hidden=16",
+            "model_config.asymnet.tree=[2,2]",
+            "dataset_config.synthetic_video2shop.image_size=32",
+            "dataset_config.synthetic_video2shop.num_frames=4",
+        ]
+    )
     torch.manual_seed(0)
     model = build_model(config)
     save_dir.mkdir(parents=True, exist_ok=True)

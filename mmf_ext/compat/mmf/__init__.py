@@ -37,8 +37,7 @@ _TEXT = (
 )
 _DATA_ZOO = (
     "MMF's dataset zoo downloads its data, which is out of scope here",
-    "subclass mmf.datasets.base_dataset_builder.BaseDatasetBuilder and register it with "
-    "@registry.register_builder",
+    "subclass mmf.datasets.base_dataset_builder.BaseDatasetBuilder and register it with @registry.register_builder",
 )
 _BLOCKS = (
     "it holds building blocks of MMF's model zoo, not provided here",

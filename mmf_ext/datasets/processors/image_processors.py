@@ -35,9 +35,7 @@ def _transform_entry(entry: Any) -> tuple[str, Any]:
         return entry, []
     if isinstance(entry, collections.abc.Mapping) and "type" in entry:
         return str(entry["type"]), entry.get("params") or {}
-    raise ConfigError(
-        f"torchvision_transforms: transform {entry!r} must be a name or {{type: NAME, params: ...}}"
-    )
+    raise ConfigError(f"torchvision_transforms: transform {entry!r} must be a name or {{type: NAME, params: ...}}")
 
 
 def build_transform(entry: Any) -> Callable:
@@ -62,14 +60,8 @@ class TorchvisionTransforms(BaseProcessor):
         super().__init__(config, *args, **kwargs)
         entries = config.get("transforms") if config is not None else None
         if entries is None:
-            raise ConfigError(
-                "processor 'torchvision_transforms' needs params.transforms (a list of transforms)"
-            )
-        if (
-            isinstance(entries, str)
-            or OmegaConf.is_dict(entries)
-            or isinstance(entries, collections.abc.Mapping)
-        ):
+            raise ConfigError("processor 'torchvision_transforms' needs params.transforms (a list of transforms)")
+        if isinstance(entries, str) or OmegaConf.is_dict(entries) or isinstance(entries, collections.abc.Mapping):
             entries = [entries]
         self.transform = transforms.Compose([build_transform(entry) for entry in entries])
 

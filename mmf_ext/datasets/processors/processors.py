@@ -71,9 +71,7 @@ class Processor:
     def __init__(self, config: Mapping[str, Any] | DictConfig, *args: Any, **kwargs: Any) -> None:
         config = _as_config(config)
         if not isinstance(config, (collections.abc.Mapping, DictConfig)) or "type" not in config:
-            raise ConfigError(
-                f"processor config {_plain(config)!r} must have a 'type' (and optional 'params')"
-            )
+            raise ConfigError(f"processor config {_plain(config)!r} must have a 'type' (and optional 'params')")
         processor_class = registry.get_processor_class(config.type)
         params = config.get("params")
         params = OmegaConf.create({}) if params is None else _as_config(params)
@@ -91,9 +89,7 @@ class Processor:
         try:
             return getattr(processor, name)
         except AttributeError:
-            raise AttributeError(
-                f"The processor {type(processor).__name__} has no attribute {name!r}"
-            ) from None
+            raise AttributeError(f"The processor {type(processor).__name__} has no attribute {name!r}") from None
 
 
 def build_processors(
@@ -113,9 +109,7 @@ def build_processors(
         if not params:
             continue
         existing = registry.get(registry_key.format(key), no_warning=True) if registry_key else None
-        if existing is not None and not (
-            isinstance(existing, Processor) and existing._config != _plain(params)
-        ):
+        if existing is not None and not (isinstance(existing, Processor) and existing._config != _plain(params)):
             built[key] = existing
             continue
         built[key] = Processor(params, *args, **kwargs)
@@ -261,8 +255,7 @@ for _name, _reason in UNAVAILABLE_PROCESSORS.items():
         unavailable_class(
             "processor",
             _name,
-            f"{_reason}; write your own BaseProcessor and register it with "
-            f"@registry.register_processor({_name!r})",
+            f"{_reason}; write your own BaseProcessor and register it with @registry.register_processor({_name!r})",
             BaseProcessor,
         )
     )

@@ -98,7 +98,9 @@ class MMFCheckpoint(Callback):
         self.best_value = state_dict.get("best_value")
         self.best_step = state_dict.get("best_step")
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         if self.run_config is not None:
             checkpoint[CONFIG_KEY] = OmegaConf.to_container(self.run_config, resolve=True)
         checkpoint.update(self.git_details)
@@ -125,8 +127,11 @@ class MMFCheckpoint(Callback):
             return
         selectable = getattr(pl_module, "selectable_as_best", None)
         if selectable is not None and not selectable():
-            logger.info("checkpoint: update %d is not compared for best.ckpt (the model's training "
-                        "recipe has not finished yet)", trainer.global_step)
+            logger.info(
+                "checkpoint: update %d is not compared for best.ckpt (the model's training "
+                "recipe has not finished yet)",
+                trainer.global_step,
+            )
             return
         value = self._criteria_value(trainer)
         if value is None or math.isnan(value):
@@ -137,8 +142,13 @@ class MMFCheckpoint(Callback):
             self._save(trainer, self.save_dir / "best.ckpt")
             logger.info("checkpoint: best %s=%.4f at update %d", self.criteria, value, trainer.global_step)
         elif self.patience is not None and trainer.global_step - (self.best_step or 0) > self.patience:
-            logger.info("early stop: %s has not improved for %d updates (best %.4f at update %d)",
-                        self.criteria, trainer.global_step - (self.best_step or 0), self.best_value, self.best_step)
+            logger.info(
+                "early stop: %s has not improved for %d updates (best %.4f at update %d)",
+                self.criteria,
+                trainer.global_step - (self.best_step or 0),
+                self.best_value,
+                self.best_step,
+            )
             trainer.should_stop = True
 
     def _criteria_value(self, trainer: pl.Trainer) -> float | None:
@@ -173,8 +183,11 @@ def _git_details() -> dict[str, str]:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {}
-    details = {"git/commit_hash": commit, "git/branch": git("rev-parse", "--abbrev-ref", "HEAD") or "",
-               "git/commit_author": git("log", "-1", "--format=%an") or "",
-               "git/commit_message": git("log", "-1", "--format=%s") or ""}
+    details = {
+        "git/commit_hash": commit,
+        "git/branch": git("rev-parse", "--abbrev-ref", "HEAD") or "",
+        "git/commit_author": git("log", "-1", "--format=%an") or "",
+        "git/commit_message": git("log", "-1", "--format=%s") or "",
+    }
     details["git/dirty"] = "true" if git("status", "--porcelain", "--untracked-files=no") else "false"
     return details

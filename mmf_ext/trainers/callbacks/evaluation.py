@@ -26,8 +26,14 @@ logger = logging.getLogger("mmf_ext")
 class EvaluationLoop(Callback):
     """Drives one DatasetEvaluator per evaluated split and keeps what they produced."""
 
-    def __init__(self, metrics: Metrics, reports_dir: Path, predict: bool = False,
-                 predict_file_format: str = "json", use_cpu: bool = False) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        reports_dir: Path,
+        predict: bool = False,
+        predict_file_format: str = "json",
+        use_cpu: bool = False,
+    ) -> None:
         self.metrics = metrics
         self.reports_dir = Path(reports_dir)
         self.predict = predict
@@ -90,8 +96,15 @@ class EvaluationLoop(Callback):
         if not trainer.sanity_checking:
             self._start(trainer, pl_module, "val")
 
-    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if not trainer.sanity_checking:
             self._process(outputs, batch)
 
@@ -102,8 +115,15 @@ class EvaluationLoop(Callback):
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start(trainer, pl_module, "test")
 
-    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                          batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._process(outputs, batch)
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -112,8 +132,15 @@ class EvaluationLoop(Callback):
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start(trainer, pl_module, trainer.datamodule.predict_split())
 
-    def on_predict_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                             batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_predict_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._process(outputs, batch)
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

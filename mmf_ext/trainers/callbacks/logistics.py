@@ -34,8 +34,13 @@ class IntervalLogger(Callback):
         lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
         values["lr"] = lrs[0] if len(lrs) == 1 else lrs
         text = ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in values.items())
-        logger.info("progress: %d/%d, %s", step, trainer.max_steps, text,
-                    extra={"progress": f"{step}/{trainer.max_steps}", "values": values})
+        logger.info(
+            "progress: %d/%d, %s",
+            step,
+            trainer.max_steps,
+            text,
+            extra={"progress": f"{step}/{trainer.max_steps}", "values": values},
+        )
 
 
 class NaNLossStop(Callback):

@@ -109,9 +109,21 @@ def test_a_placeholder_for_an_mmf_name_is_replaced_silently_and_refuses_to_build
     assert local.get_processor_class("bert_tokenizer") is mine
 
 
-@pytest.mark.parametrize("kind", ["fusion", "pooler", "encoder", "decoder", "datamodule", "test_reporter",
-                                  "iteration_strategy", "torchmetric", "transformer_backend",
-                                  "transformer_head"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "fusion",
+        "pooler",
+        "encoder",
+        "decoder",
+        "datamodule",
+        "test_reporter",
+        "iteration_strategy",
+        "torchmetric",
+        "transformer_backend",
+        "transformer_head",
+    ],
+)
 def test_mmf_registration_kinds_have_their_decorator_and_lookup(kind):
     local = Registry()
     thing = _class_from("my_plugin", f"Thing_{kind}")

@@ -37,7 +37,9 @@ def test_samplelist_fills_missing_fields_with_none_and_keeps_meta():
 
 
 def test_split_batch_output_cuts_tensors_and_lists_per_sample():
-    out = split_batch_output({"scores": torch.arange(6).view(3, 2), "ids": ["a", "b", "c"], "scalar": torch.tensor(1.0)}, 3)
+    out = split_batch_output(
+        {"scores": torch.arange(6).view(3, 2), "ids": ["a", "b", "c"], "scalar": torch.tensor(1.0)}, 3
+    )
     assert [o["scores"].tolist() for o in out] == [[0, 1], [2, 3], [4, 5]]
     assert [o["ids"] for o in out] == ["a", "b", "c"]
     assert "scalar" not in out[0]
@@ -54,8 +56,12 @@ def test_a_sample_turns_mapping_values_into_samples_and_lists_its_fields():
 
 
 def test_dict_fields_of_samples_collate_into_a_nested_samplelist():
-    batch = SampleList([Sample(x=torch.ones(2), info={"id": torch.tensor(1), "name": "a"}),
-                        Sample(x=torch.zeros(2), info={"id": torch.tensor(2), "name": "b"})])
+    batch = SampleList(
+        [
+            Sample(x=torch.ones(2), info={"id": torch.tensor(1), "name": "a"}),
+            Sample(x=torch.zeros(2), info={"id": torch.tensor(2), "name": "b"}),
+        ]
+    )
     assert isinstance(batch.info, SampleList)
     assert batch.info.id.tolist() == [1, 2] and batch.info.name == ["a", "b"]
     assert batch.to_dict()["info"] == {"id": batch.info.id, "name": ["a", "b"]}

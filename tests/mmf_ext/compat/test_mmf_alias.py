@@ -119,9 +119,7 @@ def test_the_alias_status_says_alias_for_ours():
 def test_the_alias_status_names_a_real_mmf_that_shadows_ours(tmp_path):
     fake = tmp_path / "mmf"
     fake.mkdir()
-    (fake / "__init__.py").write_text(
-        "raise RuntimeError('a real MMF must not be imported to be detected')\n"
-    )
+    (fake / "__init__.py").write_text("raise RuntimeError('a real MMF must not be imported to be detected')\n")
     done = run_python(
         """
         from mmf_ext.utils.general import mmf_alias_status

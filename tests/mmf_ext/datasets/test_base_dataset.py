@@ -122,15 +122,11 @@ def test_format_for_prediction_takes_ours_or_mmfs_report_form():
 def test_prediction_rows_calls_an_mmf_style_one_argument_override_with_a_merged_report():
     class MMFStyle(TextDataset):
         def format_for_prediction(self, report):
-            return [
-                {"id": int(i), "answer": int(s.argmax())} for i, s in zip(report.sample_index, report.scores)
-            ]
+            return [{"id": int(i), "answer": int(s.argmax())} for i, s in zip(report.sample_index, report.scores)]
 
     dataset = MMFStyle(_config("simple_sentence"), "test")
     batch = SampleList({"sample_index": torch.arange(2)})
     rows = prediction_rows(dataset, batch, {"scores": torch.tensor([[0.1, 0.9], [0.8, 0.2]])})
     assert rows == [{"id": 0, "answer": 1}, {"id": 1, "answer": 0}]
-    ours = prediction_rows(
-        TextDataset(_config("simple_sentence"), "test"), batch, {"scores": torch.ones(2, 2)}
-    )
+    ours = prediction_rows(TextDataset(_config("simple_sentence"), "test"), batch, {"scores": torch.ones(2, 2)})
     assert len(ours) == 2 and "scores" in ours[0]

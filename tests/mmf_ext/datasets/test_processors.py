@@ -95,9 +95,7 @@ def test_torchvision_transforms_compose_torchvision_and_registered_processors():
 
 
 def test_an_unknown_transform_names_where_it_was_looked_for():
-    with pytest.raises(
-        ConfigError, match="'NoSuchTransform' is neither in torchvision.transforms nor a registered"
-    ):
+    with pytest.raises(ConfigError, match="'NoSuchTransform' is neither in torchvision.transforms nor a registered"):
         Processor({"type": "torchvision_transforms", "params": {"transforms": ["NoSuchTransform"]}})
 
 

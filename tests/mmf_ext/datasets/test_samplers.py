@@ -2,9 +2,7 @@ from mmf_ext.datasets.samplers import StepBatchSampler, UnpaddedShardSampler
 
 
 def _global_batches(world: int, block: int = 0, total: int = 12, per_block: int = 4):
-    ranks = [
-        StepBatchSampler(10, 4, total, per_block, rank=r, world_size=world, seed=3) for r in range(world)
-    ]
+    ranks = [StepBatchSampler(10, 4, total, per_block, rank=r, world_size=world, seed=3) for r in range(world)]
     for sampler in ranks:
         sampler.set_epoch(block)
     per_rank = [list(sampler) for sampler in ranks]

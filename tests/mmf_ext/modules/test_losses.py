@@ -58,9 +58,7 @@ def test_a_dict_loss_is_named_per_child_and_a_dataset_list_limits_it():
 def test_losses_merge_every_entry_and_accept_none_a_name_or_a_list():
     assert len(Losses(None)) == 0 and Losses(None)(batch(INDEX), {}) == {}
     assert Losses("mse").names == ["mse"]
-    values = Losses(["cross_entropy", {"type": "logit_bce", "params": {}}])(
-        batch(ONE_HOT), {"scores": SCORES}
-    )
+    values = Losses(["cross_entropy", {"type": "logit_bce", "params": {}}])(batch(ONE_HOT), {"scores": SCORES})
     assert set(values) == {"train/d/cross_entropy", "train/d/logit_bce"}
 
 
@@ -127,9 +125,7 @@ def test_plain_binary_cross_entropy_with_logits_is_kept():
 def test_cross_entropy_passes_its_params_and_takes_indices_or_probabilities():
     weight = [1.0, 2.0, 0.5]
     weighted = loss({"type": "cross_entropy", "params": {"weight": weight, "label_smoothing": 0.1}}, INDEX)
-    assert torch.allclose(
-        weighted, F.cross_entropy(SCORES, INDEX, weight=torch.tensor(weight), label_smoothing=0.1)
-    )
+    assert torch.allclose(weighted, F.cross_entropy(SCORES, INDEX, weight=torch.tensor(weight), label_smoothing=0.1))
     assert "weight" not in Losses([{"type": "cross_entropy", "params": {"weight": weight}}]).state_dict()
     assert torch.allclose(loss("cross_entropy", INDEX[:, None]), F.cross_entropy(SCORES, INDEX))
     probabilities = torch.softmax(torch.randn(4, 3), dim=1)
@@ -138,9 +134,7 @@ def test_cross_entropy_passes_its_params_and_takes_indices_or_probabilities():
 
 def test_nll_loss_takes_the_argmax_of_one_hot_targets_and_scales_by_classes():
     log_probabilities = F.log_softmax(SCORES, dim=1)
-    assert torch.allclose(
-        loss("nll_loss", ONE_HOT, log_probabilities), F.nll_loss(log_probabilities, INDEX) * 3
-    )
+    assert torch.allclose(loss("nll_loss", ONE_HOT, log_probabilities), F.nll_loss(log_probabilities, INDEX) * 3)
 
 
 def test_soft_label_cross_entropy_normalises_targets_and_skips_empty_and_ignored_rows():
@@ -150,9 +144,7 @@ def test_soft_label_cross_entropy_normalises_targets_and_skips_empty_and_ignored
     assert torch.allclose(loss("soft_label_cross_entropy", SOFT), expected)
     ignored = torch.tensor([0, -100, 1, 2])
     keep = ignored != -100
-    assert torch.allclose(
-        loss("soft_label_cross_entropy", ignored), F.cross_entropy(SCORES[keep], ignored[keep])
-    )
+    assert torch.allclose(loss("soft_label_cross_entropy", ignored), F.cross_entropy(SCORES[keep], ignored[keep]))
 
 
 def test_label_smoothing_cross_entropy_spreads_the_smoothing_over_the_other_classes():
@@ -213,9 +205,7 @@ def test_in_batch_hinge_sums_margin_violations_of_the_other_items():
                 expected += max(0.0, margin + correlations[i, j] - correlations[j, j])
     value = loss({"type": "in_batch_hinge", "params": {"margin": margin}}, INDEX, images, targets=texts)
     assert math.isclose(float(value), float(expected), rel_tol=1e-6)
-    hard = loss(
-        {"type": "in_batch_hinge", "params": {"margin": margin, "hard": True}}, INDEX, images, targets=texts
-    )
+    hard = loss({"type": "in_batch_hinge", "params": {"margin": margin, "hard": True}}, INDEX, images, targets=texts)
     assert float(hard) <= float(value) + 1e-6
 
 

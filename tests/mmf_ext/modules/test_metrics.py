@@ -18,9 +18,7 @@ def batch(targets, name="d", split="val", **fields):
 
 
 def compute(entry, targets, scores, **output):
-    return Metrics([entry]).compute(
-        batch(targets), {"scores": torch.as_tensor(scores, dtype=torch.float), **output}
-    )
+    return Metrics([entry]).compute(batch(targets), {"scores": torch.as_tensor(scores, dtype=torch.float), **output})
 
 
 def one_hot_logits(labels, classes):
@@ -73,25 +71,18 @@ def test_a_subclass_naming_itself_or_not_gets_its_name_or_the_registered_one():
     assert Unnamed().required_params == ["scores", "targets"]  # MMF's default, as a fresh list
     flat = Flat()
     flat.required_params.append("x")
-    assert (
-        Flat.required_params == ("scores", "query_positions")
-        and Flat().required_params[-1] == "query_positions"
-    )
+    assert Flat.required_params == ("scores", "query_positions") and Flat().required_params[-1] == "query_positions"
 
 
 def test_entries_pass_params_as_keyword_arguments_and_are_named_by_key():
     metrics = Metrics(["test_named_mine", {"type": "test_unnamed", "params": {"value": 3.0}, "key": "other"}])
     assert list(metrics.metrics) == ["test_named_mine", "other"]
-    assert (
-        metrics.metrics["other"].value == 3.0 and metrics.metrics["test_named_mine"].name == "test_named_mine"
-    )
+    assert metrics.metrics["other"].value == 3.0 and metrics.metrics["test_named_mine"].name == "test_named_mine"
     assert metrics.required_params == {"dataset_name", "dataset_type", "scores", "targets"}
 
 
 def test_result_naming_tensor_is_the_name_dict_is_name_slash_child_flat_keeps_children():
-    values = Metrics(["test_named_mine", "test_unnamed", "test_flat"]).compute(
-        batch([0]), {"scores": torch.ones(1)}
-    )
+    values = Metrics(["test_named_mine", "test_unnamed", "test_flat"]).compute(batch([0]), {"scores": torch.ones(1)})
     assert set(values) == {
         "test_named_mine",
         "test_unnamed/a",
@@ -130,9 +121,7 @@ def test_a_plugin_metric_named_like_a_builtin_replaces_it_with_a_warning():
     table = registry.mapping["metric_name_mapping"]
     builtin = table["accuracy"]
     try:
-        with pytest.warns(
-            RegistryOverrideWarning, match="replaces the built-in mmf_ext.modules.metrics.Accuracy"
-        ):
+        with pytest.warns(RegistryOverrideWarning, match="replaces the built-in mmf_ext.modules.metrics.Accuracy"):
 
             @registry.register_metric("accuracy")
             class MyAccuracy(BaseMetric):
@@ -161,9 +150,7 @@ def test_a_plugin_metric_named_like_a_builtin_replaces_it_with_a_warning():
 def test_mmf_metrics_needing_text_or_reports_are_refused_in_one_line(name):
     with pytest.raises(ConfigError) as error:
         Metrics([name])
-    assert f"metric {name!r} (MMF's) is not available here" in str(error.value) and "\n" not in str(
-        error.value
-    )
+    assert f"metric {name!r} (MMF's) is not available here" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_the_optional_write_report_hook_is_still_reached_through_the_collection(tmp_path):
@@ -175,9 +162,7 @@ def test_the_optional_write_report_hook_is_still_reached_through_the_collection(
             return f"{split}/{dataset_name} -> {reports_dir}"
 
     registry.register_metric("test_reporting")(Reporting)
-    assert [m.write_report("val", "d", tmp_path) for m in Metrics(["test_reporting"])] == [
-        f"val/d -> {tmp_path}"
-    ]
+    assert [m.write_report("val", "d", tmp_path) for m in Metrics(["test_reporting"])] == [f"val/d -> {tmp_path}"]
 
 
 # -- accuracy ----------------------------------------------------------------------------------
@@ -192,9 +177,7 @@ def test_accuracy_with_index_one_hot_and_soft_targets():
 
 def test_accuracy_topk_and_topk_accuracy_count_a_target_anywhere_in_the_top_k():
     scores = [[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]
-    assert (
-        float(compute({"type": "accuracy", "params": {"topk": 2}}, [1, 0, 1, 1], scores)["accuracy"]) == 1.0
-    )
+    assert float(compute({"type": "accuracy", "params": {"topk": 2}}, [1, 0, 1, 1], scores)["accuracy"]) == 1.0
     scores[1] = [0.8, 0.05, 0.15]
     values = compute({"type": "topk_accuracy", "params": {"k": 2}}, [2, 2, 0, 2], scores)
     assert float(values["topk_accuracy"]) == 0.25  # only the second row has its target in its top 2
@@ -204,11 +187,7 @@ def test_accuracy_of_one_logit_per_sample_thresholds_at_zero():
     targets = [1, 0, 1, 0]
     assert float(compute("accuracy", targets, [2.0, -1.0, -0.5, 0.3])["accuracy"]) == 0.5
     assert (
-        float(
-            compute("accuracy", torch.tensor(targets).float()[:, None], [[2.0], [-1.0], [0.1], [-3.0]])[
-                "accuracy"
-            ]
-        )
+        float(compute("accuracy", torch.tensor(targets).float()[:, None], [[2.0], [-1.0], [0.1], [-3.0]])["accuracy"])
         == 1.0
     )
 
@@ -216,10 +195,7 @@ def test_accuracy_of_one_logit_per_sample_thresholds_at_zero():
 def test_accuracy_reads_other_keys():
     sample_list = batch([0], labels=torch.tensor([1, 1]))
     metrics = Metrics([{"type": "accuracy", "params": {"score_key": "logits", "target_key": "labels"}}])
-    assert (
-        float(metrics.compute(sample_list, {"logits": torch.tensor([[0.0, 1.0], [1.0, 0.0]])})["accuracy"])
-        == 0.5
-    )
+    assert float(metrics.compute(sample_list, {"logits": torch.tensor([[0.0, 1.0], [1.0, 0.0]])})["accuracy"]) == 0.5
 
 
 def test_vqa_accuracy_scores_the_best_answer_other_than_unknown_by_its_soft_target():
@@ -252,9 +228,7 @@ def test_binary_f1_and_f1_default_to_the_positive_class():
     truth, predicted = [0, 1, 1, 0, 1], [0, 1, 0, 0, 1]  # precision 1, recall 2/3
     for name in ("f1", "binary_f1"):
         assert math.isclose(float(compute(name, truth, one_hot_logits(predicted, 2))[name]), 0.8)
-    assert math.isclose(
-        float(compute("f1", truth, [-1.0, 2.0, -2.0, -0.1, 0.5])["f1"]), 0.8
-    )  # one logit each
+    assert math.isclose(float(compute("f1", truth, [-1.0, 2.0, -2.0, -0.1, 0.5])["f1"]), 0.8)  # one logit each
     with pytest.raises(ValueError, match="multiclass"):
         compute("f1", TRUTH, one_hot_logits(PREDICTED, 3))
 
@@ -298,9 +272,7 @@ def pairwise_ap_column0():
 
 
 def test_multiclass_macro_and_micro_roc_auc_match_a_pairwise_count():
-    logits = torch.tensor(
-        [[2.0, 0.1, 0.3], [0.2, 1.5, 0.1], [0.1, 0.4, 0.9], [1.0, 1.2, 0.0], [0.3, 0.2, 0.8]]
-    )
+    logits = torch.tensor([[2.0, 0.1, 0.3], [0.2, 1.5, 0.1], [0.1, 0.4, 0.9], [1.0, 1.2, 0.0], [0.3, 0.2, 0.8]])
     targets = [0, 1, 2, 1, 0]
     probabilities = torch.softmax(logits.double(), dim=1)
     one_hot = torch.nn.functional.one_hot(torch.tensor(targets), 3)

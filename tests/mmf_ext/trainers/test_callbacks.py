@@ -16,8 +16,12 @@ class _Module:
 
 
 def _trainer(step: int, value: float, saved: list[tuple[int, str]]) -> SimpleNamespace:
-    trainer = SimpleNamespace(sanity_checking=False, state=SimpleNamespace(fn="fit"), global_step=step,
-                              callback_metrics={"val/d/median_rank": torch.tensor(value)})
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        state=SimpleNamespace(fn="fit"),
+        global_step=step,
+        callback_metrics={"val/d/median_rank": torch.tensor(value)},
+    )
     trainer.save_checkpoint = lambda path, weights_only=False: saved.append((trainer.global_step, path))
     return trainer
 

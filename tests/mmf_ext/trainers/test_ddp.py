@@ -12,8 +12,12 @@ import pytest
 from mmf_cli.run import run
 from tests.conftest import REPO_ROOT, cli_env, free_port, load_state, max_param_diff, plugin_opts
 
-OPTS = ["training.max_updates=20", "training.batch_size=8", "dataset_config.always_one.val_size=21",
-        "dataset_config.always_one.test_size=23"]
+OPTS = [
+    "training.max_updates=20",
+    "training.batch_size=8",
+    "dataset_config.always_one.val_size=21",
+    "dataset_config.always_one.test_size=23",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +33,18 @@ def _metrics(save_dir):
 
 
 def _torchrun(args, save_dir, *extra):
-    command = [sys.executable, "-m", "torch.distributed.run", *args, "-m", "mmf_cli.run",
-               *plugin_opts(save_dir, *OPTS, *extra)]
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *args,
+        "-m",
+        "mmf_cli.run",
+        *plugin_opts(save_dir, *OPTS, *extra),
+    ]
+    return subprocess.Popen(
+        command, cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def test_torchrun_two_processes_matches_one_process(tmp_path, single_process):
@@ -56,8 +69,16 @@ def test_two_nodes_on_localhost_match_one_process(tmp_path, single_process):
 
 def test_legacy_launcher_passes_local_rank_argument(tmp_path, single_process):
     single_dir, _ = single_process
-    command = [sys.executable, "-m", "torch.distributed.launch", "--nproc_per_node=2", f"--master_port={free_port()}",
-               "-m", "mmf_cli.run", *plugin_opts(tmp_path, *OPTS)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.launch",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        "-m",
+        "mmf_cli.run",
+        *plugin_opts(tmp_path, *OPTS),
+    ]
     done = subprocess.run(command, cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _metrics(tmp_path) == _metrics(single_dir)
@@ -68,8 +89,12 @@ def test_find_unused_parameters_lets_a_model_with_an_unused_parameter_train(tmp_
     failing = _torchrun(["--nproc_per_node=2", f"--master_port={free_port()}"], tmp_path / "off", *unused)
     output, _ = failing.communicate(timeout=240)
     assert failing.returncode != 0 and "find_unused_parameters" in output  # DDP's own complaint: the key matters
-    honoured = _torchrun(["--nproc_per_node=2", f"--master_port={free_port()}"], tmp_path / "on", *unused,
-                         "training.find_unused_parameters=true")
+    honoured = _torchrun(
+        ["--nproc_per_node=2", f"--master_port={free_port()}"],
+        tmp_path / "on",
+        *unused,
+        "training.find_unused_parameters=true",
+    )
     output, _ = honoured.communicate(timeout=240)
     assert honoured.returncode == 0, output[-3000:]
     assert (tmp_path / "on" / "models" / "model_20.ckpt").is_file()

@@ -11,9 +11,15 @@ from mmf_ext.utils.checkpoint import save_checkpoint_file
 from tests.conftest import REPO_ROOT, cli_env, max_param_diff, plugin_opts, run_cli
 
 STEPS = 400
-OPTS = ["run_type=train", f"training.max_updates={STEPS}", "training.checkpoint_interval=20",
-        "training.log_interval=1000", "optimizer.type=Adam", "optimizer.params.lr=0.01",
-        "dataset_config.always_one.train_size=200"]
+OPTS = [
+    "run_type=train",
+    f"training.max_updates={STEPS}",
+    "training.checkpoint_interval=20",
+    "training.log_interval=1000",
+    "optimizer.type=Adam",
+    "optimizer.params.lr=0.01",
+    "dataset_config.always_one.train_size=200",
+]
 
 
 def test_killed_run_resumes_to_the_same_parameters_and_optimizer_state(tmp_path):
@@ -23,7 +29,10 @@ def test_killed_run_resumes_to_the_same_parameters_and_optimizer_state(tmp_path)
     interrupted = tmp_path / "interrupted"
     process = subprocess.Popen(
         [sys.executable, "-m", "mmf_cli.run", *plugin_opts(interrupted, *OPTS)],
-        cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 180
     while time.time() < deadline and not (interrupted / "models" / "model_60.ckpt").exists():

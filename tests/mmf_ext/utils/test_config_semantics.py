@@ -23,7 +23,9 @@ def write(path: Path, text: str) -> Path:
 
 def test_exponent_floats_are_floats_in_files_includes_and_on_the_command_line(tmp_path):
     write(tmp_path / "inner.yaml", "optimizer:\n  params:\n    eps: 1e-8\n")
-    user = write(tmp_path / "user.yaml", "includes: [inner.yaml]\noptimizer:\n  type: adam_w\n  params:\n    lr: 5e-3\n")
+    user = write(
+        tmp_path / "user.yaml", "includes: [inner.yaml]\noptimizer:\n  type: adam_w\n  params:\n    lr: 5e-3\n"
+    )
     config = build_config([f"config={user}", *BASE, "optimizer.params.weight_decay=1e-4"])
     params = config.optimizer.params
     assert (params.lr, params.eps, params.weight_decay) == (0.005, 1e-8, 1e-4)
@@ -40,10 +42,16 @@ def test_exponent_floats_are_floats_in_files_includes_and_on_the_command_line(tm
         ("distributed:\n  world_siz: 2\n", "distributed.world_siz", "distributed.world_size"),
         ("optimizer:\n  typ: SGD\n", "optimizer.typ", "optimizer.type"),
         ("scheduler:\n  tpye: warmup_linear\n", "scheduler.tpye", "scheduler.type"),
-        ("model_config:\n  always_one_model:\n    hiden: 4\n", "model_config.always_one_model.hiden",
-         "model_config.always_one_model.hidden"),
-        ("dataset_config:\n  always_one:\n    train_sise: 4\n", "dataset_config.always_one.train_sise",
-         "dataset_config.always_one.train_size"),
+        (
+            "model_config:\n  always_one_model:\n    hiden: 4\n",
+            "model_config.always_one_model.hiden",
+            "model_config.always_one_model.hidden",
+        ),
+        (
+            "dataset_config:\n  always_one:\n    train_sise: 4\n",
+            "dataset_config.always_one.train_sise",
+            "dataset_config.always_one.train_size",
+        ),
     ],
 )
 def test_a_typo_in_a_config_file_names_the_key_the_file_and_the_closest_keys(tmp_path, section_text, key, closest):
@@ -70,12 +78,15 @@ def test_a_file_typo_through_mmf_run_exits_2_with_one_line(tmp_path):
 
 
 def test_a_new_component_section_and_component_params_are_allowed(tmp_path):
-    user = write(tmp_path / "user.yaml", (
-        "model_config:\n  some_other_model:\n    anything: 1\n"
-        "dataset_config:\n  other_data:\n    whatever: {deep: true}\n"
-        "optimizer:\n  type: SGD\n  params:\n    lr: 0.1\n    nesterov: true\n    momentum: 0.9\n"
-        "checkpoint:\n  pretrained_state_mapping:\n    'a.': 'b.'\n"
-    ))
+    user = write(
+        tmp_path / "user.yaml",
+        (
+            "model_config:\n  some_other_model:\n    anything: 1\n"
+            "dataset_config:\n  other_data:\n    whatever: {deep: true}\n"
+            "optimizer:\n  type: SGD\n  params:\n    lr: 0.1\n    nesterov: true\n    momentum: 0.9\n"
+            "checkpoint:\n  pretrained_state_mapping:\n    'a.': 'b.'\n"
+        ),
+    )
     config = build_config([f"config={user}", *BASE])
     assert config.model_config.some_other_model.anything == 1 and config.optimizer.params.nesterov is True
 
@@ -114,12 +125,15 @@ def test_mmf_keys_not_implemented_are_refused_naming_what_to_use(tmp_path, text,
 
 
 def test_mmf_defaults_written_out_in_a_config_are_accepted(tmp_path):
-    user = write(tmp_path / "user.yaml", (
-        "config_version: 1.0\ntraining:\n  fast_read: false\n  trainer: mmf\n  colored_logs: true\n"
-        "trainer:\n  type: lightning\n  params:\n    precision: 32\n"
-        "checkpoint:\n  resume_zoo: null\n  reset:\n    all: false\n"
-        "multitasking:\n  enabled: true\n"
-    ))
+    user = write(
+        tmp_path / "user.yaml",
+        (
+            "config_version: 1.0\ntraining:\n  fast_read: false\n  trainer: mmf\n  colored_logs: true\n"
+            "trainer:\n  type: lightning\n  params:\n    precision: 32\n"
+            "checkpoint:\n  resume_zoo: null\n  reset:\n    all: false\n"
+            "multitasking:\n  enabled: true\n"
+        ),
+    )
     assert build_config([f"config={user}", *BASE]).training.trainer == "mmf"
 
 
@@ -128,20 +142,25 @@ def test_includes_config_and_config_path_resolve_relative_to_the_user_dir(tmp_pa
     plugin = tmp_path / "my_plugin"
     shutil.copytree(PLUGIN_DIR, plugin)
     model_py = plugin / "model.py"
-    model_py.write_text(model_py.read_text().replace('str(Path(__file__).with_name("model.yaml"))', '"configs/model.yaml"'))
+    model_py.write_text(
+        model_py.read_text().replace('str(Path(__file__).with_name("model.yaml"))', '"configs/model.yaml"')
+    )
     (plugin / "configs").mkdir()
     shutil.move(plugin / "model.yaml", plugin / "configs" / "model.yaml")
     write(plugin / "configs" / "experiments" / "base.yaml", "training:\n  seed: 11\n")
-    write(plugin / "configs" / "experiments" / "run.yaml",
-          "includes:\n  - configs/experiments/base.yaml\ntraining:\n  batch_size: 4\n")
+    write(
+        plugin / "configs" / "experiments" / "run.yaml",
+        "includes:\n  - configs/experiments/base.yaml\ntraining:\n  batch_size: 4\n",
+    )
     script = (
         "from mmf_ext.utils.configuration import build_config\n"
         f"c = build_config(['config=configs/experiments/run.yaml', 'model=always_one_model', 'dataset=always_one',"
         f" 'env.user_dir={plugin}'])\n"
         "print(c.training.seed, c.training.batch_size, c.model_config.always_one_model.hidden)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=cli_env(),
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=cli_env(), timeout=120
+    )
     assert done.returncode == 0, done.stderr[-1500:]
     assert done.stdout.split() == ["11", "4", "16"]
 

@@ -21,7 +21,9 @@ def test_merge_order_defaults_model_dataset_config_file_then_command_line(tmp_pa
     assert config.dataset_config.always_one.train_size == 64  # dataset defaults
     assert config.training.batch_size == 32  # framework defaults
 
-    user = write(tmp_path / "user.yaml", "model_config:\n  always_one_model:\n    hidden: 4\ntraining:\n  batch_size: 8\n")
+    user = write(
+        tmp_path / "user.yaml", "model_config:\n  always_one_model:\n    hidden: 4\ntraining:\n  batch_size: 8\n"
+    )
     config = build_config([f"config={user}", *BASE])
     assert config.model_config.always_one_model.hidden == 4
     assert config.training.batch_size == 8
@@ -61,8 +63,15 @@ def test_plus_prefix_adds_a_new_key_on_purpose():
 
 def test_dataset_is_an_alias_of_datasets_and_list_indices_work(tmp_path):
     user = write(tmp_path / "u.yaml", "evaluation:\n  metrics: [accuracy, accuracy]\n")
-    config = build_config([f"config={user}", "model=always_one_model", "datasets=always_one",
-                           f"env.user_dir={PLUGIN_DIR}", "evaluation.metrics.1=mean_squared_error"])
+    config = build_config(
+        [
+            f"config={user}",
+            "model=always_one_model",
+            "datasets=always_one",
+            f"env.user_dir={PLUGIN_DIR}",
+            "evaluation.metrics.1=mean_squared_error",
+        ]
+    )
     assert config.datasets == "always_one"
     assert list(config.evaluation.metrics) == ["accuracy", "mean_squared_error"]
 

@@ -5,17 +5,39 @@ from tests.conftest import free_port
 
 
 def test_torchrun_environment_is_detected_with_nodes_and_local_rank():
-    info = detect_launch({"WORLD_SIZE": "8", "RANK": "5", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4",
-                          "MASTER_ADDR": "h0", "MASTER_PORT": "1"})
+    info = detect_launch(
+        {
+            "WORLD_SIZE": "8",
+            "RANK": "5",
+            "LOCAL_RANK": "1",
+            "LOCAL_WORLD_SIZE": "4",
+            "MASTER_ADDR": "h0",
+            "MASTER_PORT": "1",
+        }
+    )
     assert (info.launcher, info.world_size, info.rank, info.local_rank) == ("torchrun", 8, 5, 1)
     assert (info.devices_per_node, info.num_nodes) == (4, 2)
 
 
 def test_slurm_environment_is_detected():
-    info = detect_launch({"SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_LOCALID": "1", "SLURM_NNODES": "2",
-                          "SLURM_NTASKS_PER_NODE": "2(x2)", "SLURM_JOB_NAME": "train"})
+    info = detect_launch(
+        {
+            "SLURM_NTASKS": "4",
+            "SLURM_PROCID": "3",
+            "SLURM_LOCALID": "1",
+            "SLURM_NNODES": "2",
+            "SLURM_NTASKS_PER_NODE": "2(x2)",
+            "SLURM_JOB_NAME": "train",
+        }
+    )
     assert (info.launcher, info.world_size, info.rank, info.local_rank, info.devices_per_node, info.num_nodes) == (
-        "slurm", 4, 3, 1, 2, 2)
+        "slurm",
+        4,
+        3,
+        1,
+        2,
+        2,
+    )
 
 
 def test_no_launcher_means_one_process():

@@ -26,20 +26,13 @@ def test_mmf_root_is_the_framework_package_and_is_cached_in_the_registry():
     assert Path(root) == Path(general.__file__).resolve().parents[1] and registry.get("mmf_root") == root
 
 
-def test_absolute_paths_are_found_as_given_under_user_dir_or_beside_the_root(
-    tmp_path, run_config, monkeypatch
-):
+def test_absolute_paths_are_found_as_given_under_user_dir_or_beside_the_root(tmp_path, run_config, monkeypatch):
     (tmp_path / "plugin").mkdir()
     (tmp_path / "plugin" / "vocab.txt").write_text("a")
     run_config(env={"user_dir": str(tmp_path / "plugin")})
     assert general.get_absolute_path("vocab.txt") == str(tmp_path / "plugin" / "vocab.txt")
-    assert (
-        general.get_absolute_path("/abs/x") == "/abs/x"
-        and general.get_absolute_path("s3://b/k") == "s3://b/k"
-    )
-    assert general.get_absolute_path("utils/general.py") == os.path.abspath(
-        general.__file__
-    )  # under the root
+    assert general.get_absolute_path("/abs/x") == "/abs/x" and general.get_absolute_path("s3://b/k") == "s3://b/k"
+    assert general.get_absolute_path("utils/general.py") == os.path.abspath(general.__file__)  # under the root
     assert general.get_absolute_path("nowhere.txt") == "nowhere.txt"
     assert general.get_absolute_path(["vocab.txt", "nowhere.txt"]) == [
         str(tmp_path / "plugin" / "vocab.txt"),

@@ -10,7 +10,9 @@ from tests.conftest import run_cli
 
 def test_make_synthetic_validate_and_prepare(tmp_path):
     out = tmp_path / "syn"
-    made = run_cli("video2shop.cli.main", ["make-synthetic", str(out), "--products", "6", "--seed", "2", "--frames", "6"])
+    made = run_cli(
+        "video2shop.cli.main", ["make-synthetic", str(out), "--products", "6", "--seed", "2", "--frames", "6"]
+    )
     assert made.returncode == 0, made.stderr
     assert "wrote 6 products" in made.stdout and (out / "test.json").is_file()
 
@@ -21,7 +23,10 @@ def test_make_synthetic_validate_and_prepare(tmp_path):
     assert valid.returncode == 0, valid.stdout + valid.stderr
     assert "0 problem(s)" in valid.stdout
 
-    prepared = run_cli("video2shop.cli.main", ["prepare", str(out), "--cache-dir", str(tmp_path / "cache"), "num_frames=4", "image_size=32"])
+    prepared = run_cli(
+        "video2shop.cli.main",
+        ["prepare", str(out), "--cache-dir", str(tmp_path / "cache"), "num_frames=4", "image_size=32"],
+    )
     assert prepared.returncode == 0, prepared.stderr
     assert "0 unreadable" in prepared.stdout and list((tmp_path / "cache").rglob("*.npy"))
 
@@ -62,7 +67,12 @@ def test_validate_names_every_kind_of_problem_with_file_and_place(tmp_path, caps
     from tests.video2shop.helpers import SQUARE, write_folder
 
     def product(name, videos, **extra):
-        return {"img_path": f"imgs/{name}.png", "video_paths": [f"videos/{v}.mp4" for v in videos], "source": 1, **extra}
+        return {
+            "img_path": f"imgs/{name}.png",
+            "video_paths": [f"videos/{v}.mp4" for v in videos],
+            "source": 1,
+            **extra,
+        }
 
     test = {
         "ok": product("ok", ["ok"], tracklets=[SQUARE]),
@@ -72,8 +82,11 @@ def test_validate_names_every_kind_of_problem_with_file_and_place(tmp_path, caps
         "boxed": product("boxed", ["boxed"], shop_boxes=[[0, 0, 60, 20]]),
         "broken": product("broken", ["broken"]),
     }
-    distractors = [{"id": "d1", "img_path": "imgs/d1.png"}, {"id": "ok", "img_path": "imgs/d2.png"},
-                   {"id": "d3", "img_path": "imgs/d3.png"}]
+    distractors = [
+        {"id": "d1", "img_path": "imgs/d1.png"},
+        {"id": "ok", "img_path": "imgs/d2.png"},
+        {"id": "d3", "img_path": "imgs/d3.png"},
+    ]
     root = write_folder(tmp_path / "data", {"test": test}, distractors)
     (root / "videos" / "gone.mp4").unlink()
     (root / "videos" / "broken.mp4").write_bytes(b"\x00" * 500)

@@ -17,13 +17,18 @@ def indexed(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     checkpoint = save_small_run(root / "save", root / "data")
     write_shop_folder(root / "shop", 6)
-    assert main(["index", "--images", str(root / "shop"), "--checkpoint", str(checkpoint), "--out", str(root / "gallery")]) == 0
+    assert (
+        main(["index", "--images", str(root / "shop"), "--checkpoint", str(checkpoint), "--out", str(root / "gallery")])
+        == 0
+    )
     square_video(root / "clip.mp4")
     return root, checkpoint
 
 
 def search(root, checkpoint, *extra):
-    return main(["search", str(root / "clip.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint), *extra])
+    return main(
+        ["search", str(root / "clip.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint), *extra]
+    )
 
 
 def test_search_writes_results_and_a_report_for_every_trajectory(indexed, monkeypatch, capsys):
@@ -31,8 +36,19 @@ def test_search_writes_results_and_a_report_for_every_trajectory(indexed, monkey
     import video2shop.cli.search as command
 
     monkeypatch.setattr(command, "_detector", lambda path, device: SquareDetector())
-    code = search(root, checkpoint, "--detector", str(checkpoint), "--topk", "4", "--out", str(root / "r.json"),
-                  "--report", str(root / "r.html"), "pipeline.tracker.redetect_interval=3")
+    code = search(
+        root,
+        checkpoint,
+        "--detector",
+        str(checkpoint),
+        "--topk",
+        "4",
+        "--out",
+        str(root / "r.json"),
+        "--report",
+        str(root / "r.html"),
+        "pipeline.tracker.redetect_interval=3",
+    )
     assert code == 0
     result = json.loads((root / "r.json").read_text())
     assert result["frames_decoded"] == 30 and result["gallery_items"] == 6 and result["message"] is None
@@ -54,22 +70,40 @@ def test_no_clothing_found_is_an_empty_result_with_a_message_and_exit_0(indexed,
             return [[] for _ in frames]
 
     monkeypatch.setattr(command, "_detector", lambda path, device: Blind())
-    assert search(root, checkpoint, "--detector", "x", "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")) == 0
+    assert (
+        search(
+            root, checkpoint, "--detector", "x", "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["trajectories"] == [] and "no clothing found" in result["message"]
     assert "data-empty" in (tmp_path / "r.html").read_text() and "no clothing found" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("anim.gif", b"GIF89a" + bytes(64), "a GIF image, not a video"),
-    ("empty.mp4", b"", "empty file"),
-    ("junk.mp4", b"garbage" * 50, "cannot decode video"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("anim.gif", b"GIF89a" + bytes(64), "a GIF image, not a video"),
+        ("empty.mp4", b"", "empty file"),
+        ("junk.mp4", b"garbage" * 50, "cannot decode video"),
+    ],
+)
 def test_unusable_videos_are_one_error_line_and_exit_2(indexed, tmp_path, capsys, name, content, message):
     root, checkpoint = indexed
     (tmp_path / name).write_bytes(content)
-    code = main(["search", str(tmp_path / name), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint),
-                 "--out", str(tmp_path / "r.json")])
+    code = main(
+        [
+            "search",
+            str(tmp_path / name),
+            "--gallery",
+            str(root / "gallery"),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "r.json"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1 and not (tmp_path / "r.json").exists()
 
@@ -98,8 +132,23 @@ def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(ind
     assert not (lone.parent / "config.yaml").exists() and not (lone.parent.parent / "config.yaml").exists()
     index = ["index", "--images", str(root / "shop"), "--checkpoint", str(lone), "--out"]
     assert main([*index, str(tmp_path / "g")]) == 0
-    assert main(["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", str(lone),
-                 "--topk", "3", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "search",
+                str(root / "clip.mp4"),
+                "--gallery",
+                str(tmp_path / "g"),
+                "--checkpoint",
+                str(lone),
+                "--topk",
+                "3",
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "r.json").read_text())
     assert len(result["trajectories"]) == 1 and len(result["trajectories"][0]["topk"]) == 3
     shutil.copy(checkpoint, lone)  # the same weights without their config: nothing says how to build them
@@ -114,14 +163,37 @@ def test_the_report_renders_in_headless_chromium(indexed, monkeypatch, tmp_path)
     import video2shop.cli.search as command
 
     monkeypatch.setattr(command, "_detector", lambda path, device: SquareDetector())
-    assert search(root, checkpoint, "--detector", "x", "--topk", "3", "--out", str(tmp_path / "r.json"),
-                  "--report", str(tmp_path / "r.html")) == 0
+    assert (
+        search(
+            root,
+            checkpoint,
+            "--detector",
+            "x",
+            "--topk",
+            "3",
+            "--out",
+            str(tmp_path / "r.json"),
+            "--report",
+            str(tmp_path / "r.html"),
+        )
+        == 0
+    )
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"]
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", (tmp_path / "r.html").as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", (tmp_path / "r.html").as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
     assert dom.count("data-product=") == 3 and "Trajectory 0" in dom
-    subprocess.run(["chromium", *flags, f"--screenshot={tmp_path / 'shot.png'}", "--window-size=900,600",
-                    (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            "chromium",
+            *flags,
+            f"--screenshot={tmp_path / 'shot.png'}",
+            "--window-size=900,600",
+            (tmp_path / "r.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB")).astype(int)

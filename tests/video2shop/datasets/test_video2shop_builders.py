@@ -15,8 +15,17 @@ from mmf_ext.utils.configuration import load_yaml
 def dataset_config(name, data_dir, cache_dir, **overrides):
     builder = registry.get_builder_class(name)()
     raw = load_yaml(builder.config_path()).dataset_config[name]
-    raw = OmegaConf.merge(raw, {"data_dir": str(data_dir), "cache_dir": str(cache_dir), "num_frames": 4, "image_size": 32,
-                                "positives_per_trajectory": 2, **overrides})
+    raw = OmegaConf.merge(
+        raw,
+        {
+            "data_dir": str(data_dir),
+            "cache_dir": str(cache_dir),
+            "num_frames": 4,
+            "image_size": 32,
+            "positives_per_trajectory": 2,
+            **overrides,
+        },
+    )
     return builder, raw
 
 
@@ -32,7 +41,10 @@ def test_synthetic_dataset_is_split_by_product_with_the_paper_categories(synthet
 def test_synthetic_generation_is_deterministic(tmp_path):
     from video2shop.datasets.synthetic import generate
 
-    a, b = generate(tmp_path / "a", products=4, seed=9, frames=4, video_size=32, image_size=32), generate(tmp_path / "b", products=4, seed=9, frames=4, video_size=32, image_size=32)
+    a, b = (
+        generate(tmp_path / "a", products=4, seed=9, frames=4, video_size=32, image_size=32),
+        generate(tmp_path / "b", products=4, seed=9, frames=4, video_size=32, image_size=32),
+    )
     assert (a / "train.json").read_text() == (b / "train.json").read_text()
     assert (a / "imgs" / "p00000.png").read_bytes() == (b / "imgs" / "p00000.png").read_bytes()
 
@@ -58,7 +70,9 @@ def test_evaluation_split_lists_queries_then_the_gallery(synthetic_dir, tmp_path
 
 
 def test_synthetic_builder_generates_once_into_the_data_dir(tmp_path):
-    builder, config = dataset_config("synthetic_video2shop", tmp_path / "data" / "syn", tmp_path / "cache", products=6, video_frames=6)
+    builder, config = dataset_config(
+        "synthetic_video2shop", tmp_path / "data" / "syn", tmp_path / "cache", products=6, video_frames=6
+    )
     builder.build(config, "train")
     stamp = (tmp_path / "data" / "syn" / "train.json").stat().st_mtime_ns
     builder.build(config, "test")
@@ -77,7 +91,9 @@ def test_movingfashion_folder_loads_and_keeps_every_answer_of_a_shared_video(mov
     assert len(test.gallery) == 3
 
 
-@pytest.mark.parametrize("path, message", [("../../etc/passwd", "escapes the data directory"), ("/etc/passwd", "absolute path")])
+@pytest.mark.parametrize(
+    "path, message", [("../../etc/passwd", "escapes the data directory"), ("/etc/passwd", "absolute path")]
+)
 def test_paths_escaping_the_data_directory_are_rejected(movingfashion_dir, tmp_path, path, message):
     manifest = json.loads((movingfashion_dir / "train.json").read_text())
     manifest["t1"]["img_path"] = path

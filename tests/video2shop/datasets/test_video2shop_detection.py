@@ -16,8 +16,9 @@ from mmf_ext.utils.errors import ConfigError
 def detection_config(name, data_dir, cache_dir, **detection):
     builder = registry.get_builder_class(name)()
     raw = load_yaml(builder.config_path()).dataset_config[name]
-    return builder, OmegaConf.merge(raw, {"data_dir": str(data_dir), "cache_dir": str(cache_dir), "task": "detection",
-                                          "detection": detection})
+    return builder, OmegaConf.merge(
+        raw, {"data_dir": str(data_dir), "cache_dir": str(cache_dir), "task": "detection", "detection": detection}
+    )
 
 
 def red_centroid_x(image):
@@ -27,7 +28,9 @@ def red_centroid_x(image):
 
 
 def test_synthetic_frames_and_shop_images_carry_their_boxes_and_category_labels(synthetic_dir, tmp_path):
-    builder, config = detection_config("video2shop", synthetic_dir, tmp_path, frames_per_video=3, eval_frames_per_video=2)
+    builder, config = detection_config(
+        "video2shop", synthetic_dir, tmp_path, frames_per_video=3, eval_frames_per_video=2
+    )
     train = builder.load(config, "train")
     manifest = json.loads((synthetic_dir / "train.json").read_text())
     videos = sum(len(e["video_paths"]) for e in manifest.values())
@@ -35,7 +38,9 @@ def test_synthetic_frames_and_shop_images_carry_their_boxes_and_category_labels(
     assert sum(i.kind == "shop" for i in train.images) == len(manifest)
     for index in (0, len(train) - 1):
         item = train.images[index]
-        entry = manifest[item.image_id.split("@")[0].rsplit("_", 1)[0] if item.kind == "video" else item.image_id.split("/")[0]]
+        entry = manifest[
+            item.image_id.split("@")[0].rsplit("_", 1)[0] if item.kind == "video" else item.image_id.split("/")[0]
+        ]
         label = PAPER_CATEGORIES.index(entry["category"]) + 1
         if item.kind == "video":
             video = next(v for v in entry["video_paths"] if v.endswith(item.path.name))
@@ -81,7 +86,9 @@ def test_training_flips_move_the_boxes_with_the_pixels(synthetic_dir, tmp_path):
         width = sample.image.shape[-1]
         if box[0] != plain.boxes[0][0]:
             flips += 1
-            assert box == pytest.approx([width - plain.boxes[0][2], plain.boxes[0][1], width - plain.boxes[0][0], plain.boxes[0][3]])
+            assert box == pytest.approx(
+                [width - plain.boxes[0][2], plain.boxes[0][1], width - plain.boxes[0][0], plain.boxes[0][3]]
+            )
     assert 0 < flips < 8
 
 
@@ -100,7 +107,13 @@ def test_predictions_are_rows_per_box_with_category_names(synthetic_dir, tmp_pat
     builder, config = detection_config("video2shop", synthetic_dir, tmp_path)
     test = builder.load(config, "test")
     samples = SampleList({"image_id": ["a@0", "b"], "kind": ["video", "shop"]})
-    output = {"pred_boxes": [torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.zeros(0, 4)], "pred_scores": [torch.tensor([0.7]), torch.zeros(0)],
-              "pred_labels": [torch.tensor([2]), torch.zeros(0, dtype=torch.int64)], "category_names": list(PAPER_CATEGORIES)}
+    output = {
+        "pred_boxes": [torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.zeros(0, 4)],
+        "pred_scores": [torch.tensor([0.7]), torch.zeros(0)],
+        "pred_labels": [torch.tensor([2]), torch.zeros(0, dtype=torch.int64)],
+        "category_names": list(PAPER_CATEGORIES),
+    }
     rows = test.format_for_prediction(samples, output)
-    assert rows == [{"image_id": "a@0", "kind": "video", "box": [1.0, 2.0, 3.0, 4.0], "score": 0.7, "label": 1, "category": "Dress"}]
+    assert rows == [
+        {"image_id": "a@0", "kind": "video", "box": [1.0, 2.0, 3.0, 4.0], "score": 0.7, "label": 1, "category": "Dress"}
+    ]

@@ -44,8 +44,10 @@ def scores_for(dataset, best: dict[str, int]) -> dict:
 def with_distractors(tmp_path):
     train = {f"p{i}": product(f"p{i}", ["train"], "Dress") for i in range(3)}
     test = {"s1": product("s1", ["q1"], "Dress"), "s2": product("s2", ["q2"], "Top")}
-    distractors = [{"id": "x1", "img_path": "imgs/x1.png", "category": "Dress"},
-                   {"id": "x2", "img_path": "imgs/x2.png", "category": "Top"}]
+    distractors = [
+        {"id": "x1", "img_path": "imgs/x1.png", "category": "Dress"},
+        {"id": "x2", "img_path": "imgs/x2.png", "category": "Top"},
+    ]
     return write_folder(tmp_path / "data", {"train": train, "test": test}, distractors)
 
 
@@ -59,7 +61,9 @@ def test_distractors_are_gallery_only_never_answers_and_never_training_images(wi
     # a distractor scored first pushes the true answer to rank 2: it is a wrong answer, not a hit
     samples = evaluation_list(test)
     x1 = gallery_ids.index("x1")
-    values = TopKRetrievalAccuracy(k=[1, 2]).calculate(samples, scores_for(test, {"q1": x1, "q2": gallery_ids.index("s2")}))
+    values = TopKRetrievalAccuracy(k=[1, 2]).calculate(
+        samples, scores_for(test, {"q1": x1, "q2": gallery_ids.index("s2")})
+    )
     assert values["top1_accuracy"].item() == 0.5 and values["top2_accuracy"].item() == 1.0
 
     train = builder.load(config, "train")
@@ -80,18 +84,29 @@ def test_a_distractor_with_a_product_id_is_rejected(with_distractors, tmp_path):
 def test_every_shop_image_of_a_product_is_in_the_gallery_and_any_of_them_is_a_hit(tmp_path):
     test = {
         # img_path not among img_paths is added last; shop_boxes follow img_paths
-        "s1": product("s1_side", ["q1"], "Dress", img_paths=["imgs/s1_front.png", "imgs/s1_back.png"],
-                      shop_boxes=[[0, 0, 40, 40], None]),
+        "s1": product(
+            "s1_side",
+            ["q1"],
+            "Dress",
+            img_paths=["imgs/s1_front.png", "imgs/s1_back.png"],
+            shop_boxes=[[0, 0, 40, 40], None],
+        ),
         "s2": product("s2", ["q2"], "Dress"),
         "s3": product("s3", ["q2"], "Dress"),  # q2 shows two products: both are correct answers
     }
-    train = {"p0": product("p0", ["train"], "Dress", img_paths=["imgs/p0_a.png", "imgs/p0_b.png"]),
-             "p1": product("p1", ["train"], "Dress")}
+    train = {
+        "p0": product("p0", ["train"], "Dress", img_paths=["imgs/p0_a.png", "imgs/p0_b.png"]),
+        "p1": product("p1", ["train"], "Dress"),
+    }
     root = write_folder(tmp_path / "data", {"train": train, "test": test})
     builder, config = dataset_config("video2shop", root, tmp_path / "cache")
     dataset = builder.load(config, "test")
     rows = [(g[0], g[1].name, g[2]) for g in dataset.gallery]
-    assert rows[:3] == [("s1", "s1_front.png", [0.0, 0.0, 40.0, 40.0]), ("s1", "s1_back.png", None), ("s1", "s1_side.png", None)]
+    assert rows[:3] == [
+        ("s1", "s1_front.png", [0.0, 0.0, 40.0, 40.0]),
+        ("s1", "s1_back.png", None),
+        ("s1", "s1_side.png", None),
+    ]
     targets = {q["video"].stem: sorted(q["targets"]) for q in dataset.queries}
     assert targets == {"q1": ["s1"], "q2": ["s2", "s3"]}
     samples = evaluation_list(dataset)
@@ -115,14 +130,20 @@ def test_more_shop_boxes_than_shop_images_is_a_one_line_error(tmp_path):
     test = {"s1": product("s1", ["q1"], img_paths=["imgs/a.png"], shop_boxes=[[0, 0, 5, 5], None, [1, 1, 4, 4]])}
     root = write_folder(tmp_path / "data", {"train": {}, "test": test})
     builder, config = dataset_config("video2shop", root, tmp_path / "cache")
-    with pytest.raises(ManifestError, match=r"product 's1': shop_boxes must be a list with at most one box .* \(2 here\)"):
+    with pytest.raises(
+        ManifestError, match=r"product 's1': shop_boxes must be a list with at most one box .* \(2 here\)"
+    ):
         builder.load(config, "test")
 
 
 # -- categories ----------------------------------------------------------------------------
 def test_a_category_list_of_ones_own_indexes_products_and_drives_within_category_evaluation(tmp_path):
     train = {"p0": product("p0", ["train"], "Sneaker"), "p1": product("p1", ["train"], "Jacket")}
-    test = {"s1": product("s1", ["q1"], "Jacket"), "s2": product("s2", ["q2"], "Sneaker"), "s3": product("s3", [], "Sneaker")}
+    test = {
+        "s1": product("s1", ["q1"], "Jacket"),
+        "s2": product("s2", ["q2"], "Sneaker"),
+        "s3": product("s3", [], "Sneaker"),
+    }
     root = write_folder(tmp_path / "data", {"train": train, "test": test})
     builder, config = dataset_config("video2shop", root, tmp_path / "cache", categories=["Jacket", "Sneaker"])
     assert [builder.load(config, "train")[i].category for i in range(2)] == [1, 0]
@@ -136,8 +157,11 @@ def test_a_category_list_of_ones_own_indexes_products_and_drives_within_category
     assert TopKRetrievalAccuracy(k=[2], within_category=True).calculate(samples, output)["top2_accuracy"].item() == 1.0
 
     builder, config = dataset_config("video2shop", root, tmp_path / "cache")  # the paper's 14 have no Jacket
-    with pytest.raises(ManifestError, match=r"product '(s1|p1)' has category 'Jacket', which is not in the paper's 14 "
-                                            r"categories; set dataset_config.video2shop.categories"):
+    with pytest.raises(
+        ManifestError,
+        match=r"product '(s1|p1)' has category 'Jacket', which is not in the paper's 14 "
+        r"categories; set dataset_config.video2shop.categories",
+    ):
         builder.load(config, "test")
 
 
@@ -161,7 +185,9 @@ def test_shop_boxes_crop_the_item_and_null_keeps_the_whole_image(tmp_path):
 def test_each_video_of_a_product_uses_its_own_tracklet(tmp_path):
     videos = ["a", "b", "c"]
     entry = product("p0", videos, "Dress", tracklets=[SQUARE, BACKGROUND, None])
-    root = write_folder(tmp_path / "data", {"train": {"p0": entry, "p1": product("p1", ["a"], "Dress")}, "test": {"p0": entry}})
+    root = write_folder(
+        tmp_path / "data", {"train": {"p0": entry, "p1": product("p1", ["a"], "Dress")}, "test": {"p0": entry}}
+    )
     builder, config = dataset_config("video2shop", root, tmp_path / "cache", context_margin=0.0)
 
     def redness(video: torch.Tensor) -> float:
@@ -178,8 +204,13 @@ def test_each_video_of_a_product_uses_its_own_tracklet(tmp_path):
 # -- training negatives --------------------------------------------------------------------
 @pytest.fixture
 def categories_folder(tmp_path):
-    train = {"d1": product("d1", ["train"], "Dress"), "d2": product("d2", ["train"], "Dress"),
-             "d3": product("d3", ["train"], "Dress"), "t1": product("t1", ["train"], "Top"), "h1": product("h1", ["train"], "Hat")}
+    train = {
+        "d1": product("d1", ["train"], "Dress"),
+        "d2": product("d2", ["train"], "Dress"),
+        "d3": product("d3", ["train"], "Dress"),
+        "t1": product("t1", ["train"], "Top"),
+        "h1": product("h1", ["train"], "Hat"),
+    }
     return write_folder(tmp_path / "data", {"train": train, "test": {}})
 
 
@@ -187,19 +218,29 @@ def drawn_negatives(dataset, product_id: str, draws: int = 10) -> list[str]:
     palette = {p: colour_of(p) for p in dataset.products}
     index = next(i for i, item in enumerate(dataset.items) if item[0] == product_id)
     torch.manual_seed(0)
-    return [image_name(img, palette) for _ in range(draws) for img in dataset[index].images[dataset.positives:]]
+    return [image_name(img, palette) for _ in range(draws) for img in dataset[index].images[dataset.positives :]]
 
 
 def test_negatives_come_from_the_same_category_first_and_never_from_the_product(categories_folder, tmp_path):
-    builder, config = dataset_config("video2shop", categories_folder, tmp_path / "cache", positives_per_trajectory=4,
-                                     same_category_negative_share=1.0)
+    builder, config = dataset_config(
+        "video2shop",
+        categories_folder,
+        tmp_path / "cache",
+        positives_per_trajectory=4,
+        same_category_negative_share=1.0,
+    )
     train = builder.load(config, "train")
     dress = drawn_negatives(train, "d1")
     assert len(dress) == 40 and set(dress) == {"d2", "d3"}  # same category only, never d1 itself
     top = drawn_negatives(train, "t1")  # no other Top: falls back to the other categories
     assert "t1" not in top and set(top) == {"d1", "d2", "d3", "h1"}
 
-    builder, config = dataset_config("video2shop", categories_folder, tmp_path / "cache", positives_per_trajectory=4,
-                                     same_category_negative_share=0.0)
+    builder, config = dataset_config(
+        "video2shop",
+        categories_folder,
+        tmp_path / "cache",
+        positives_per_trajectory=4,
+        same_category_negative_share=0.0,
+    )
     mixed = drawn_negatives(builder.load(config, "train"), "d1")
     assert "d1" not in mixed and {"t1", "h1"} & set(mixed)  # the share is configurable

@@ -20,8 +20,13 @@ from tests.video2shop.helpers import SQUARE, dataset_config, run_config, write_f
 
 
 def product(name: str, videos: list[str], category: str = "Dress") -> dict:
-    return {"img_path": f"imgs/{name}.png", "video_paths": [f"videos/{v}.mp4" for v in videos], "source": 1,
-            "category": category, "tracklets": [SQUARE] * len(videos)}
+    return {
+        "img_path": f"imgs/{name}.png",
+        "video_paths": [f"videos/{v}.mp4" for v in videos],
+        "source": 1,
+        "category": category,
+        "tracklets": [SQUARE] * len(videos),
+    }
 
 
 @pytest.fixture
@@ -54,13 +59,18 @@ def test_an_unreadable_query_is_a_counted_miss_and_named_never_scored(broken_fol
     dataset = builder.load(config, "test")
     samples = [dataset[i] for i in range(len(dataset))]
     assert [s.valid for s in samples] == [True, False, True, True, True, True]
-    assert samples[1].skipped_videos == [("test", str(broken_folder / "videos" / "q2.mp4"), samples[1].skipped_videos[0][2])]
+    assert samples[1].skipped_videos == [
+        ("test", str(broken_folder / "videos" / "q2.mp4"), samples[1].skipped_videos[0][2])
+    ]
     assert "q2.mp4" in samples[1].skipped_videos[0][2]
     batch = SampleList([{**s, "sample_index": i} for i, s in enumerate(samples)])
 
     # every query's own answer scores highest, the placeholder of q2 included: q2 must still miss
-    output = {"scores": torch.eye(3) + 0.01, "query_positions": torch.tensor([0, 1, 2]),
-              "gallery_positions": torch.tensor([3, 4, 5])}
+    output = {
+        "scores": torch.eye(3) + 0.01,
+        "query_positions": torch.tensor([0, 1, 2]),
+        "gallery_positions": torch.tensor([3, 4, 5]),
+    }
     metric = TopKRetrievalAccuracy(k=[1, 3])
     values, report = metric.calculate_with_report(batch, output)
     assert values["top1_accuracy"].item() == pytest.approx(2 / 3)  # still in the denominator
@@ -77,9 +87,15 @@ def test_an_unreadable_query_is_a_counted_miss_and_named_never_scored(broken_fol
 
 
 def test_median_rank_stays_defined_when_most_queries_miss():
-    batch = SampleList([{"is_query": True, "query_id": f"q{i}", "target_ids": ["a"], "valid": i == 0} for i in range(3)]
-                       + [{"is_query": False, "gallery_id": "a", "valid": True}])
-    output = {"scores": torch.ones(3, 1), "query_positions": torch.tensor([0, 1, 2]), "gallery_positions": torch.tensor([3])}
+    batch = SampleList(
+        [{"is_query": True, "query_id": f"q{i}", "target_ids": ["a"], "valid": i == 0} for i in range(3)]
+        + [{"is_query": False, "gallery_id": "a", "valid": True}]
+    )
+    output = {
+        "scores": torch.ones(3, 1),
+        "query_positions": torch.tensor([0, 1, 2]),
+        "gallery_positions": torch.tensor([3]),
+    }
     assert TopKRetrievalAccuracy(k=[1]).calculate(batch, output)["median_rank"].item() == float("inf")
 
 
@@ -88,7 +104,10 @@ def test_a_training_item_moves_on_to_the_next_readable_video_and_says_so(broken_
     train = builder.load(config, "train")
     assert [p for p, _, _ in train.items] == ["p0", "p1", "p2"]
     item = train[1]
-    assert item.product_id == "p2" and item.skipped_videos[0][:2] == ("train", str(broken_folder / "videos" / "bad_train.mp4"))
+    assert item.product_id == "p2" and item.skipped_videos[0][:2] == (
+        "train",
+        str(broken_folder / "videos" / "bad_train.mp4"),
+    )
     assert "skipped_videos" not in train[0]
 
     (broken_folder / "videos" / "t0.mp4").write_bytes(b"")
@@ -127,12 +146,24 @@ def test_prepare_still_names_each_unreadable_file(broken_folder, tmp_path, proje
 def run_options(root: Path, save_dir: Path, *extra: str) -> list[str]:
     from tests.conftest import REPO_ROOT
 
-    return [f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}", "model=asymnet", "dataset=video2shop",
-            f"env.save_dir={save_dir}", f"dataset_config.video2shop.data_dir={root}", f"env.cache_dir={save_dir / 'cache'}",
-            "dataset_config.video2shop.num_frames=4", "dataset_config.video2shop.image_size=32",
-            "dataset_config.video2shop.positives_per_trajectory=2", "training.max_updates=2", "training.batch_size=2",
-            "training.num_workers=2", "training.progress_bar=false", "training.evaluation_interval=2",
-            "training.checkpoint_interval=2", *extra]
+    return [
+        f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}",
+        "model=asymnet",
+        "dataset=video2shop",
+        f"env.save_dir={save_dir}",
+        f"dataset_config.video2shop.data_dir={root}",
+        f"env.cache_dir={save_dir / 'cache'}",
+        "dataset_config.video2shop.num_frames=4",
+        "dataset_config.video2shop.image_size=32",
+        "dataset_config.video2shop.positives_per_trajectory=2",
+        "training.max_updates=2",
+        "training.batch_size=2",
+        "training.num_workers=2",
+        "training.progress_bar=false",
+        "training.evaluation_interval=2",
+        "training.checkpoint_interval=2",
+        *extra,
+    ]
 
 
 def test_a_run_with_workers_reports_skipped_videos_and_strict_names_the_file(broken_folder, tmp_path, capsys):
@@ -147,7 +178,9 @@ def test_a_run_with_workers_reports_skipped_videos_and_strict_names_the_file(bro
     # gallery of 3: every readable query hits at 20; q2 is the one miss
     assert results["test"]["test/video2shop/top20_accuracy"] == pytest.approx(2 / 3)
 
-    code = main(run_options(broken_folder, tmp_path / "strict", "run_type=train", "dataset_config.video2shop.strict=true"))
+    code = main(
+        run_options(broken_folder, tmp_path / "strict", "run_type=train", "dataset_config.video2shop.strict=true")
+    )
     error = capsys.readouterr().err.strip()
     assert code == 2 and len(error.splitlines()) == 1, error
     assert error.startswith("mmf_run: error: ") and "bad_train.mp4" in error and "strict: true" in error

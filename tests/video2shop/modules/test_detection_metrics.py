@@ -15,7 +15,12 @@ def samples(kinds=("video", "shop")):
 
 def output(boxes, labels, scores=None):
     scores = scores if scores is not None else [torch.full((len(b),), 0.9) for b in boxes]
-    return {"pred_boxes": boxes, "pred_scores": scores, "pred_labels": labels, "category_names": ["Top", "Dress", "Bag"]}
+    return {
+        "pred_boxes": boxes,
+        "pred_scores": scores,
+        "pred_labels": labels,
+        "category_names": ["Top", "Dress", "Bag"],
+    }
 
 
 def test_perfect_predictions_score_one_and_report_each_kind(tmp_path):
@@ -36,7 +41,11 @@ def test_wrong_labels_and_shifted_boxes_lower_the_map():
 
 
 def test_stacked_outputs_from_gathering_are_read_per_image():
-    same = SampleList({"boxes": torch.stack([TRUTH[0], TRUTH[0] + 1]), "labels": torch.tensor([[1], [1]]), "kind": ["shop", "shop"]})
-    values = DetectionMAP()(same, output(torch.stack([TRUTH[0], TRUTH[0] + 1]), torch.tensor([[1], [1]]), torch.tensor([[0.8], [0.7]])))
+    same = SampleList(
+        {"boxes": torch.stack([TRUTH[0], TRUTH[0] + 1]), "labels": torch.tensor([[1], [1]]), "kind": ["shop", "shop"]}
+    )
+    values = DetectionMAP()(
+        same, output(torch.stack([TRUTH[0], TRUTH[0] + 1]), torch.tensor([[1], [1]]), torch.tensor([[0.8], [0.7]]))
+    )
     assert float(values["map"]) == 1.0 and "shop/map" not in values  # one kind only: no split
     assert float(values["agnostic/map"]) == 1.0

@@ -10,23 +10,31 @@ from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy, best_cor
 
 
 def split_list(queries, gallery):
-    samples = [Sample(is_query=True, query_id=q, target_ids=t, category=c, category_name=f"c{c}", source=s)
-               for q, t, c, s in queries]
+    samples = [
+        Sample(is_query=True, query_id=q, target_ids=t, category=c, category_name=f"c{c}", source=s)
+        for q, t, c, s in queries
+    ]
     samples += [Sample(is_query=False, gallery_id=g, category=c, category_name=f"c{c}") for g, c in gallery]
     return SampleList(samples)
 
 
 GALLERY = [("a", 0), ("b", 0), ("c", 1), ("d", 1)]
 QUERIES = [("q0", ["a"], 0, 1), ("q1", ["c", "d"], 1, 2), ("q2", ["b"], 0, 1)]
-SCORES = torch.tensor([
-    [0.9, 0.1, 0.5, 0.2],   # q0: a is first
-    [0.1, 0.9, 0.3, 0.8],   # q1: d is second overall; multi-answer (c or d)
-    [0.2, 0.3, 0.9, 0.8],   # q2: b is third overall, first within category 0
-])
+SCORES = torch.tensor(
+    [
+        [0.9, 0.1, 0.5, 0.2],  # q0: a is first
+        [0.1, 0.9, 0.3, 0.8],  # q1: d is second overall; multi-answer (c or d)
+        [0.2, 0.3, 0.9, 0.8],  # q2: b is third overall, first within category 0
+    ]
+)
 
 
 def output():
-    return {"scores": SCORES, "query_positions": torch.tensor([0, 1, 2]), "gallery_positions": torch.tensor([3, 4, 5, 6])}
+    return {
+        "scores": SCORES,
+        "query_positions": torch.tensor([0, 1, 2]),
+        "gallery_positions": torch.tensor([3, 4, 5, 6]),
+    }
 
 
 def test_whole_gallery_topk_and_median_rank_with_multi_answer_queries():
@@ -51,8 +59,9 @@ def test_split_by_source_and_overall_is_query_weighted():
 
 
 def test_ties_count_against_the_query_and_missing_answers_never_hit():
-    ranks = best_correct_ranks(torch.zeros(2, 4), torch.tensor([[True, False, False, False], [False] * 4]),
-                               torch.ones(2, 4, dtype=torch.bool))
+    ranks = best_correct_ranks(
+        torch.zeros(2, 4), torch.tensor([[True, False, False, False], [False] * 4]), torch.ones(2, 4, dtype=torch.bool)
+    )
     assert ranks[0].item() == 4 and math.isinf(ranks[1].item())
 
 
@@ -76,11 +85,32 @@ def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
 
     torch.manual_seed(0)
     n_gallery, n_query = 13, 9
-    gallery = [Sample(is_query=False, gallery_id=f"g{i}", category=i % 3, category_name=f"c{i % 3}", source=None,
-                      query_id=None, target_ids=None, sample_index=i) for i in range(n_gallery)]
-    queries = [Sample(is_query=True, query_id=f"q{i}", target_ids=[f"g{i}", f"g{(i + 3) % n_gallery}"], category=i % 3,
-                      category_name=f"c{i % 3}", source=1 + i % 2, gallery_id=None, sample_index=n_gallery + i)
-               for i in range(n_query)]
+    gallery = [
+        Sample(
+            is_query=False,
+            gallery_id=f"g{i}",
+            category=i % 3,
+            category_name=f"c{i % 3}",
+            source=None,
+            query_id=None,
+            target_ids=None,
+            sample_index=i,
+        )
+        for i in range(n_gallery)
+    ]
+    queries = [
+        Sample(
+            is_query=True,
+            query_id=f"q{i}",
+            target_ids=[f"g{i}", f"g{(i + 3) % n_gallery}"],
+            category=i % 3,
+            category_name=f"c{i % 3}",
+            source=1 + i % 2,
+            gallery_id=None,
+            sample_index=n_gallery + i,
+        )
+        for i in range(n_query)
+    ]
     samples = gallery + queries
     embeddings = torch.randn(len(samples), 4)
     fields = ("is_query", "query_id", "target_ids", "gallery_id", "category", "category_name", "source")

@@ -81,7 +81,9 @@ def test_an_interrupted_build_resumes_and_never_replaces_the_good_gallery(tmp_pa
     assert len(list((tmp_path / "gallery.partial" / "shards").glob("*.pt"))) == 1
 
     encoded = []
-    monkeypatch.setattr(gallery_module, "_crops", lambda batch, *args: encoded.append(len(batch)) or real_crops(batch, *args))
+    monkeypatch.setattr(
+        gallery_module, "_crops", lambda batch, *args: encoded.append(len(batch)) or real_crops(batch, *args)
+    )
     build_gallery(items, trained, out, shard_size=2, batch_size=2)
     assert sum(encoded) == 4  # the first shard was not encoded again
     assert len(Gallery(out, checkpoint).ids) == 6 and not (tmp_path / "gallery.partial").exists()
@@ -96,7 +98,14 @@ def test_an_unfinished_gallery_is_a_clear_error(tmp_path):
 
 def test_large_galleries_keep_a_shortlist_index(tmp_path, checkpoint):
     write_shop_folder(tmp_path / "shop", 6)
-    out = build_gallery(list_catalog(tmp_path / "shop"), load_trained_model(checkpoint), tmp_path / "g", shortlist_min=4)
+    out = build_gallery(
+        list_catalog(tmp_path / "shop"), load_trained_model(checkpoint), tmp_path / "g", shortlist_min=4
+    )
     index = Gallery(out).shortlist_index()
     assert index is not None and index.size == 6
-    assert Gallery(build_gallery(list_catalog(tmp_path / "shop"), load_trained_model(checkpoint), tmp_path / "h")).shortlist_index() is None
+    assert (
+        Gallery(
+            build_gallery(list_catalog(tmp_path / "shop"), load_trained_model(checkpoint), tmp_path / "h")
+        ).shortlist_index()
+        is None
+    )

@@ -46,8 +46,11 @@ def run(items, frames, config, detect=lambda i, item: True, score=0.9):
     for i in range(frames):
         detections = None
         if tracker.wants_detections():
-            detections = [Detection(item.box(i), score, item.label, f"c{item.label}")
-                          for item in items if item.box(i) is not None and detect(i, item)]
+            detections = [
+                Detection(item.box(i), score, item.label, f"c{item.label}")
+                for item in items
+                if item.box(i) is not None and detect(i, item)
+            ]
         tracker.update(i, render(i, items), detections)
     return tracker.finish()
 
@@ -155,8 +158,12 @@ def test_low_score_detections_are_ignored():
 
 
 def track(track_id, frames, box, shift=0.0):
-    return Track(track_id, list(frames), [(box[0] + shift * f, box[1], box[2] + shift * f, box[3]) for f in frames],
-                 [0.9] * len(frames))
+    return Track(
+        track_id,
+        list(frames),
+        [(box[0] + shift * f, box[1], box[2] + shift * f, box[3]) for f in frames],
+        [0.9] * len(frames),
+    )
 
 
 def test_duplicates_overlapping_in_time_keep_the_longer_track():

@@ -52,7 +52,13 @@ class SquareDetector:
                 out.append([])
                 continue
             ys, xs = np.nonzero(mask)
-            out.append([Detection((float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), 0.9, 3, "Dress")])
+            out.append(
+                [
+                    Detection(
+                        (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), 0.9, 3, "Dress"
+                    )
+                ]
+            )
         return out
 
 
@@ -60,8 +66,12 @@ def test_hostile_files_are_one_clear_error(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "anim.gif").write_bytes(b"GIF89a" + bytes(100))
     (tmp_path / "junk.mp4").write_bytes(b"\x00\x01 not a video" * 100)
-    for name, message in [("empty.mp4", "empty file"), ("anim.gif", "a GIF image, not a video"),
-                          ("junk.mp4", "cannot decode video"), ("missing.mp4", "not found")]:
+    for name, message in [
+        ("empty.mp4", "empty file"),
+        ("anim.gif", "a GIF image, not a video"),
+        ("junk.mp4", "cannot decode video"),
+        ("missing.mp4", "not found"),
+    ]:
         with pytest.raises(VideoReadError, match=message) as error:
             open_video(tmp_path / name)
         assert name in str(error.value) and "\n" not in str(error.value)
@@ -90,8 +100,9 @@ def test_crop_buffer_stays_bounded_and_evenly_spaced():
 def test_a_tracked_item_becomes_one_trajectory_of_crops_of_its_box(tmp_path, trained):
     boxes = square_video(tmp_path / "v.mp4")
     detector = SquareDetector()
-    info, trajectories = find_trajectories(str(tmp_path / "v.mp4"), trained, detector,
-                                           TrackerConfig(redetect_interval=5, min_length=8))
+    info, trajectories = find_trajectories(
+        str(tmp_path / "v.mp4"), trained, detector, TrackerConfig(redetect_interval=5, min_length=8)
+    )
     assert info.claimed_frames == 30 and detector.calls == 6  # every 5th frame
     assert len(trajectories) == 1
     trajectory = trajectories[0]
@@ -119,7 +130,9 @@ def test_products_are_ranked_by_their_best_image_with_exact_scores(tmp_path, tra
     rank_products(trained, gallery, trajectories, topk=3)
     results = trajectories[0].results
     with torch.no_grad():
-        states = trained.model.encode_trajectories(trained.model.encode_images(torch.from_numpy(trajectories[0].crops)[None]))[0]
+        states = trained.model.encode_trajectories(
+            trained.model.encode_images(torch.from_numpy(trajectories[0].crops)[None])
+        )[0]
     exact = exact_score_matrix(trained.model, states, gallery.features).mean(0)
     order = exact.argsort(descending=True)[:3].tolist()
     assert [r["item_id"] for r in results] == [gallery.ids[i] for i in order]

@@ -57,8 +57,9 @@ def test_a_full_flat_shortlist_reranked_equals_exact_scoring(embedding):
     values, rows = search(scorer, queries, gallery, shortlist=whole, topk=7, query_embeddings=pooled)
     best = exact.topk(7, dim=1)
     assert torch.equal(rows, best.indices) and torch.allclose(values, best.values, atol=1e-5)
-    partial = search(scorer, queries, gallery, shortlist=ShortlistSettings(size=5, embedding=embedding),
-                     query_embeddings=pooled)
+    partial = search(
+        scorer, queries, gallery, shortlist=ShortlistSettings(size=5, embedding=embedding), query_embeddings=pooled
+    )
     assert torch.isfinite(partial).sum(1).tolist() == [5, 5, 5]
 
 
@@ -82,6 +83,7 @@ def test_a_saved_shortlist_index_gives_the_same_ranking_as_one_built_on_the_spot
     built = search(scorer, queries, gallery, shortlist=Shortlist.build(scorer, gallery, settings), topk=10)
     index, feature_map = surrogate_index(scorer, gallery, scorer.gallery_projection(gallery), settings)
     again = ShortlistIndex.from_bytes(index.to_bytes(), "inner_product")
-    saved = search(scorer, queries, gallery, topk=10,
-                   shortlist=Shortlist.from_index(scorer, gallery, again, feature_map, 40))
+    saved = search(
+        scorer, queries, gallery, topk=10, shortlist=Shortlist.from_index(scorer, gallery, again, feature_map, 40)
+    )
     assert torch.equal(built[1], saved[1]) and torch.allclose(built[0], saved[0])

@@ -44,4 +44,3 @@ def test_exact_scores_equal_naive_scores_for_every_chunking(budget_mb):
 def test_chunks_respect_the_memory_budget():
     q, g = chunk_sizes(1000, 10000, 32, 256, memory_budget_mb=64)
     assert q * g * 32 * 256 * 4 * 4 <= 64 * 2**20 and q >= 1 and g >= 1
-

@@ -119,6 +119,8 @@ def test_the_feature_map_keeps_more_of_the_exact_top_k_than_the_linear_surrogate
     scorer = StandInScorer(state_dim=6, item_dim=5, hidden=16)
     queries, references, gallery = torch.randn(20, 2, 6), torch.randn(200, 2, 6), torch.randn(20000, 5)
     gallery_part = scorer.gallery_projection(gallery)
-    feature_map = ReluFeatureMap.fit(gallery_part, scorer.query_projection(references).reshape(-1, 16), clusters=8, dim=144)
+    feature_map = ReluFeatureMap.fit(
+        gallery_part, scorer.query_projection(references).reshape(-1, 16), clusters=8, dim=144
+    )
     linear, mapped = _kept(scorer, queries, gallery, None), _kept(scorer, queries, gallery, feature_map)
     assert mapped >= 0.95 and mapped > linear

@@ -25,8 +25,13 @@ def test_dataloader_workers_read_only_the_cache_after_prepare(tmp_path, monkeypa
     from video2shop.datasets.validation import prepare_cache
 
     def product(name, videos):
-        return {"img_path": f"imgs/{name}.png", "video_paths": [f"videos/{v}.mp4" for v in videos], "source": 1,
-                "category": "Dress", "tracklets": [SQUARE if k % 2 == 0 else None for k in range(len(videos))]}
+        return {
+            "img_path": f"imgs/{name}.png",
+            "video_paths": [f"videos/{v}.mp4" for v in videos],
+            "source": 1,
+            "category": "Dress",
+            "tracklets": [SQUARE if k % 2 == 0 else None for k in range(len(videos))],
+        }
 
     train = {f"p{i}": product(f"p{i}", [f"t{i}a", f"t{i}b"]) for i in range(3)}
     test = {f"s{i}": product(f"s{i}", [f"q{i}"]) for i in range(3)}

@@ -14,7 +14,9 @@ from video2shop.datasets.validation import prepare_cache, validate_folder
 
 
 def make_synthetic_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="video2shop make-synthetic", description="Write the synthetic Video2Shop dataset.")
+    parser = argparse.ArgumentParser(
+        prog="video2shop make-synthetic", description="Write the synthetic Video2Shop dataset."
+    )
     parser.add_argument("out", type=Path, help="new folder to write (must not exist)")
     parser.add_argument("--products", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
@@ -33,7 +35,9 @@ def make_synthetic_main(argv: list[str]) -> int:
 
 
 def validate_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="video2shop validate", description="Check a dataset folder in the video2shop format.")
+    parser = argparse.ArgumentParser(
+        prog="video2shop validate", description="Check a dataset folder in the video2shop format."
+    )
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     parser.add_argument("--no-media", action="store_true", help="skip opening videos (frame bounds of boxes)")
@@ -51,9 +55,13 @@ def validate_main(argv: list[str]) -> int:
 
 
 def prepare_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="video2shop prepare", description="Decode every video once into the frame cache.")
+    parser = argparse.ArgumentParser(
+        prog="video2shop prepare", description="Decode every video once into the frame cache."
+    )
     parser.add_argument("data_dir", type=Path)
-    parser.add_argument("--dataset", default="video2shop", help="builder whose settings to use (video2shop, movingfashion, ...)")
+    parser.add_argument(
+        "--dataset", default="video2shop", help="builder whose settings to use (video2shop, movingfashion, ...)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("options", nargs="*", help="extra dataset_config overrides, e.g. num_frames=10")
     args = parser.parse_intermixed_args(argv)

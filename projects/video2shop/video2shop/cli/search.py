@@ -45,13 +45,23 @@ def _detector(path: Path | None, device: str) -> ClothingDetector | None:
 
 
 def index_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="video2shop index", description="Build a searchable gallery from shop images.")
-    parser.add_argument("--images", required=True, type=Path, help="a folder of images or a video2shop manifest (<split>.json)")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a trained model (mmf_run's current.ckpt / best.ckpt)")
-    parser.add_argument("--out", required=True, type=Path, help="the gallery folder to write (replaced only when finished)")
+    parser = argparse.ArgumentParser(
+        prog="video2shop index", description="Build a searchable gallery from shop images."
+    )
+    parser.add_argument(
+        "--images", required=True, type=Path, help="a folder of images or a video2shop manifest (<split>.json)"
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a trained model (mmf_run's current.ckpt / best.ckpt)"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="the gallery folder to write (replaced only when finished)"
+    )
     parser.add_argument("--detector", type=Path, default=None, help="crop each image to its best clothing detection")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--shortlist-min", type=int, default=50_000, help="save a shortlist index from this many images up")
+    parser.add_argument(
+        "--shortlist-min", type=int, default=50_000, help="save a shortlist index from this many images up"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -62,11 +72,19 @@ def index_main(argv: list[str]) -> int:
         detector = _detector(args.detector, device)
         start = time.perf_counter()
         with tqdm(total=len(items), unit="img", desc="indexing", disable=None) as bar:
+
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            out = build_gallery(items, trained, args.out, batch_size=args.batch_size, detector=detector,
-                                shortlist_min=args.shortlist_min, progress=progress)
+            out = build_gallery(
+                items,
+                trained,
+                args.out,
+                batch_size=args.batch_size,
+                detector=detector,
+                shortlist_min=args.shortlist_min,
+                progress=progress,
+            )
     except UserError as error:
         return fail("index", error)
     print(f"indexed {len(items)} shop images into {out} in {time.perf_counter() - start:.1f}s")
@@ -78,20 +96,27 @@ def _search_parser() -> argparse.ArgumentParser:
     parser.add_argument("video", type=Path)
     parser.add_argument("--gallery", required=True, type=Path, help="a folder written by video2shop index")
     parser.add_argument("--checkpoint", required=True, type=Path, help="the model the gallery was indexed with")
-    parser.add_argument("--detector", type=Path, default=None,
-                        help="a clothing_detector checkpoint; without it the whole frame is one trajectory")
+    parser.add_argument(
+        "--detector",
+        type=Path,
+        default=None,
+        help="a clothing_detector checkpoint; without it the whole frame is one trajectory",
+    )
     parser.add_argument("--topk", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: <video name>.results.json here)")
     parser.add_argument("--report", type=Path, default=None, help="also write a self-contained HTML report")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--config", type=Path, default=None, help="a pipeline settings file "
-                        "(see projects/video2shop/video2shop/configs/pipeline/defaults.yaml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a pipeline settings file (see projects/video2shop/video2shop/configs/pipeline/defaults.yaml)",
+    )
     parser.add_argument("settings", nargs="*", help="pipeline overrides, e.g. pipeline.tracker.redetect_interval=3")
     return parser
 
 
-def _run_search(args: argparse.Namespace,
-                timings: SearchTimings) -> tuple[VideoInfo, list[Trajectory], Gallery, float]:
+def _run_search(args: argparse.Namespace, timings: SearchTimings) -> tuple[VideoInfo, list[Trajectory], Gallery, float]:
     """Load the model, gallery and detector, find the video's trajectories and rank products for each;
     the last value is the seconds the search took once everything was loaded."""
     settings = load_pipeline_config(args.config, args.settings)
@@ -101,30 +126,56 @@ def _run_search(args: argparse.Namespace,
     detector = _detector(args.detector, device)
     search = settings.pipeline.search
     start = time.perf_counter()
-    info, trajectories = find_trajectories(str(args.video), trained, detector, tracker_config(settings),
-                                           int(search.frame_stride), int(search.crop_capacity), timings,
-                                           settings.pipeline.trajectories.get("length"))
+    info, trajectories = find_trajectories(
+        str(args.video),
+        trained,
+        detector,
+        tracker_config(settings),
+        int(search.frame_stride),
+        int(search.crop_capacity),
+        timings,
+        settings.pipeline.trajectories.get("length"),
+    )
     begin = time.perf_counter()
     rank_products(trained, gallery, trajectories, args.topk, int(search.shortlist_size))
     timings.score_s = time.perf_counter() - begin
     return info, trajectories, gallery, time.perf_counter() - start
 
 
-def _result(args: argparse.Namespace, info: VideoInfo, trajectories: list[Trajectory], gallery: Gallery,
-            timings: SearchTimings, seconds: float) -> dict[str, Any]:
+def _result(
+    args: argparse.Namespace,
+    info: VideoInfo,
+    trajectories: list[Trajectory],
+    gallery: Gallery,
+    timings: SearchTimings,
+    seconds: float,
+) -> dict[str, Any]:
     """What results.json holds."""
     return {
-        "video": str(args.video), "fps": info.fps, "frames_claimed": info.claimed_frames, "frames_decoded": timings.frames,
-        "width": info.width, "height": info.height, "gallery": str(args.gallery), "gallery_items": len(gallery.ids),
-        "checkpoint": str(args.checkpoint), "detector": str(args.detector) if args.detector else None,
-        "seconds": round(seconds, 3), "message": None if trajectories else f"no clothing found in {args.video}",
-        "trajectories": [{
-            "id": t.trajectory_id, "frame_span": [t.frames[0], t.frames[-1]],
-            "time_span_s": [round(t.frames[0] / info.fps, 3), round(t.frames[-1] / info.fps, 3)],
-            "category": t.category, "detection_score": round(t.detection_score, 4),
-            "boxes": [[f, *[round(v, 1) for v in b]] for f, b in zip(t.frames, t.boxes)],
-            "topk": t.results,
-        } for t in trajectories],
+        "video": str(args.video),
+        "fps": info.fps,
+        "frames_claimed": info.claimed_frames,
+        "frames_decoded": timings.frames,
+        "width": info.width,
+        "height": info.height,
+        "gallery": str(args.gallery),
+        "gallery_items": len(gallery.ids),
+        "checkpoint": str(args.checkpoint),
+        "detector": str(args.detector) if args.detector else None,
+        "seconds": round(seconds, 3),
+        "message": None if trajectories else f"no clothing found in {args.video}",
+        "trajectories": [
+            {
+                "id": t.trajectory_id,
+                "frame_span": [t.frames[0], t.frames[-1]],
+                "time_span_s": [round(t.frames[0] / info.fps, 3), round(t.frames[-1] / info.fps, 3)],
+                "category": t.category,
+                "detection_score": round(t.detection_score, 4),
+                "boxes": [[f, *[round(v, 1) for v in b]] for f, b in zip(t.frames, t.boxes)],
+                "topk": t.results,
+            }
+            for t in trajectories
+        ],
     }
 
 

@@ -25,7 +25,12 @@ from video2shop.datasets.dataset import ShopImages, Video2ShopEvalDataset, Video
 from video2shop.datasets.detection import dataset_task, detection_dataset
 from video2shop.datasets.synthetic import generate
 from video2shop.datasets.manifest import (
-    Distractor, ManifestError, ProductEntry, check_files, parse_distractors, parse_manifest,
+    Distractor,
+    ManifestError,
+    ProductEntry,
+    check_files,
+    parse_distractors,
+    parse_manifest,
 )
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video.cache import FrameCache
@@ -63,7 +68,9 @@ class Video2ShopBuilder(BaseDatasetBuilder):
     def load(self, config: DictConfig, split: str):
         root = self.data_dir(config)
         if not root.is_dir():
-            raise ManifestError(f"{root}: dataset folder not found; set dataset_config.{self.name}.data_dir or env.data_dir")
+            raise ManifestError(
+                f"{root}: dataset folder not found; set dataset_config.{self.name}.data_dir or env.data_dir"
+            )
         manifest_name = self._split_file(config, split)
         if not (root / f"{manifest_name}.json").exists() and split == "val":
             logger.info("%s has no val.json; validating on the test split", root)
@@ -74,8 +81,10 @@ class Video2ShopBuilder(BaseDatasetBuilder):
         if only:  # category-specific models (paper Sec. 5): train and evaluate on one category
             known = sorted({p.category for p in products if p.category})
             if only not in known:
-                raise ManifestError(f"dataset_config.{self.name}.category_filter={only!r}: no such category in "
-                                    f"{root / (manifest_name + '.json')}; categories there: {', '.join(known) or 'none'}")
+                raise ManifestError(
+                    f"dataset_config.{self.name}.category_filter={only!r}: no such category in "
+                    f"{root / (manifest_name + '.json')}; categories there: {', '.join(known) or 'none'}"
+                )
             products = [p for p in products if p.category == only]
             distractors = [d for d in distractors if d.category == only]
         problems = [p for p in check_files(products, distractors) if "has no videos" not in p]
@@ -86,32 +95,59 @@ class Video2ShopBuilder(BaseDatasetBuilder):
             return detection_dataset(self.name, config, split, products, self._categories(config))
         categories = self._categories(config)
         self._check_retrieval_manifest(config, root / f"{manifest_name}.json", products, distractors, categories)
-        cache_root = Path(str(config.cache_dir)) / self.name if config.get("use_cache", True) and config.get("cache_dir") else None
-        trajectories = TrajectoryLoader(int(config.num_frames), int(config.image_size), float(config.context_margin),
-                                         FrameCache(cache_root), bool(config.get("strict", False)), warn=False)
+        cache_root = (
+            Path(str(config.cache_dir)) / self.name
+            if config.get("use_cache", True) and config.get("cache_dir")
+            else None
+        )
+        trajectories = TrajectoryLoader(
+            int(config.num_frames),
+            int(config.image_size),
+            float(config.context_margin),
+            FrameCache(cache_root),
+            bool(config.get("strict", False)),
+            warn=False,
+        )
         shop = ShopImages(int(config.image_size), float(config.context_margin))
         if split == "train":
-            return Video2ShopTrainDataset(self.name, config, [p for p in products if p.video_paths], trajectories, shop, categories)
+            return Video2ShopTrainDataset(
+                self.name, config, [p for p in products if p.video_paths], trajectories, shop, categories
+            )
         return Video2ShopEvalDataset(self.name, config, split, products, distractors, trajectories, shop, categories)
 
-    def _check_retrieval_manifest(self, config: DictConfig, manifest: Path, products: list[ProductEntry],
-                                  distractors: list[Distractor], categories: list[str]) -> None:
+    def _check_retrieval_manifest(
+        self,
+        config: DictConfig,
+        manifest: Path,
+        products: list[ProductEntry],
+        distractors: list[Distractor],
+        categories: list[str],
+    ) -> None:
         """Problems only retrieval trips over: a category outside the list (its index would silently be -1,
         dropping it from within-category evaluation) and a distractor that shares a product's id (it
         would count as a correct answer)."""
         known = set(categories)
-        named = [(p.category, f"product {p.product_id!r}") for p in products] + \
-                [(d.category, f"distractor {d.distractor_id!r}") for d in distractors]
+        named = [(p.category, f"product {p.product_id!r}") for p in products] + [
+            (d.category, f"distractor {d.distractor_id!r}") for d in distractors
+        ]
         for category, owner in named:
             if category is not None and category not in known:
-                which = f"dataset_config.{self.name}.categories" if config.get("categories") else "the paper's 14 categories"
-                raise ManifestError(f"{manifest}: {owner} has category {category!r}, which is not in {which}; "
-                                    f"set dataset_config.{self.name}.categories to the full list of your categories")
+                which = (
+                    f"dataset_config.{self.name}.categories"
+                    if config.get("categories")
+                    else "the paper's 14 categories"
+                )
+                raise ManifestError(
+                    f"{manifest}: {owner} has category {category!r}, which is not in {which}; "
+                    f"set dataset_config.{self.name}.categories to the full list of your categories"
+                )
         product_ids = {p.product_id for p in products}
         for distractor in distractors:
             if distractor.distractor_id in product_ids:
-                raise ManifestError(f"{manifest.parent / 'distractors.json'}: distractor id {distractor.distractor_id!r} is also "
-                                    f"a product id in {manifest.name}; give distractors ids no product uses")
+                raise ManifestError(
+                    f"{manifest.parent / 'distractors.json'}: distractor id {distractor.distractor_id!r} is also "
+                    f"a product id in {manifest.name}; give distractors ids no product uses"
+                )
 
     # -- unreadable videos: reported in the main process -----------------------------------
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -132,9 +168,11 @@ class Video2ShopBuilder(BaseDatasetBuilder):
         for split, _ in self.skipped_videos.values():
             by_split[split] = by_split.get(split, 0) + 1
         counts = ", ".join(f"{split}: {count}" for split, count in by_split.items())
-        return (f"{self.name}: {len(self.skipped_videos)} unreadable video(s) skipped in this run ({counts}); each is "
-                f"named in a warning above; evaluation counts an unreadable query as a miss; "
-                f"dataset_config.{self.name}.strict=true makes them errors")
+        return (
+            f"{self.name}: {len(self.skipped_videos)} unreadable video(s) skipped in this run ({counts}); each is "
+            f"named in a warning above; evaluation counts an unreadable query as a miss; "
+            f"dataset_config.{self.name}.strict=true makes them errors"
+        )
 
     def teardown(self, stage: str) -> None:
         summary = self.skipped_summary()
@@ -169,4 +207,6 @@ class SyntheticBuilder(Video2ShopBuilder):
             generate(root, products=int(config.products), seed=int(config.seed), frames=int(config.video_frames))
         except FileExistsError:
             if not (root / "test.json").exists():
-                raise ManifestError(f"{root}: exists but holds no synthetic dataset; delete it or set data_dir") from None
+                raise ManifestError(
+                    f"{root}: exists but holds no synthetic dataset; delete it or set data_dir"
+                ) from None

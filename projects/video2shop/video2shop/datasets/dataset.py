@@ -73,8 +73,15 @@ def _augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class Video2ShopTrainDataset(BaseDataset):
     eval_sample_fields = ("product_id", "category")
 
-    def __init__(self, name: str, config: DictConfig, products: list[ProductEntry], trajectories: TrajectoryLoader,
-                 shop: ShopImages, categories: list[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: DictConfig,
+        products: list[ProductEntry],
+        trajectories: TrajectoryLoader,
+        shop: ShopImages,
+        categories: list[str],
+    ) -> None:
         super().__init__(name, config, "train")
         self.products = {p.product_id: p for p in products}
         self.items = [(p.product_id, v, p.tracklets[i]) for p in products for i, v in enumerate(p.video_paths)]
@@ -89,8 +96,10 @@ class Video2ShopTrainDataset(BaseDataset):
             self.by_category.setdefault(product.category, []).append(product.product_id)
         self.product_ids = list(self.products)
         if len(self.product_ids) < 2:
-            raise ManifestError(f"dataset {name}: training needs at least two products with videos to draw negatives, "
-                                f"found {len(self.product_ids)}; add products or widen category_filter")
+            raise ManifestError(
+                f"dataset {name}: training needs at least two products with videos to draw negatives, "
+                f"found {len(self.product_ids)}; add products or widen category_filter"
+            )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -118,8 +127,10 @@ class Video2ShopTrainDataset(BaseDataset):
                 break
             skipped.append(("train", str(video), self.trajectories.failed.get(str(video), "unreadable")))
         else:
-            raise ManifestError(f"dataset {self.dataset_name} train: none of its {len(self.items)} videos can be decoded "
-                                f"({skipped[0][2]}); check the files with `video2shop validate`")
+            raise ManifestError(
+                f"dataset {self.dataset_name} train: none of its {len(self.items)} videos can be decoded "
+                f"({skipped[0][2]}); check the files with `video2shop validate`"
+            )
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         product = self.products[product_id]
         positives = [self._shop_image(product, rng) for _ in range(self.positives)]
@@ -140,11 +151,28 @@ class Video2ShopTrainDataset(BaseDataset):
 class Video2ShopEvalDataset(BaseDataset):
     """All queries first (one per video), then all gallery items."""
 
-    eval_sample_fields = ("is_query", "query_id", "target_ids", "gallery_id", "category", "category_name", "source", "valid")
+    eval_sample_fields = (
+        "is_query",
+        "query_id",
+        "target_ids",
+        "gallery_id",
+        "category",
+        "category_name",
+        "source",
+        "valid",
+    )
 
-    def __init__(self, name: str, config: DictConfig, split: str, products: list[ProductEntry],
-                 distractors: list[Distractor], trajectories: TrajectoryLoader, shop: ShopImages,
-                 categories: list[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: DictConfig,
+        split: str,
+        products: list[ProductEntry],
+        distractors: list[Distractor],
+        trajectories: TrajectoryLoader,
+        shop: ShopImages,
+        categories: list[str],
+    ) -> None:
         super().__init__(name, config, split)
         self.trajectories = trajectories
         self.shop = shop
@@ -152,14 +180,22 @@ class Video2ShopEvalDataset(BaseDataset):
         by_video: dict[str, dict[str, Any]] = {}
         for product in products:
             for i, video in enumerate(product.video_paths):
-                query = by_video.setdefault(str(video), {"video": video, "tracklet": product.tracklets[i],
-                                                         "targets": [], "category": product.category,
-                                                         "source": product.source})
+                query = by_video.setdefault(
+                    str(video),
+                    {
+                        "video": video,
+                        "tracklet": product.tracklets[i],
+                        "targets": [],
+                        "category": product.category,
+                        "source": product.source,
+                    },
+                )
                 query["targets"].append(product.product_id)
         self.queries = list(by_video.values())
         self.gallery: list[tuple[str, Path, list[float] | None, str | None]] = [
             (p.product_id, path, p.shop_boxes[k] if p.shop_boxes else None, p.category)
-            for p in products for k, path in enumerate(p.image_paths)
+            for p in products
+            for k, path in enumerate(p.image_paths)
         ]
         self.gallery += [(d.distractor_id, d.image_path, None, d.category) for d in distractors]
         self.topk = int(config.get("predict_topk", 20))
@@ -176,10 +212,14 @@ class Video2ShopEvalDataset(BaseDataset):
                 size = self.trajectories.image_size
                 crops = np.zeros((self.trajectories.num_frames, 3, size, size), np.uint8)
             sample = Sample(
-                is_query=True, video=torch.from_numpy(np.ascontiguousarray(crops)),
-                query_id=Path(query["video"]).stem, target_ids=list(query["targets"]),
-                category=_category_index(self.categories, query["category"]), source=int(query["source"]),
-                category_name=query["category"] or "all", valid=valid,
+                is_query=True,
+                video=torch.from_numpy(np.ascontiguousarray(crops)),
+                query_id=Path(query["video"]).stem,
+                target_ids=list(query["targets"]),
+                category=_category_index(self.categories, query["category"]),
+                source=int(query["source"]),
+                category_name=query["category"] or "all",
+                valid=valid,
             )
             if not valid:
                 video = str(query["video"])
@@ -187,8 +227,12 @@ class Video2ShopEvalDataset(BaseDataset):
             return sample
         gallery_id, path, box, category = self.gallery[index - len(self.queries)]
         return Sample(
-            is_query=False, image=torch.from_numpy(self.shop.load(path, box).copy()), gallery_id=gallery_id,
-            category=_category_index(self.categories, category), category_name=category or "all", valid=True,
+            is_query=False,
+            image=torch.from_numpy(self.shop.load(path, box).copy()),
+            gallery_id=gallery_id,
+            category=_category_index(self.categories, category),
+            category_name=category or "all",
+            valid=True,
         )
 
     def format_for_prediction(self, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:

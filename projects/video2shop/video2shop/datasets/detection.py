@@ -57,8 +57,14 @@ def _pick_frames(annotated: list[int], count: int | None) -> list[int]:
     return sorted({annotated[i] for i in evenly_spaced(0, len(annotated) - 1, int(count))})
 
 
-def detection_images(products: list[ProductEntry], categories: list[str], frames_per_video: int | None,
-                     video_frames: bool = True, shop_images: bool = True, shop_without_box: str = "skip") -> tuple[list[DetectionImage], int]:
+def detection_images(
+    products: list[ProductEntry],
+    categories: list[str],
+    frames_per_video: int | None,
+    video_frames: bool = True,
+    shop_images: bool = True,
+    shop_without_box: str = "skip",
+) -> tuple[list[DetectionImage], int]:
     """The split's detection images, and how many boxes were left out for an unknown category."""
     label_of = {name: i + 1 for i, name in enumerate(categories)}
     unknown = 0
@@ -77,9 +83,16 @@ def detection_images(products: list[ProductEntry], categories: list[str], frames
             frames = sorted({f for tracklet, _ in tracks for f in _pick_frames(sorted(tracklet), frames_per_video)})
             for frame in frames:
                 covering = [(interpolate_box(t, frame), label) for t, label in tracks if min(t) <= frame <= max(t)]
-                images.append(DetectionImage(f"{video.stem}@{frame}", "video", video, frame,
-                                             tuple(tuple(float(v) for v in box) for box, _ in covering),
-                                             tuple(label for _, label in covering)))
+                images.append(
+                    DetectionImage(
+                        f"{video.stem}@{frame}",
+                        "video",
+                        video,
+                        frame,
+                        tuple(tuple(float(v) for v in box) for box, _ in covering),
+                        tuple(label for _, label in covering),
+                    )
+                )
     if shop_images:
         for product in products:
             for k, path in enumerate(product.image_paths):
@@ -90,8 +103,11 @@ def detection_images(products: list[ProductEntry], categories: list[str], frames
                     unknown += 1
                     continue
                 boxes = (tuple(float(v) for v in box),) if box is not None else ()
-                images.append(DetectionImage(f"{product.product_id}/{path.name}", "shop", path, None, boxes,
-                                             (label_of[product.category],)))
+                images.append(
+                    DetectionImage(
+                        f"{product.product_id}/{path.name}", "shop", path, None, boxes, (label_of[product.category],)
+                    )
+                )
     return images, unknown
 
 
@@ -104,7 +120,9 @@ class Video2ShopDetectionDataset(BaseDataset):
 
     eval_sample_fields = ("image_id", "kind", "boxes", "labels")
 
-    def __init__(self, name: str, config: DictConfig, split: str, images: list[DetectionImage], augment: bool, strict: bool) -> None:
+    def __init__(
+        self, name: str, config: DictConfig, split: str, images: list[DetectionImage], augment: bool, strict: bool
+    ) -> None:
         super().__init__(name, config, split)
         self.images = images
         self.augment = augment and split == "train"
@@ -153,8 +171,10 @@ class Video2ShopDetectionDataset(BaseDataset):
             image = np.clip(image.astype(np.float32) * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8)
         return Sample(
             image=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            boxes=torch.from_numpy(boxes), labels=torch.from_numpy(labels),
-            image_id=item.image_id, kind=item.kind,
+            boxes=torch.from_numpy(boxes),
+            labels=torch.from_numpy(labels),
+            image_id=item.image_id,
+            kind=item.kind,
         )
 
     def format_for_prediction(self, sample_list: SampleList, model_output: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,28 +184,51 @@ class Video2ShopDetectionDataset(BaseDataset):
         outputs = zip(*(per_image_list(model_output[k]) for k in ("pred_boxes", "pred_scores", "pred_labels")))
         for image_id, kind, (boxes, scores, labels) in zip(sample_list.image_id, sample_list.kind, outputs):
             for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
-                rows.append({"image_id": image_id, "kind": kind, "box": [round(v, 2) for v in box], "score": round(score, 4),
-                             "label": int(label) - 1, "category": names[label - 1] if 0 < label <= len(names) else None})
+                rows.append(
+                    {
+                        "image_id": image_id,
+                        "kind": kind,
+                        "box": [round(v, 2) for v in box],
+                        "score": round(score, 4),
+                        "label": int(label) - 1,
+                        "category": names[label - 1] if 0 < label <= len(names) else None,
+                    }
+                )
         return rows
 
 
-def detection_dataset(name: str, config: DictConfig, split: str, products: list[ProductEntry], categories: list[str]) -> Video2ShopDetectionDataset:
+def detection_dataset(
+    name: str, config: DictConfig, split: str, products: list[ProductEntry], categories: list[str]
+) -> Video2ShopDetectionDataset:
     """The split's detection dataset, from the products the builder has parsed and checked."""
     options = config.get("detection") or {}
     shop_without_box = str(options.get("shop_images_without_box", "skip"))
     if shop_without_box not in SHOP_WITHOUT_BOX:
-        raise ConfigError(f"dataset_config.{name}.detection.shop_images_without_box={shop_without_box!r}; choose skip or whole")
+        raise ConfigError(
+            f"dataset_config.{name}.detection.shop_images_without_box={shop_without_box!r}; choose skip or whole"
+        )
     count_key = "frames_per_video" if split == "train" else "eval_frames_per_video"
     count = options.get(count_key, 8)
-    images, unknown = detection_images(products, categories, int(count) if count else None,
-                                       bool(options.get("video_frames", True)), bool(options.get("shop_images", True)),
-                                       shop_without_box)
+    images, unknown = detection_images(
+        products,
+        categories,
+        int(count) if count else None,
+        bool(options.get("video_frames", True)),
+        bool(options.get("shop_images", True)),
+        shop_without_box,
+    )
     if unknown:
-        logger.info("%s %s: %d videos or shop images left out of detection: their category is not in the category list",
-                    name, split, unknown)
+        logger.info(
+            "%s %s: %d videos or shop images left out of detection: their category is not in the category list",
+            name,
+            split,
+            unknown,
+        )
     if not images:
         raise ManifestError(
             f"dataset {name} split {split}: no boxes to detect; detection needs tracklets or shop_boxes and a `category` "
             f"from dataset_config.{name}.categories on each product (see projects/video2shop/README.md)"
         )
-    return Video2ShopDetectionDataset(name, config, split, images, bool(options.get("augment", True)), bool(config.get("strict", False)))
+    return Video2ShopDetectionDataset(
+        name, config, split, images, bool(options.get("augment", True)), bool(config.get("strict", False))
+    )

@@ -49,7 +49,9 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ManifestError(f"{path}: malformed JSON at line {error.lineno} column {error.colno} ({error.msg})") from None
+        raise ManifestError(
+            f"{path}: malformed JSON at line {error.lineno} column {error.colno} ({error.msg})"
+        ) from None
 
 
 def safe_path(root: Path, relative: Any, where: str) -> Path:
@@ -98,7 +100,9 @@ def parse_manifest(root: Path, split: str) -> list[ProductEntry]:
         videos = [safe_path(root, p, f"{where} video_paths") for p in raw_videos]
         raw_tracklets = entry.get("tracklets") or []
         if raw_tracklets and len(raw_tracklets) != len(videos):
-            raise ManifestError(f"{where}: {len(raw_tracklets)} tracklets for {len(videos)} videos; give one per video (or none)")
+            raise ManifestError(
+                f"{where}: {len(raw_tracklets)} tracklets for {len(videos)} videos; give one per video (or none)"
+            )
         tracklets: list[dict[int, list[float]] | None] = []
         for v, tracklet in enumerate(raw_tracklets):
             if tracklet is None or tracklet == {}:
@@ -116,8 +120,10 @@ def parse_manifest(root: Path, split: str) -> list[ProductEntry]:
             tracklets.append(None)
         raw_boxes = entry.get("shop_boxes") or []
         if not isinstance(raw_boxes, list) or len(raw_boxes) > len(images):
-            raise ManifestError(f"{where}: shop_boxes must be a list with at most one box (or null) per shop image "
-                                f"({len(images)} here), in the order of img_paths")
+            raise ManifestError(
+                f"{where}: shop_boxes must be a list with at most one box (or null) per shop image "
+                f"({len(images)} here), in the order of img_paths"
+            )
         boxes = [None if b is None else _box(b, f"{where} shop_boxes") for b in raw_boxes]
         boxes += [None] * (len(images) - len(boxes))
         first = {image: k for k, image in reversed(list(enumerate(images)))}  # an image listed twice counts once
@@ -128,7 +134,9 @@ def parse_manifest(root: Path, split: str) -> list[ProductEntry]:
         category = entry.get("category")
         if category is not None and not isinstance(category, str):
             raise ManifestError(f"{where}: category must be a string")
-        products.append(ProductEntry(str(product_id), images, videos, source, category, tracklets, boxes[: len(images)]))
+        products.append(
+            ProductEntry(str(product_id), images, videos, source, category, tracklets, boxes[: len(images)])
+        )
     return products
 
 
@@ -146,7 +154,11 @@ def parse_distractors(root: Path) -> list[Distractor]:
         category = item.get("category")
         if category is not None and not isinstance(category, str):
             raise ManifestError(f"{path}: item {i} category must be a string")
-        out.append(Distractor(str(item.get("id", f"distractor_{i}")), safe_path(root, item["img_path"], f"{path} item {i}"), category))
+        out.append(
+            Distractor(
+                str(item.get("id", f"distractor_{i}")), safe_path(root, item["img_path"], f"{path} item {i}"), category
+            )
+        )
     return out
 
 

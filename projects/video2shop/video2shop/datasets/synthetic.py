@@ -25,20 +25,53 @@ from video2shop.video.image_io import write_rgb
 
 # Silhouettes in a unit square, one polygon (or several) per category.
 _SILHOUETTES: dict[str, list[list[tuple[float, float]]]] = {
-    "Outwear": [[(.2, .1), (.8, .1), (.95, .35), (.85, .4), (.8, .3), (.8, .95), (.2, .95), (.2, .3), (.15, .4), (.05, .35)]],
-    "Dress": [[(.35, .05), (.65, .05), (.62, .35), (.9, .95), (.1, .95), (.38, .35)]],
-    "Top": [[(.25, .15), (.75, .15), (.92, .35), (.8, .42), (.75, .35), (.75, .85), (.25, .85), (.25, .35), (.2, .42), (.08, .35)]],
-    "Mini skirt": [[(.3, .3), (.7, .3), (.85, .7), (.15, .7)]],
-    "Hat": [[(.3, .3), (.7, .3), (.75, .6), (.95, .65), (.95, .72), (.05, .72), (.05, .65), (.25, .6)]],
-    "Sunglass": [[(.05, .4), (.45, .4), (.42, .62), (.08, .62)], [(.55, .4), (.95, .4), (.92, .62), (.58, .62)], [(.4, .42), (.6, .42), (.6, .47), (.4, .47)]],
-    "Bag": [[(.15, .35), (.85, .35), (.9, .9), (.1, .9)], [(.3, .1), (.7, .1), (.7, .35), (.62, .35), (.62, .18), (.38, .18), (.38, .35), (.3, .35)]],
-    "Skirt": [[(.3, .1), (.7, .1), (.9, .9), (.1, .9)]],
-    "Suit": [[(.15, .08), (.85, .08), (.95, .9), (.55, .9), (.5, .4), (.45, .9), (.05, .9)]],
-    "Shoes": [[(.05, .55), (.5, .5), (.6, .35), (.75, .35), (.95, .6), (.95, .75), (.05, .75)]],
-    "Shorts": [[(.15, .2), (.85, .2), (.92, .75), (.55, .75), (.5, .45), (.45, .75), (.08, .75)]],
-    "Pants": [[(.25, .05), (.75, .05), (.8, .95), (.56, .95), (.5, .35), (.44, .95), (.2, .95)]],
-    "Breeches": [[(.22, .1), (.78, .1), (.82, .7), (.56, .7), (.5, .35), (.44, .7), (.18, .7)]],
-    "High shoes": [[(.35, .05), (.6, .05), (.62, .55), (.95, .7), (.95, .9), (.3, .9)]],
+    "Outwear": [
+        [
+            (0.2, 0.1),
+            (0.8, 0.1),
+            (0.95, 0.35),
+            (0.85, 0.4),
+            (0.8, 0.3),
+            (0.8, 0.95),
+            (0.2, 0.95),
+            (0.2, 0.3),
+            (0.15, 0.4),
+            (0.05, 0.35),
+        ]
+    ],
+    "Dress": [[(0.35, 0.05), (0.65, 0.05), (0.62, 0.35), (0.9, 0.95), (0.1, 0.95), (0.38, 0.35)]],
+    "Top": [
+        [
+            (0.25, 0.15),
+            (0.75, 0.15),
+            (0.92, 0.35),
+            (0.8, 0.42),
+            (0.75, 0.35),
+            (0.75, 0.85),
+            (0.25, 0.85),
+            (0.25, 0.35),
+            (0.2, 0.42),
+            (0.08, 0.35),
+        ]
+    ],
+    "Mini skirt": [[(0.3, 0.3), (0.7, 0.3), (0.85, 0.7), (0.15, 0.7)]],
+    "Hat": [[(0.3, 0.3), (0.7, 0.3), (0.75, 0.6), (0.95, 0.65), (0.95, 0.72), (0.05, 0.72), (0.05, 0.65), (0.25, 0.6)]],
+    "Sunglass": [
+        [(0.05, 0.4), (0.45, 0.4), (0.42, 0.62), (0.08, 0.62)],
+        [(0.55, 0.4), (0.95, 0.4), (0.92, 0.62), (0.58, 0.62)],
+        [(0.4, 0.42), (0.6, 0.42), (0.6, 0.47), (0.4, 0.47)],
+    ],
+    "Bag": [
+        [(0.15, 0.35), (0.85, 0.35), (0.9, 0.9), (0.1, 0.9)],
+        [(0.3, 0.1), (0.7, 0.1), (0.7, 0.35), (0.62, 0.35), (0.62, 0.18), (0.38, 0.18), (0.38, 0.35), (0.3, 0.35)],
+    ],
+    "Skirt": [[(0.3, 0.1), (0.7, 0.1), (0.9, 0.9), (0.1, 0.9)]],
+    "Suit": [[(0.15, 0.08), (0.85, 0.08), (0.95, 0.9), (0.55, 0.9), (0.5, 0.4), (0.45, 0.9), (0.05, 0.9)]],
+    "Shoes": [[(0.05, 0.55), (0.5, 0.5), (0.6, 0.35), (0.75, 0.35), (0.95, 0.6), (0.95, 0.75), (0.05, 0.75)]],
+    "Shorts": [[(0.15, 0.2), (0.85, 0.2), (0.92, 0.75), (0.55, 0.75), (0.5, 0.45), (0.45, 0.75), (0.08, 0.75)]],
+    "Pants": [[(0.25, 0.05), (0.75, 0.05), (0.8, 0.95), (0.56, 0.95), (0.5, 0.35), (0.44, 0.95), (0.2, 0.95)]],
+    "Breeches": [[(0.22, 0.1), (0.78, 0.1), (0.82, 0.7), (0.56, 0.7), (0.5, 0.35), (0.44, 0.7), (0.18, 0.7)]],
+    "High shoes": [[(0.35, 0.05), (0.6, 0.05), (0.62, 0.55), (0.95, 0.7), (0.95, 0.9), (0.3, 0.9)]],
 }
 _PATTERNS = ("plain", "stripes", "checks", "dots", "diagonal")
 _DETAILS = ("circle", "square", "star", "triangle", "bar")
@@ -66,11 +99,20 @@ def make_products(count: int, rng: np.random.Generator, near_duplicate_share: fl
     """Products, with groups of near-duplicates that differ only in a detail or a colour."""
     products: list[Product] = []
     while len(products) < count:
-        category = PAPER_CATEGORIES[len(products) % len(PAPER_CATEGORIES)] if rng.random() < 0.7 else str(rng.choice(PAPER_CATEGORIES))
+        category = (
+            PAPER_CATEGORIES[len(products) % len(PAPER_CATEGORIES)]
+            if rng.random() < 0.7
+            else str(rng.choice(PAPER_CATEGORIES))
+        )
         base = Product(
-            product_id=f"p{len(products):05d}", category=category, base=_color(rng), accent=_color(rng),
-            pattern=str(rng.choice(_PATTERNS)), pattern_scale=float(rng.uniform(0.06, 0.16)),
-            detail=str(rng.choice(_DETAILS)), detail_pos=(float(rng.uniform(.35, .65)), float(rng.uniform(.4, .7))),
+            product_id=f"p{len(products):05d}",
+            category=category,
+            base=_color(rng),
+            accent=_color(rng),
+            pattern=str(rng.choice(_PATTERNS)),
+            pattern_scale=float(rng.uniform(0.06, 0.16)),
+            detail=str(rng.choice(_DETAILS)),
+            detail_pos=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.4, 0.7))),
             detail_color=_color(rng),
         )
         products.append(base)
@@ -115,8 +157,10 @@ def render_item(product: Product, size: int) -> tuple[np.ndarray, np.ndarray]:
     elif product.detail == "square":
         cv2.rectangle(texture, (cx - r, cy - r), (cx + r, cy + r), product.detail_color, -1)
     elif product.detail == "star":
-        points = [(cx + r * math.cos(a) * (1 if i % 2 == 0 else .45), cy + r * math.sin(a) * (1 if i % 2 == 0 else .45))
-                  for i, a in enumerate(np.linspace(-math.pi / 2, 3 * math.pi / 2, 10, endpoint=False))]
+        points = [
+            (cx + r * math.cos(a) * (1 if i % 2 == 0 else 0.45), cy + r * math.sin(a) * (1 if i % 2 == 0 else 0.45))
+            for i, a in enumerate(np.linspace(-math.pi / 2, 3 * math.pi / 2, 10, endpoint=False))
+        ]
         cv2.fillPoly(texture, [np.int32(points)], product.detail_color)
     elif product.detail == "triangle":
         cv2.fillPoly(texture, [np.int32([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)])], product.detail_color)
@@ -176,7 +220,9 @@ def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(scene + noise, 0, 255).astype(np.uint8)
 
 
-def render_video(product: Product, frames: int, size: int, rng: np.random.Generator, hard: bool) -> tuple[list[np.ndarray], list[list[int] | None]]:
+def render_video(
+    product: Product, frames: int, size: int, rng: np.random.Generator, hard: bool
+) -> tuple[list[np.ndarray], list[list[int] | None]]:
     """Frames (RGB) and a tracklet box per frame of the item moving over clutter."""
     scene = _clutter(size, rng)
     item_size = size
@@ -250,7 +296,9 @@ def generate(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        _generate_into(tmp, products, seed, frames, video_size, image_size, test_share, val_share, videos_per_train_product)
+        _generate_into(
+            tmp, products, seed, frames, video_size, image_size, test_share, val_share, videos_per_train_product
+        )
         try:
             tmp.rename(out_dir)
         except OSError:
@@ -262,8 +310,17 @@ def generate(
     return out_dir
 
 
-def _generate_into(root: Path, count: int, seed: int, frames: int, video_size: int, image_size: int,
-                   test_share: float, val_share: float, videos_per_train_product: int) -> None:
+def _generate_into(
+    root: Path,
+    count: int,
+    seed: int,
+    frames: int,
+    video_size: int,
+    image_size: int,
+    test_share: float,
+    val_share: float,
+    videos_per_train_product: int,
+) -> None:
     rng = np.random.default_rng(seed)
     (root / "videos").mkdir()
     (root / "imgs").mkdir()
@@ -283,8 +340,12 @@ def _generate_into(root: Path, count: int, seed: int, frames: int, video_size: i
         write_rgb(root / image_path, image)
         hard = bool(product_rng.random() < 0.35)
         entry = {
-            "img_path": image_path, "video_paths": [], "source": 2 if hard else 1,
-            "tracklets": [], "category": product.category, "shop_boxes": [box],
+            "img_path": image_path,
+            "video_paths": [],
+            "source": 2 if hard else 1,
+            "tracklets": [],
+            "category": product.category,
+            "shop_boxes": [box],
         }
         n_videos = videos_per_train_product if split == "train" else 1
         for v in range(n_videos):

@@ -27,8 +27,9 @@ class TrajectoryLoader:
     main process (each worker has its own copy of this object).
     """
 
-    def __init__(self, num_frames: int, image_size: int, margin: float, cache: FrameCache, strict: bool,
-                 warn: bool = True) -> None:
+    def __init__(
+        self, num_frames: int, image_size: int, margin: float, cache: FrameCache, strict: bool, warn: bool = True
+    ) -> None:
         self.num_frames = num_frames
         self.image_size = image_size
         self.margin = margin
@@ -73,7 +74,9 @@ class TrajectoryLoader:
             return self.cache.get_or_create(video, self.params(tracklet), shape, lambda: self.decode(video, tracklet))
         except VideoReadError as error:
             if self.strict:
-                raise VideoReadError(f"{error} (strict: true; repair or remove the file, or set strict: false to skip it)") from None
+                raise VideoReadError(
+                    f"{error} (strict: true; repair or remove the file, or set strict: false to skip it)"
+                ) from None
             self.failed[str(video)] = str(error)
             if self.warn:
                 logger.warning("skipping unreadable video: %s", error)

@@ -12,7 +12,11 @@ from mmf_ext.common.registry import registry
 from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import UserError
 from video2shop.datasets.manifest import (
-    ManifestError, ProductEntry, check_files, parse_distractors, parse_manifest,
+    ManifestError,
+    ProductEntry,
+    check_files,
+    parse_distractors,
+    parse_manifest,
 )
 from video2shop.video.reader import VideoReadError, read_frames
 
@@ -48,8 +52,10 @@ def _media_problems(split: str, product: ProductEntry, problems: list[str]) -> N
         width, height = size
         for frame, (x1, y1, x2, y2) in (tracklet or {}).items():
             if x2 > width + 1 or y2 > height + 1:
-                problems.append(f"{split}: product {product.product_id}: box {[x1, y1, x2, y2]} at frame {frame} "
-                                f"lies outside the {width}x{height} frame of {video.name}")
+                problems.append(
+                    f"{split}: product {product.product_id}: box {[x1, y1, x2, y2]} at frame {frame} "
+                    f"lies outside the {width}x{height} frame of {video.name}"
+                )
                 break
     for image, box in zip(product.image_paths, product.shop_boxes or [None] * len(product.image_paths)):
         if not image.is_file():
@@ -58,8 +64,10 @@ def _media_problems(split: str, product: ProductEntry, problems: list[str]) -> N
         if size is None:
             problems.append(f"{split}: product {product.product_id}: unreadable shop image {image}")
         elif box is not None and (box[2] > size[0] + 1 or box[3] > size[1] + 1):
-            problems.append(f"{split}: product {product.product_id}: shop box {box} lies outside the "
-                            f"{size[0]}x{size[1]} image {image.name}")
+            problems.append(
+                f"{split}: product {product.product_id}: shop box {box} lies outside the "
+                f"{size[0]}x{size[1]} image {image.name}"
+            )
 
 
 def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> tuple[list[str], list[str]]:
@@ -91,11 +99,18 @@ def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> 
     try:
         distractors = parse_distractors(root)
         problems += check_files([], distractors)
-        problems += [f"distractors.json: distractor id {d.distractor_id!r} is also a product id; a distractor must never "
-                     f"count as an answer, so give it an id no product uses" for d in distractors if d.distractor_id in product_ids]
+        problems += [
+            f"distractors.json: distractor id {d.distractor_id!r} is also a product id; a distractor must never "
+            f"count as an answer, so give it an id no product uses"
+            for d in distractors
+            if d.distractor_id in product_ids
+        ]
         if check_media:
-            problems += [f"distractor {d.distractor_id}: unreadable image {d.image_path}" for d in distractors
-                         if d.image_path.is_file() and _image_size(d.image_path) is None]
+            problems += [
+                f"distractor {d.distractor_id}: unreadable image {d.image_path}"
+                for d in distractors
+                if d.image_path.is_file() and _image_size(d.image_path) is None
+            ]
         if distractors:
             summary.append(f"distractors: {len(distractors)} images")
     except ManifestError as error:
@@ -116,7 +131,9 @@ def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: lis
     for option in options:
         key, _, value = option.partition("=")
         if key not in config:
-            raise UserError(f"prepare: unknown dataset option {key!r}; known: {', '.join(str(k) for k in config.keys())}")
+            raise UserError(
+                f"prepare: unknown dataset option {key!r}; known: {', '.join(str(k) for k in config.keys())}"
+            )
         OmegaConf.update(config, key, value)
     OmegaConf.resolve(config) if OmegaConf.is_config(config) else None
     counts = []
@@ -127,7 +144,11 @@ def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: lis
         dataset_object = builder.load_dataset(config, split)
         loader = dataset_object.trajectories
         loader.warn = True  # no workers here: the loader itself names each unreadable file
-        items = [(v, t) for _, v, t in dataset_object.items] if split == "train" else [(q["video"], q["tracklet"]) for q in dataset_object.queries]
+        items = (
+            [(v, t) for _, v, t in dataset_object.items]
+            if split == "train"
+            else [(q["video"], q["tracklet"]) for q in dataset_object.queries]
+        )
         for video, tracklet in items:
             loader.load(video, tracklet)
         failed += len(loader.failed)

@@ -33,14 +33,16 @@ class RetrievalModel(BaseModel):
         """uint8 shop images [N, 3, H, W] -> gallery features [N, E]."""
         raise NotImplementedError
 
-    def score_gallery(self, query_states: torch.Tensor, query_embedding: torch.Tensor,
-                      gallery_features: torch.Tensor) -> torch.Tensor:
+    def score_gallery(
+        self, query_states: torch.Tensor, query_embedding: torch.Tensor, gallery_features: torch.Tensor
+    ) -> torch.Tensor:
         """The stacked split (states [Q, ...], embeddings [Q, E], gallery features [G, E]) -> scores [Q, G]."""
         raise NotImplementedError
 
     @staticmethod
     def query_gallery_positions(
-            model_output: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
+        model_output: dict[str, Any],
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
         """Positions of the queries and of the gallery items in a split's gathered `is_query` flags.
 
         The third value is the finished (empty) aggregate when either side is missing, so a model
@@ -51,8 +53,11 @@ class RetrievalModel(BaseModel):
         gallery_positions = torch.nonzero(~is_query).flatten()
         empty = None
         if len(query_positions) == 0 or len(gallery_positions) == 0:
-            empty = {"scores": torch.empty(len(query_positions), len(gallery_positions)),
-                     "query_positions": query_positions, "gallery_positions": gallery_positions}
+            empty = {
+                "scores": torch.empty(len(query_positions), len(gallery_positions)),
+                "query_positions": query_positions,
+                "gallery_positions": gallery_positions,
+            }
         return query_positions, gallery_positions, empty
 
     # -- the framework's contract -----------------------------------------------------------
@@ -80,8 +85,12 @@ class RetrievalModel(BaseModel):
             features = self.encode_gallery_images(torch.stack([sample_list.image[i] for i in gallery_rows]))
             for k, row in enumerate(gallery_rows):
                 gallery_features[row] = features[k]
-        return {"is_query": torch.tensor(is_query), "query_states": query_states,
-                "query_embedding": query_embedding, "gallery_features": gallery_features}
+        return {
+            "is_query": torch.tensor(is_query),
+            "query_states": query_states,
+            "query_embedding": query_embedding,
+            "gallery_features": gallery_features,
+        }
 
     def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
         query_positions, gallery_positions, empty = self.query_gallery_positions(model_output)

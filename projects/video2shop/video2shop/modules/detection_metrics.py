@@ -35,8 +35,9 @@ def per_image_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def coco_map(predictions: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]],
-             class_metrics: bool = False) -> dict[str, Any]:
+def coco_map(
+    predictions: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]], class_metrics: bool = False
+) -> dict[str, Any]:
     """torchmetrics' COCO evaluation of xyxy boxes; -1 entries mean 'no ground truth for this'."""
     from torchmetrics.detection import MeanAveragePrecision
 
@@ -49,8 +50,13 @@ def coco_map(predictions: list[dict[str, torch.Tensor]], targets: list[dict[str,
 class DetectionMAP(BaseMetric):
     flat_result_keys = True  # reported as <split>/<dataset>/map, .../agnostic/map_50, ...
 
-    def __init__(self, name: str = "detection_map", per_kind: bool = True, class_metrics: bool = True,
-                 class_agnostic: bool = True) -> None:
+    def __init__(
+        self,
+        name: str = "detection_map",
+        per_kind: bool = True,
+        class_metrics: bool = True,
+        class_agnostic: bool = True,
+    ) -> None:
         super().__init__(name, per_kind=per_kind, class_metrics=class_metrics, class_agnostic=class_agnostic)
         self.per_kind = bool(per_kind)
         self.class_metrics = bool(class_metrics)
@@ -63,7 +69,9 @@ class DetectionMAP(BaseMetric):
         """Overall names; per-kind and class-agnostic ones add a `<kind>/` or `agnostic/` prefix."""
         return list(SUMMARY_KEYS)
 
-    def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def calculate_with_report(
+        self, sample_list: SampleList, model_output: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         boxes, labels = per_image_list(sample_list.get("boxes")), per_image_list(sample_list.get("labels"))
         predictions = [
             {"boxes": b.reshape(-1, 4).float(), "scores": s.reshape(-1).float(), "labels": l.reshape(-1).long()}
@@ -92,9 +100,15 @@ class DetectionMAP(BaseMetric):
         names = list(model_output.get("category_names") or [])
         return result, self._report(overall, by_kind, names, len(targets))
 
-    def _report(self, overall: dict[str, Any], by_kind: dict[str, dict[str, float]], names: list[str], images: int) -> dict[str, Any]:
-        report: dict[str, Any] = {"images": images, "overall": {k: float(overall[k]) for k in SUMMARY_KEYS},
-                                  "kinds": by_kind, "categories": {}}
+    def _report(
+        self, overall: dict[str, Any], by_kind: dict[str, dict[str, float]], names: list[str], images: int
+    ) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "images": images,
+            "overall": {k: float(overall[k]) for k in SUMMARY_KEYS},
+            "kinds": by_kind,
+            "categories": {},
+        }
         if self.class_metrics and "classes" in overall:
             classes = overall["classes"].reshape(-1).tolist()
             per_class = overall["map_per_class"].reshape(-1).tolist()
@@ -105,17 +119,23 @@ class DetectionMAP(BaseMetric):
                 report["categories"][name] = float(value)
         return report
 
-    def write_report(self, report: dict[str, Any] | None, split: str, dataset_name: str, reports_dir: Path) -> str | None:
+    def write_report(
+        self, report: dict[str, Any] | None, split: str, dataset_name: str, reports_dir: Path
+    ) -> str | None:
         if report is None:
             return None
 
         def cell(value: float) -> str:
             return "n/a" if value < 0 or math.isnan(value) else f"{100 * value:.1f}"
 
-        lines = [f"{split} detection on {dataset_name} ({report['images']} images), COCO AP in % "
-                 "(agnostic: every box one class)", "",
-                 "| images | map | map_50 | map_75 | mar_100 |", "| --- | --- | --- | --- | --- |",
-                 "| all | " + " | ".join(cell(report["overall"][k]) for k in SUMMARY_KEYS) + " |"]
+        lines = [
+            f"{split} detection on {dataset_name} ({report['images']} images), COCO AP in % "
+            "(agnostic: every box one class)",
+            "",
+            "| images | map | map_50 | map_75 | mar_100 |",
+            "| --- | --- | --- | --- | --- |",
+            "| all | " + " | ".join(cell(report["overall"][k]) for k in SUMMARY_KEYS) + " |",
+        ]
         for kind, values in report["kinds"].items():
             lines.append(f"| {kind} | " + " | ".join(cell(values[k]) for k in SUMMARY_KEYS) + " |")
         if report["categories"]:

@@ -54,8 +54,13 @@ def _summary(ranks: torch.Tensor, ks: list[int]) -> dict[str, float]:
 class TopKRetrievalAccuracy(BaseMetric):
     flat_result_keys = True  # reported as <split>/<dataset>/top1_accuracy, .../median_rank, ...
 
-    def __init__(self, name: str = "topk_retrieval_accuracy", k: list[int] | None = None,
-                 within_category: bool = False, curve_max_k: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "topk_retrieval_accuracy",
+        k: list[int] | None = None,
+        within_category: bool = False,
+        curve_max_k: int | None = None,
+    ) -> None:
         super().__init__(name, k=k, within_category=within_category)
         self.ks = sorted(int(v) for v in (k or [1, 5, 10, 20]))
         self.within_category = bool(within_category)
@@ -68,13 +73,17 @@ class TopKRetrievalAccuracy(BaseMetric):
         """Overall names; per-category and per-source ones add a `category/<name>/` or `<source>/` prefix."""
         return [*(f"top{k}_accuracy" for k in self.ks), "median_rank"]
 
-    def calculate_with_report(self, sample_list: SampleList, model_output: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def calculate_with_report(
+        self, sample_list: SampleList, model_output: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         scores = torch.as_tensor(model_output["scores"]).cpu()
         queries = model_output["query_positions"].tolist()
         gallery = model_output["gallery_positions"].tolist()
         gallery_ids = [sample_list.gallery_id[p] for p in gallery]
         targets = [set(sample_list.target_ids[p] or []) for p in queries]
-        correct = torch.tensor([[g in t for g in gallery_ids] for t in targets], dtype=torch.bool).view(len(queries), len(gallery))
+        correct = torch.tensor([[g in t for g in gallery_ids] for t in targets], dtype=torch.bool).view(
+            len(queries), len(gallery)
+        )
         categories = sample_list.get("category")
         query_category = torch.tensor([int(categories[p]) for p in queries]) if categories is not None else None
         gallery_category = torch.tensor([int(categories[p]) for p in gallery]) if categories is not None else None
@@ -86,11 +95,16 @@ class TopKRetrievalAccuracy(BaseMetric):
         valid = sample_list.get("valid")
         unreadable: list[str] = []
         if valid is not None:  # an undecodable query video is a miss, whatever its placeholder scored
-            query_valid = torch.tensor([bool(valid[p]) if valid[p] is not None else True for p in queries], dtype=torch.bool)
+            query_valid = torch.tensor(
+                [bool(valid[p]) if valid[p] is not None else True for p in queries], dtype=torch.bool
+            )
             ranks = torch.where(query_valid, ranks, torch.full_like(ranks, math.inf))
             query_ids = sample_list.get("query_id")
-            unreadable = [str(query_ids[p]) if query_ids is not None else str(p)
-                          for p, ok in zip(queries, query_valid.tolist()) if not ok]
+            unreadable = [
+                str(query_ids[p]) if query_ids is not None else str(p)
+                for p, ok in zip(queries, query_valid.tolist())
+                if not ok
+            ]
 
         overall = _summary(ranks, self.ks)
         result = {key: torch.tensor(value, dtype=torch.float64) for key, value in overall.items()}
@@ -112,26 +126,52 @@ class TopKRetrievalAccuracy(BaseMetric):
                         result[f"category/{name}/{key}"] = torch.tensor(row[key], dtype=torch.float64)
         return result, report
 
-    def _report(self, sample_list: SampleList, queries: list[int], gallery: list[int], ranks: torch.Tensor,
-                source_groups: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def _report(
+        self,
+        sample_list: SampleList,
+        queries: list[int],
+        gallery: list[int],
+        ranks: torch.Tensor,
+        source_groups: dict[str, torch.Tensor],
+    ) -> dict[str, Any]:
         names = sample_list.get("category_name")
         query_names = [names[p] if names is not None else "all" for p in queries]
         gallery_names = [names[p] if names is not None else "all" for p in gallery]
-        report: dict[str, Any] = {"k": self.ks, "within_category": self.within_category, "categories": {}, "sources": {}}
+        report: dict[str, Any] = {
+            "k": self.ks,
+            "within_category": self.within_category,
+            "categories": {},
+            "sources": {},
+        }
         for name in sorted(set(query_names) | set(gallery_names)):
             mask = torch.tensor([n == name for n in query_names], dtype=torch.bool)
             row = _summary(ranks[mask], self.ks)
-            row.update(images=sum(n == name for n in gallery_names), trajectories=int(mask.sum()), queries=int(mask.sum()))
+            row.update(
+                images=sum(n == name for n in gallery_names), trajectories=int(mask.sum()), queries=int(mask.sum())
+            )
             report["categories"][name] = row
-        report["overall"] = {**_summary(ranks, self.ks), "images": len(gallery), "trajectories": len(queries), "queries": len(queries)}
+        report["overall"] = {
+            **_summary(ranks, self.ks),
+            "images": len(gallery),
+            "trajectories": len(queries),
+            "queries": len(queries),
+        }
         curve_k = list(range(1, self.curve_max_k + 1))
-        report["curve"] = {"k": curve_k, "overall": [float((ranks <= k).double().mean()) if len(ranks) else 0.0 for k in curve_k], "sources": {}}
+        report["curve"] = {
+            "k": curve_k,
+            "overall": [float((ranks <= k).double().mean()) if len(ranks) else 0.0 for k in curve_k],
+            "sources": {},
+        }
         for group, mask in source_groups.items():
             report["sources"][group] = {**_summary(ranks[mask], self.ks), "queries": int(mask.sum())}
-            report["curve"]["sources"][group] = [float((ranks[mask] <= k).double().mean()) if mask.any() else 0.0 for k in curve_k]
+            report["curve"]["sources"][group] = [
+                float((ranks[mask] <= k).double().mean()) if mask.any() else 0.0 for k in curve_k
+            ]
         return report
 
-    def write_report(self, report: dict[str, Any] | None, split: str, dataset_name: str, reports_dir: Path) -> str | None:
+    def write_report(
+        self, report: dict[str, Any] | None, split: str, dataset_name: str, reports_dir: Path
+    ) -> str | None:
         if report is None:
             return None
         protocol = "within category" if self.within_category else "whole gallery"

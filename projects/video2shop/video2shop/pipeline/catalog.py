@@ -19,8 +19,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 @dataclass(frozen=True)
 class CatalogItem:
-    item_id: str          # unique per image
-    product_id: str       # what a search returns; several images may share it
+    item_id: str  # unique per image
+    product_id: str  # what a search returns; several images may share it
     path: Path
     box: tuple[float, float, float, float] | None = None
     category: str | None = None
@@ -33,7 +33,9 @@ def list_catalog(source: str | os.PathLike) -> list[CatalogItem]:
     elif source.is_file() and source.suffix == ".json":
         items = _from_manifest(source)
     else:
-        raise UserError(f"{source}: not a folder of images or a video2shop manifest (.json); pass --images DIR_OR_MANIFEST")
+        raise UserError(
+            f"{source}: not a folder of images or a video2shop manifest (.json); pass --images DIR_OR_MANIFEST"
+        )
     if not items:
         raise UserError(f"{source}: no shop images found ({', '.join(IMAGE_SUFFIXES)})")
     ids = [item.item_id for item in items]
@@ -60,6 +62,9 @@ def _from_manifest(manifest: Path) -> list[CatalogItem]:
             item_id = product.product_id if len(product.image_paths) == 1 else f"{product.product_id}#{k}"
             items.append(CatalogItem(item_id, product.product_id, path, tuple(box) if box else None, product.category))
     for distractor in parse_distractors(root):
-        items.append(CatalogItem(distractor.distractor_id, distractor.distractor_id, distractor.image_path, None,
-                                 distractor.category))
+        items.append(
+            CatalogItem(
+                distractor.distractor_id, distractor.distractor_id, distractor.image_path, None, distractor.category
+            )
+        )
     return items

@@ -26,8 +26,12 @@ def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Seque
     config = load_yaml(PIPELINE_DEFAULTS)
     if path is not None:
         user = load_yaml(Path(path))
-        unknown = [key for key in _leaf_keys(user) if OmegaConf.select(config, key, default="__missing__") == "__missing__"
-                   and not key.startswith("pipeline.tracker.kcf.")]
+        unknown = [
+            key
+            for key in _leaf_keys(user)
+            if OmegaConf.select(config, key, default="__missing__") == "__missing__"
+            and not key.startswith("pipeline.tracker.kcf.")
+        ]
         if unknown:
             raise ConfigError(unknown_key_message(config, unknown[0], str(path)))
         config = OmegaConf.merge(config, user)

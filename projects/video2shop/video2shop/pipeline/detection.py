@@ -51,8 +51,10 @@ def _run_config(checkpoint: Path, state: dict[str, Any], config: str | os.PathLi
 def _inference_config(checkpoint: Path, state: dict[str, Any], run_config: DictConfig) -> DictConfig:
     """The run config with the detector's categories fixed (the checkpoint's) and nothing pretrained to load."""
     if run_config.get("model") not in (None, MODEL_NAME) or MODEL_NAME not in (run_config.get("model_config") or {}):
-        raise UserError(f"{checkpoint}: its run trained model {run_config.get('model')!r}, not {MODEL_NAME}; "
-                        "give a clothing_detector checkpoint")
+        raise UserError(
+            f"{checkpoint}: its run trained model {run_config.get('model')!r}, not {MODEL_NAME}; "
+            "give a clothing_detector checkpoint"
+        )
     model_config = run_config.model_config[MODEL_NAME]
     saved = (state.get(MODEL_NAME) or {}).get("categories")
     categories = list(saved) if saved else detector_categories(model_config, run_config)
@@ -63,8 +65,14 @@ def _inference_config(checkpoint: Path, state: dict[str, Any], run_config: DictC
 class ClothingDetector:
     """Batched inference of a `clothing_detector` checkpoint on CPU or CUDA."""
 
-    def __init__(self, checkpoint: str | os.PathLike, config: str | os.PathLike | DictConfig | None = None,
-                 device: str | torch.device | None = None, batch_size: int = 8, score_threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        config: str | os.PathLike | DictConfig | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int = 8,
+        score_threshold: float | None = None,
+    ) -> None:
         checkpoint = Path(checkpoint).expanduser()
         state = load_checkpoint_file(checkpoint)
         run_config = _inference_config(checkpoint, state, _run_config(checkpoint, state, config))
@@ -95,16 +103,34 @@ class ClothingDetector:
         for start in range(0, len(frames), self.batch_size):
             batch = []
             for i, frame in enumerate(frames[start : start + self.batch_size], start):
-                if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                    raise ValueError(f"frame {i}: expected an RGB uint8 array [H, W, 3], got "
-                                     f"{getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')}")
-                tensor = torch.from_numpy(np.require(frame, requirements=["C", "W"])).permute(2, 0, 1)  # copies read-only arrays
+                if (
+                    not isinstance(frame, np.ndarray)
+                    or frame.ndim != 3
+                    or frame.shape[2] != 3
+                    or frame.dtype != np.uint8
+                ):
+                    raise ValueError(
+                        f"frame {i}: expected an RGB uint8 array [H, W, 3], got "
+                        f"{getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')}"
+                    )
+                tensor = torch.from_numpy(np.require(frame, requirements=["C", "W"])).permute(
+                    2, 0, 1
+                )  # copies read-only arrays
                 batch.append(tensor.to(self.device).float().div_(255.0))
             for output in self.detector(batch):
-                results.append([
-                    Detection(tuple(float(v) for v in box), float(score), int(label) - 1,
-                              self.categories[int(label) - 1] if 0 < int(label) <= len(self.categories) else None)
-                    for box, score, label in zip(output["boxes"].cpu().tolist(), output["scores"].cpu().tolist(),
-                                                 output["labels"].cpu().tolist())
-                ])
+                results.append(
+                    [
+                        Detection(
+                            tuple(float(v) for v in box),
+                            float(score),
+                            int(label) - 1,
+                            self.categories[int(label) - 1] if 0 < int(label) <= len(self.categories) else None,
+                        )
+                        for box, score, label in zip(
+                            output["boxes"].cpu().tolist(),
+                            output["scores"].cpu().tolist(),
+                            output["labels"].cpu().tolist(),
+                        )
+                    ]
+                )
         return results

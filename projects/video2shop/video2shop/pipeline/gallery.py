@@ -55,15 +55,30 @@ def catalog_digest(items: list[CatalogItem]) -> str:
     return digest.hexdigest()
 
 
-def build_gallery(items: list[CatalogItem], trained: TrainedModel, out: str | os.PathLike, batch_size: int = 64,
-                  shard_size: int = 4096, detector: Any | None = None, shortlist_min: int = 50_000,
-                  progress: Callable[[int, int], None] | None = None) -> Path:
+def build_gallery(
+    items: list[CatalogItem],
+    trained: TrainedModel,
+    out: str | os.PathLike,
+    batch_size: int = 64,
+    shard_size: int = 4096,
+    detector: Any | None = None,
+    shortlist_min: int = 50_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Encode every item's crop with the model's IFN and write the gallery folder `out`."""
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
-    plan = {"format": FORMAT, "checkpoint": str(trained.checkpoint.resolve()), "fingerprint": file_fingerprint(trained.checkpoint),
-            "catalog": catalog_digest(items), "items": len(items), "image_size": trained.image_size,
-            "context_margin": trained.context_margin, "shard_size": shard_size, "detector": _detector_name(detector)}
+    plan = {
+        "format": FORMAT,
+        "checkpoint": str(trained.checkpoint.resolve()),
+        "fingerprint": file_fingerprint(trained.checkpoint),
+        "catalog": catalog_digest(items),
+        "items": len(items),
+        "image_size": trained.image_size,
+        "context_margin": trained.context_margin,
+        "shard_size": shard_size,
+        "detector": _detector_name(detector),
+    }
     _start_or_resume(partial, plan)
     device = next(trained.model.parameters()).device
     shards = range(0, len(items), shard_size)
@@ -133,20 +148,28 @@ def _torch_bytes(payload: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _finish(partial: Path, items: list[CatalogItem], plan: dict[str, Any], shortlist_min: int, trained: TrainedModel) -> None:
+def _finish(
+    partial: Path, items: list[CatalogItem], plan: dict[str, Any], shortlist_min: int, trained: TrainedModel
+) -> None:
     shard_files = sorted((partial / "shards").glob("shard_*.pt"))
     loaded = [torch.load(path, map_location="cpu", weights_only=True) for path in shard_files]
     features = torch.cat([shard["features"] for shard in loaded])
     boxes = [box for shard in loaded for box in shard["boxes"]]
     if features.shape[0] != len(items):
-        raise GalleryError(f"{partial}: {features.shape[0]} features for {len(items)} items; delete the folder and index again")
-    rows = [{**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(item).items()}, "box": box}
-            for item, box in zip(items, boxes)]
+        raise GalleryError(
+            f"{partial}: {features.shape[0]} features for {len(items)} items; delete the folder and index again"
+        )
+    rows = [
+        {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(item).items()}, "box": box}
+        for item, box in zip(items, boxes)
+    ]
     atomic_write_text(partial / "items.json", json.dumps(rows))
     save_feature_bank(partial / "features.pt", features, [item.item_id for item in items], plan["fingerprint"])
     if len(items) >= shortlist_min:
         _save_shortlist(partial, features, trained)
-    atomic_write_text(partial / "gallery.json", json.dumps({**plan, "built": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
+    atomic_write_text(
+        partial / "gallery.json", json.dumps({**plan, "built": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2)
+    )
     shutil.rmtree(partial / "shards")
     (partial / "plan.json").unlink()
 
@@ -156,8 +179,9 @@ def _save_shortlist(partial: Path, features: torch.Tensor, trained: TrainedModel
     model = trained.model
     device = next(model.parameters()).device
     with torch.no_grad():
-        part = torch.cat([model.gallery_projection(features[i : i + 65536].to(device)).cpu()
-                          for i in range(0, len(features), 65536)])
+        part = torch.cat(
+            [model.gallery_projection(features[i : i + 65536].to(device)).cpu() for i in range(0, len(features), 65536)]
+        )
         index, feature_map = surrogate_index(model, features.to(device), part, GALLERY_SHORTLIST)
     if feature_map is not None:
         atomic_write_bytes(partial / "feature_map.pt", _torch_bytes(feature_map.state()))
@@ -183,8 +207,14 @@ class Gallery:
         folder = Path(folder)
         meta_path = folder / "gallery.json"
         if not meta_path.is_file():
-            hint = " (an index build was interrupted: run video2shop index again to finish it)" if folder.with_name(folder.name + ".partial").exists() else ""
-            raise GalleryError(f"{folder}: not a finished gallery, gallery.json missing{hint}; build it with video2shop index")
+            hint = (
+                " (an index build was interrupted: run video2shop index again to finish it)"
+                if folder.with_name(folder.name + ".partial").exists()
+                else ""
+            )
+            raise GalleryError(
+                f"{folder}: not a finished gallery, gallery.json missing{hint}; build it with video2shop index"
+            )
         self.folder = folder
         self.meta = json.loads(meta_path.read_text())
         fingerprint = file_fingerprint(checkpoint) if checkpoint is not None else None

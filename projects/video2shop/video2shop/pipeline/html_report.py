@@ -54,29 +54,42 @@ def _shop_thumbnail(item: dict[str, Any]) -> str:
     return png_data_uri(model_crop(image, item.get("box"), 0.05, THUMBNAIL))
 
 
-def write_report(path: str | os.PathLike, video: str, result: dict[str, Any], trajectories: list[Any],
-                 items_by_id: dict[str, dict[str, Any]]) -> Path:
+def write_report(
+    path: str | os.PathLike,
+    video: str,
+    result: dict[str, Any],
+    trajectories: list[Any],
+    items_by_id: dict[str, dict[str, Any]],
+) -> Path:
     """Write the report for one search (`result` is the JSON written beside it)."""
     e = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
-             f"<title>video2shop: {e(Path(video).name)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>video2shop search: {e(Path(video).name)}</h1>",
-             f"<div class='meta'>{len(trajectories)} clothing trajectories; {result['frames_decoded']} frames decoded at "
-             f"{result['fps']:.2f} fps; gallery {e(str(result['gallery']))} ({result['gallery_items']} images)</div>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>video2shop: {e(Path(video).name)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>video2shop search: {e(Path(video).name)}</h1>",
+        f"<div class='meta'>{len(trajectories)} clothing trajectories; {result['frames_decoded']} frames decoded at "
+        f"{result['fps']:.2f} fps; gallery {e(str(result['gallery']))} ({result['gallery_items']} images)</div>",
+    ]
     if not trajectories:
         parts.append(f"<p class='empty' data-empty='1'>{e(result.get('message') or 'No clothing found.')}</p>")
     for trajectory in trajectories:
         span = f"frames {trajectory.frames[0]}-{trajectory.frames[-1]}"
-        parts.append(f"<section data-trajectory='{trajectory.trajectory_id}'><h2>Trajectory {trajectory.trajectory_id}: "
-                     f"{e(trajectory.category or 'clothing')}, {span}</h2><div class='label'>video crops</div><div class='row'>")
+        parts.append(
+            f"<section data-trajectory='{trajectory.trajectory_id}'><h2>Trajectory {trajectory.trajectory_id}: "
+            f"{e(trajectory.category or 'clothing')}, {span}</h2><div class='label'>video crops</div><div class='row'>"
+        )
         for frame, crop in zip(trajectory.crop_frames, trajectory.crops):
-            parts.append(f"<figure><img src='{png_data_uri(crop)}' alt='frame {frame}'><figcaption>frame {frame}</figcaption></figure>")
+            parts.append(
+                f"<figure><img src='{png_data_uri(crop)}' alt='frame {frame}'><figcaption>frame {frame}</figcaption></figure>"
+            )
         parts.append(f"</div><div class='label'>top-{len(trajectory.results)} shop items</div><div class='row'>")
         for hit in trajectory.results:
             item = items_by_id.get(hit["item_id"], {})
-            parts.append(f"<figure data-product='{e(hit['product_id'])}' data-rank='{hit['rank']}'>"
-                         f"<img src='{_shop_thumbnail(item)}' alt='{e(hit['product_id'])}'>"
-                         f"<figcaption>#{hit['rank']} {e(hit['product_id'])}<br>{hit['score']:.3f}</figcaption></figure>")
+            parts.append(
+                f"<figure data-product='{e(hit['product_id'])}' data-rank='{hit['rank']}'>"
+                f"<img src='{_shop_thumbnail(item)}' alt='{e(hit['product_id'])}'>"
+                f"<figcaption>#{hit['rank']} {e(hit['product_id'])}<br>{hit['score']:.3f}</figcaption></figure>"
+            )
         parts.append("</div></section>")
     parts.append("</body></html>")
     return atomic_write_text(path, "".join(parts))

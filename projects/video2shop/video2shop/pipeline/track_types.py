@@ -59,20 +59,22 @@ class Track:
 class TrackerConfig:
     """Every tracking parameter (`pipeline.tracker` in projects/video2shop/video2shop/configs/pipeline/defaults.yaml)."""
 
-    redetect_interval: int = 5          # run the detector on every N-th fed frame (the first included)
-    match_iou: float = 0.3              # a detection corrects a track when their IoU is at least this
-    max_missed: int = 2                 # end a track after this many re-detections in a row without a match
-    min_length: int = 8                 # drop finished tracks with fewer frames
-    duplicate_iou: float = 0.5          # tracks sharing frames with a mean IoU above this are duplicates
-    min_detection_score: float = 0.5    # detections below this score are ignored
-    min_box_size: float = 4.0           # detections narrower or lower than this (pixels) are ignored
-    class_aware: bool = False           # match detections only to tracks of the same category
+    redetect_interval: int = 5  # run the detector on every N-th fed frame (the first included)
+    match_iou: float = 0.3  # a detection corrects a track when their IoU is at least this
+    max_missed: int = 2  # end a track after this many re-detections in a row without a match
+    min_length: int = 8  # drop finished tracks with fewer frames
+    duplicate_iou: float = 0.5  # tracks sharing frames with a mean IoU above this are duplicates
+    min_detection_score: float = 0.5  # detections below this score are ignored
+    min_box_size: float = 4.0  # detections narrower or lower than this (pixels) are ignored
+    class_aware: bool = False  # match detections only to tracks of the same category
     trim_unconfirmed_tail: bool = True  # a track ended by misses loses its frames after the last match
-    kcf_box_size: int = 64              # KCF runs on the frame scaled so a box's longer side is at most this (0: full size)
+    kcf_box_size: int = 64  # KCF runs on the frame scaled so a box's longer side is at most this (0: full size)
     kcf: dict[str, Any] = field(default_factory=dict)  # cv2.TrackerKCF_Params fields, e.g. detect_thresh
 
     @classmethod
-    def from_config(cls, node: Mapping[str, Any] | DictConfig | None, where: str = "pipeline.tracker") -> "TrackerConfig":
+    def from_config(
+        cls, node: Mapping[str, Any] | DictConfig | None, where: str = "pipeline.tracker"
+    ) -> "TrackerConfig":
         """From a config mapping; unknown keys and out-of-range values are one-line ConfigErrors."""
         if node is None:
             return cls().validated(where)

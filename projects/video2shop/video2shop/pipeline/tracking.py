@@ -67,7 +67,9 @@ class MultiObjectTracker:
         """True when the next frame fed is a re-detection frame (the first, then every N-th)."""
         return self._fed % self.config.redetect_interval == 0
 
-    def update(self, frame_index: int, frame_rgb: np.ndarray, detections: Sequence[Detection] | None = None) -> dict[int, Box]:
+    def update(
+        self, frame_index: int, frame_rgb: np.ndarray, detections: Sequence[Detection] | None = None
+    ) -> dict[int, Box]:
         """Advance every track to this frame; returns {track_id: box} of the tracks alive on it.
 
         `detections` (None when the detector did not run on this frame) correct and start tracks.
@@ -75,7 +77,9 @@ class MultiObjectTracker:
         if self._last_frame is not None and frame_index <= self._last_frame:
             raise ValueError(f"frame {frame_index} fed after frame {self._last_frame}; feed frames in increasing order")
         if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
-            raise ValueError(f"frame {frame_index}: expected an RGB uint8 array [H, W, 3], got {frame_rgb.dtype} {frame_rgb.shape}")
+            raise ValueError(
+                f"frame {frame_index}: expected an RGB uint8 array [H, W, 3], got {frame_rgb.dtype} {frame_rgb.shape}"
+            )
         self._last_frame = frame_index
         self._fed += 1
         height, width = frame_rgb.shape[:2]
@@ -138,8 +142,14 @@ class MultiObjectTracker:
                         iou[row, column] = 0.0
         return dict(greedy_match(iou, self.config.match_iou))
 
-    def _correct(self, frame_index: int, frame_bgr: np.ndarray, followed: list[tuple[_LiveTrack, bool, Box]],
-                 usable: list[Detection], pairs: dict[int, int]) -> None:
+    def _correct(
+        self,
+        frame_index: int,
+        frame_bgr: np.ndarray,
+        followed: list[tuple[_LiveTrack, bool, Box]],
+        usable: list[Detection],
+        pairs: dict[int, int],
+    ) -> None:
         """A re-detection frame: matched tracks restart on their detection, unmatched ones count a miss."""
         self._live = []
         for row, (live, found, box) in enumerate(followed):
@@ -158,8 +168,9 @@ class MultiObjectTracker:
                 else:
                     self._live.append(live)
 
-    def _start_unmatched(self, frame_index: int, frame_bgr: np.ndarray, usable: list[Detection],
-                         matched: set[int]) -> None:
+    def _start_unmatched(
+        self, frame_index: int, frame_bgr: np.ndarray, usable: list[Detection], matched: set[int]
+    ) -> None:
         """New tracks for detections that matched no track and do not overlap one of the same item."""
         current = [(live.track.boxes[-1], live.vote()[0]) for live in self._live]
         for column, detection in enumerate(usable):
@@ -181,7 +192,11 @@ class MultiObjectTracker:
             box = clip_box(detection.box, width, height)
             if min(box_size(box)) < self.config.min_box_size:
                 continue
-            usable.append(detection if box == tuple(detection.box) else Detection(box, detection.score, detection.label, detection.category))
+            usable.append(
+                detection
+                if box == tuple(detection.box)
+                else Detection(box, detection.score, detection.label, detection.category)
+            )
         return sorted(usable, key=lambda d: -d.score)
 
     def _start(self, frame_index: int, frame_bgr: np.ndarray, detection: Detection) -> None:
@@ -202,4 +217,6 @@ class MultiObjectTracker:
         self._finished.append(live)
 
     def _alive_boxes(self, frame_index: int) -> dict[int, Box]:
-        return {live.track.track_id: live.track.boxes[-1] for live in self._live if live.track.frames[-1] == frame_index}
+        return {
+            live.track.track_id: live.track.boxes[-1] for live in self._live if live.track.frames[-1] == frame_index
+        }

@@ -33,11 +33,15 @@ def load_trained_model(checkpoint: str | os.PathLike, device: str | torch.device
     """The run's model with the checkpoint's weights (strict), in eval mode on `device`."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise UserError(f"{checkpoint}: checkpoint not found; train one with mmf_run (it writes <save_dir>/current.ckpt)")
+        raise UserError(
+            f"{checkpoint}: checkpoint not found; train one with mmf_run (it writes <save_dir>/current.ckpt)"
+        )
     state = load_checkpoint_file(checkpoint)
     config = checkpoint_run_config(checkpoint, state)
     model = build_model(config, device=device)
     load_weights(model, state, checkpoint)
     model.eval()
     data = config.dataset_config[config.datasets]
-    return TrainedModel(model, config, checkpoint, int(data.image_size), int(data.num_frames), float(data.context_margin))
+    return TrainedModel(
+        model, config, checkpoint, int(data.image_size), int(data.num_frames), float(data.context_margin)
+    )

@@ -64,7 +64,7 @@ class Trajectory:
     frames: list[int]
     boxes: list[tuple[float, float, float, float]]
     category: str | None
-    crops: np.ndarray                          # [num_frames, 3, S, S] uint8
+    crops: np.ndarray  # [num_frames, 3, S, S] uint8
     crop_frames: list[int]
     detection_score: float = 0.0
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -104,8 +104,15 @@ class TrackedItems:
         return self.tracker.finish()
 
 
-def collect_crops(info: VideoInfo, items: TrackedItems | None, image_size: int, margin: float, frame_stride: int,
-                  crop_capacity: int, timings: SearchTimings) -> tuple[dict[int, CropBuffer], int]:
+def collect_crops(
+    info: VideoInfo,
+    items: TrackedItems | None,
+    image_size: int,
+    margin: float,
+    frame_stride: int,
+    crop_capacity: int,
+    timings: SearchTimings,
+) -> tuple[dict[int, CropBuffer], int]:
     """Stream the video once: each track's crops (model_crop of its box; without items, of the whole
     frame, as track 0) in a bounded buffer, and the index of the last frame decoded."""
     buffers: dict[int, CropBuffer] = {}
@@ -117,7 +124,8 @@ def collect_crops(info: VideoInfo, items: TrackedItems | None, image_size: int, 
         boxes: dict[int, Box | None] = {0: None} if items is None else items.boxes(index, frame)
         for track_id, box in boxes.items():
             buffers.setdefault(track_id, CropBuffer(crop_capacity)).add(
-                index, lambda b=box: model_crop(frame, b, margin, image_size))
+                index, lambda b=box: model_crop(frame, b, margin, image_size)
+            )
         last_index = index
         clock = time.perf_counter()
     if timings.frames == 0:
@@ -125,9 +133,16 @@ def collect_crops(info: VideoInfo, items: TrackedItems | None, image_size: int, 
     return buffers, last_index
 
 
-def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, tracker_config: Any,
-                      frame_stride: int = 1, crop_capacity: int = 64, timings: SearchTimings | None = None,
-                      length: int | None = None) -> tuple[VideoInfo, list[Trajectory]]:
+def find_trajectories(
+    video: str,
+    trained: TrainedModel,
+    detector: Any | None,
+    tracker_config: Any,
+    frame_stride: int = 1,
+    crop_capacity: int = 64,
+    timings: SearchTimings | None = None,
+    length: int | None = None,
+) -> tuple[VideoInfo, list[Trajectory]]:
     """Decode the video in a stream; with a detector, track every item; without, the whole frame is one trajectory.
 
     Each trajectory holds `length` crops (None: the model's trained `num_frames`) evenly spaced over
@@ -137,8 +152,9 @@ def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, t
     _, info = open_video(video)
     length = int(length or trained.num_frames)
     items = TrackedItems(detector, tracker_config, timings) if detector is not None else None
-    buffers, last_index = collect_crops(info, items, trained.image_size, trained.context_margin, frame_stride,
-                                        crop_capacity, timings)
+    buffers, last_index = collect_crops(
+        info, items, trained.image_size, trained.context_margin, frame_stride, crop_capacity, timings
+    )
     if items is None:
         crop_frames, crops = buffers[0].sample(0, last_index, length)
         full = (0.0, 0.0, float(info.width), float(info.height))
@@ -149,14 +165,29 @@ def find_trajectories(video: str, trained: TrainedModel, detector: Any | None, t
         if buffer is None or not buffer.crops:
             continue
         crop_frames, crops = buffer.sample(track.start, track.end, length)
-        trajectories.append(Trajectory(len(trajectories), list(track.frames), [tuple(b) for b in track.boxes],
-                                       track.category, crops, crop_frames, track.mean_score))
+        trajectories.append(
+            Trajectory(
+                len(trajectories),
+                list(track.frames),
+                [tuple(b) for b in track.boxes],
+                track.category,
+                crops,
+                crop_frames,
+                track.mean_score,
+            )
+        )
     return info, trajectories
 
 
 @torch.no_grad()
-def rank_products(trained: TrainedModel, gallery: Gallery, trajectories: list[Trajectory], topk: int = 20,
-                  shortlist_size: int = 1000, memory_budget_mb: float | None = None) -> None:
+def rank_products(
+    trained: TrainedModel,
+    gallery: Gallery,
+    trajectories: list[Trajectory],
+    topk: int = 20,
+    shortlist_size: int = 1000,
+    memory_budget_mb: float | None = None,
+) -> None:
     """Fill each trajectory's `results`: the top-k products (best image per product) with scores.
 
     Every gallery image is scored exactly, or, when the gallery has a shortlist index, the
@@ -187,5 +218,7 @@ def _best_per_product(gallery: Gallery, scores: torch.Tensor, rows: torch.Tensor
         if product not in best or score > best[product][0]:
             best[product] = (score, row)
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:topk]
-    return [{"rank": r + 1, "product_id": product, "item_id": gallery.ids[row], "score": round(score, 6)}
-            for r, (product, (score, row)) in enumerate(ranked)]
+    return [
+        {"rank": r + 1, "product_id": product, "item_id": gallery.ids[row], "score": round(score, 6)}
+        for r, (product, (score, row)) in enumerate(ranked)
+    ]

@@ -46,7 +46,9 @@ def open_video(path: str | os.PathLike):
     return reader, VideoInfo(path, claimed, fps if np.isfinite(fps) and fps > 0 else 25.0, int(width), int(height))
 
 
-def stream_frames(path: str | os.PathLike, claimed: int, stride: int = 1, batch: int = 16) -> Iterator[tuple[int, np.ndarray]]:
+def stream_frames(
+    path: str | os.PathLike, claimed: int, stride: int = 1, batch: int = 16
+) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, RGB uint8 [H, W, 3]) for every `stride`-th frame that really decodes, in order.
 
     A failed batch read (past the real end of a lying header, or a damaged stretch) leaves decord's

@@ -28,12 +28,17 @@ def file_fingerprint(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def save_feature_bank(path: str | os.PathLike, features: torch.Tensor, ids: list[str], fingerprint: str,
-                      extra: dict | None = None) -> Path:
+def save_feature_bank(
+    path: str | os.PathLike, features: torch.Tensor, ids: list[str], fingerprint: str, extra: dict | None = None
+) -> Path:
     if features.shape[0] != len(ids):
         raise ValueError(f"{len(ids)} ids for {features.shape[0]} feature rows")
-    payload = {"features": features.detach().cpu().contiguous(), "ids": list(ids), "fingerprint": fingerprint,
-               "extra": dict(extra or {})}
+    payload = {
+        "features": features.detach().cpu().contiguous(),
+        "ids": list(ids),
+        "fingerprint": fingerprint,
+        "extra": dict(extra or {}),
+    }
     return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
@@ -44,7 +49,11 @@ def load_feature_bank(path: str | os.PathLike, fingerprint: str | None = None) -
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated or foreign file
-        raise UserError(f"{path}: not a readable feature bank ({str(error).splitlines()[0][:100]}); rebuild it") from None
+        raise UserError(
+            f"{path}: not a readable feature bank ({str(error).splitlines()[0][:100]}); rebuild it"
+        ) from None
     if fingerprint is not None and payload.get("fingerprint") != fingerprint:
-        raise StaleFeatureBank(f"{path}: made by another checkpoint (fingerprint {str(payload.get('fingerprint'))[:12]}); rebuild it for this one")
+        raise StaleFeatureBank(
+            f"{path}: made by another checkpoint (fingerprint {str(payload.get('fingerprint'))[:12]}); rebuild it for this one"
+        )
     return payload["features"], list(payload["ids"]), dict(payload.get("extra") or {})

@@ -29,7 +29,5 @@ class FactorizedPairScorer(Protocol):
         engine builds a fresh tensor per call, so a scorer may modify it in place.
         """
 
-    def score_pairs(
-        self, query_states: torch.Tensor, gallery_features: torch.Tensor
-    ) -> torch.Tensor:
+    def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
         """Naive reference: [N, T, D] and [N, E] paired row by row -> [N] scores."""

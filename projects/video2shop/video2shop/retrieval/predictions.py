@@ -27,13 +27,23 @@ def retrieval_prediction_rows(sample_list: SampleList, model_output: dict[str, A
     for row, position in enumerate(query_positions):
         targets = sample_list.target_ids[position] or []
         if valid is not None and valid[position] is not None and not bool(valid[position]):
-            rows.append({"query_id": sample_list.query_id[position], "target_ids": list(targets), "topk": [],
-                         "unreadable_video": True})
+            rows.append(
+                {
+                    "query_id": sample_list.query_id[position],
+                    "target_ids": list(targets),
+                    "topk": [],
+                    "unreadable_video": True,
+                }
+            )
             continue
-        rows.append({
-            "query_id": sample_list.query_id[position],
-            "target_ids": list(targets),
-            "topk": [{"gallery_id": gallery_ids[i], "score": round(float(v), 6)}
-                     for v, i in zip(values[row].tolist(), indices[row].tolist())],
-        })
+        rows.append(
+            {
+                "query_id": sample_list.query_id[position],
+                "target_ids": list(targets),
+                "topk": [
+                    {"gallery_id": gallery_ids[i], "score": round(float(v), 6)}
+                    for v, i in zip(values[row].tolist(), indices[row].tolist())
+                ],
+            }
+        )
     return rows

@@ -21,7 +21,9 @@ def markdown_table(report: dict[str, Any]) -> str:
         cells.append(f"{row['median_rank']:.1f}" if row["median_rank"] != float("inf") else "inf")
         lines.append("| " + " | ".join(cells) + " |")
     for source, row in report.get("sources", {}).items():
-        cells = [f"source: {source}", "", "", str(row["queries"])] + [f"{100 * row[f'top{k}_accuracy']:.2f}" for k in ks]
+        cells = [f"source: {source}", "", "", str(row["queries"])] + [
+            f"{100 * row[f'top{k}_accuracy']:.2f}" for k in ks
+        ]
         cells.append(f"{row['median_rank']:.1f}" if row["median_rank"] != float("inf") else "inf")
         lines.append("| " + " | ".join(cells) + " |")
     unreadable = report.get("unreadable_queries") or []
@@ -31,12 +33,16 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_retrieval_report(report: dict[str, Any], reports_dir: Path, split: str, title: str) -> tuple[Path, Path, Path]:
+def write_retrieval_report(
+    report: dict[str, Any], reports_dir: Path, split: str, title: str
+) -> tuple[Path, Path, Path]:
     reports_dir = Path(reports_dir)
     stem = f"{split}_retrieval"
     json_path = atomic_write_text(reports_dir / f"{stem}.json", json.dumps(report, indent=2, default=float))
     table = markdown_table(report)
-    md_path = atomic_write_text(reports_dir / f"{stem}.md", f"# {title}\n\nTop-k accuracy (%) per category.\n\n{table}\n")
+    md_path = atomic_write_text(
+        reports_dir / f"{stem}.md", f"# {title}\n\nTop-k accuracy (%) per category.\n\n{table}\n"
+    )
     png_path = reports_dir / f"{stem}.png"
     _plot(report, png_path, title)
     return json_path, md_path, png_path

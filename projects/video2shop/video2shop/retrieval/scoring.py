@@ -12,8 +12,15 @@ import torch
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 
 
-def chunk_sizes(queries: int, gallery: int, states: int, width: int, memory_budget_mb: float,
-                bytes_per_value: int = 4, temporaries: int = 4) -> tuple[int, int]:
+def chunk_sizes(
+    queries: int,
+    gallery: int,
+    states: int,
+    width: int,
+    memory_budget_mb: float,
+    bytes_per_value: int = 4,
+    temporaries: int = 4,
+) -> tuple[int, int]:
     """Query and gallery chunk sizes whose [q, g, T, H] blocks (and temporaries) fit the budget."""
     per_pair = states * width * bytes_per_value * temporaries
     pairs = max(1, int(memory_budget_mb * 2**20 // per_pair))
@@ -23,8 +30,13 @@ def chunk_sizes(queries: int, gallery: int, states: int, width: int, memory_budg
 
 
 @torch.no_grad()
-def exact_score_matrix(scorer: FactorizedPairScorer, query_states: torch.Tensor, gallery_features: torch.Tensor,
-                       memory_budget_mb: float | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+def exact_score_matrix(
+    scorer: FactorizedPairScorer,
+    query_states: torch.Tensor,
+    gallery_features: torch.Tensor,
+    memory_budget_mb: float | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """[Q, T, D] query states and [G, E] gallery features -> [Q, G] scores, chunked under a budget.
 
     The default budget depends on the device: small chunks stay in the CPU's caches (16 MB was
@@ -49,8 +61,12 @@ def exact_score_matrix(scorer: FactorizedPairScorer, query_states: torch.Tensor,
 
 
 @torch.no_grad()
-def naive_score_matrix(scorer: FactorizedPairScorer, query_states: torch.Tensor, gallery_features: torch.Tensor,
-                       pairs_per_batch: int = 4096) -> torch.Tensor:
+def naive_score_matrix(
+    scorer: FactorizedPairScorer,
+    query_states: torch.Tensor,
+    gallery_features: torch.Tensor,
+    pairs_per_batch: int = 4096,
+) -> torch.Tensor:
     """The reference: the pair network run on every concatenated pair (slow; for tests and benchmarks)."""
     queries, gallery = query_states.shape[0], gallery_features.shape[0]
     q_index = torch.arange(queries).repeat_interleave(gallery)
@@ -58,5 +74,7 @@ def naive_score_matrix(scorer: FactorizedPairScorer, query_states: torch.Tensor,
     out = torch.empty(queries * gallery, dtype=query_states.dtype)
     for start in range(0, queries * gallery, pairs_per_batch):
         stop = min(start + pairs_per_batch, queries * gallery)
-        out[start:stop] = scorer.score_pairs(query_states[q_index[start:stop]], gallery_features[g_index[start:stop]]).cpu()
+        out[start:stop] = scorer.score_pairs(
+            query_states[q_index[start:stop]], gallery_features[g_index[start:stop]]
+        ).cpu()
     return out.view(queries, gallery)

@@ -27,14 +27,14 @@ from video2shop.retrieval.surrogate import LinearSurrogate, ReluFeatureMap, fit_
 class ShortlistSettings:
     """How to shortlist (`model_config.asymnet.shortlist`; see configs/models/asymnet/defaults.yaml)."""
 
-    size: int = 200           # candidates re-ranked exactly per query
-    index: str = "flat"       # flat | sq8 | ivf | hnsw
+    size: int = 200  # candidates re-ranked exactly per query
+    index: str = "flat"  # flat | sq8 | ivf | hnsw
     embedding: str = "surrogate"  # surrogate (of the scorer, inner product) | pooled (cosine of embeddings)
-    probe: int = 2048         # gallery sample the surrogate is fit on
-    refine: bool = True       # refit the surrogate once on the first shortlist
-    clusters: int = 8         # ReLU feature map centres (0: the surrogate is linear in the features)
-    dim: int = 384            # the feature map's PCA size
-    nprobe: int = 32          # ivf: clusters scanned per search
+    probe: int = 2048  # gallery sample the surrogate is fit on
+    refine: bool = True  # refit the surrogate once on the first shortlist
+    clusters: int = 8  # ReLU feature map centres (0: the surrogate is linear in the features)
+    dim: int = 384  # the feature map's PCA size
+    nprobe: int = 32  # ivf: clusters scanned per search
 
     def __post_init__(self) -> None:
         if self.embedding not in EMBEDDINGS:
@@ -46,15 +46,24 @@ class ShortlistSettings:
         if node is None or not node.get("enabled", False):
             return None
         defaults = cls()
-        return cls(size=int(node.get("size", defaults.size)), index=str(node.get("index", defaults.index)),
-                   embedding=str(node.get("embedding", defaults.embedding)),
-                   probe=int(node.get("probe", defaults.probe)), refine=bool(node.get("refine", defaults.refine)),
-                   clusters=int(node.get("clusters", defaults.clusters)), dim=int(node.get("dim", defaults.dim)),
-                   nprobe=int(node.get("nprobe", defaults.nprobe)))
+        return cls(
+            size=int(node.get("size", defaults.size)),
+            index=str(node.get("index", defaults.index)),
+            embedding=str(node.get("embedding", defaults.embedding)),
+            probe=int(node.get("probe", defaults.probe)),
+            refine=bool(node.get("refine", defaults.refine)),
+            clusters=int(node.get("clusters", defaults.clusters)),
+            dim=int(node.get("dim", defaults.dim)),
+            nprobe=int(node.get("nprobe", defaults.nprobe)),
+        )
 
 
-def surrogate_index(scorer: FactorizedPairScorer, gallery_features: torch.Tensor, gallery_part: torch.Tensor,
-                    settings: ShortlistSettings) -> tuple[ShortlistIndex, ReluFeatureMap | None]:
+def surrogate_index(
+    scorer: FactorizedPairScorer,
+    gallery_features: torch.Tensor,
+    gallery_part: torch.Tensor,
+    settings: ShortlistSettings,
+) -> tuple[ShortlistIndex, ReluFeatureMap | None]:
     """The inner-product index of the surrogate's vectors over a gallery, and its ReLU feature map.
 
     The vectors are the feature map of the gallery projections (None when the scorer gives no
@@ -72,15 +81,22 @@ class Shortlist:
     for a pooled-embedding index (cosine of query embeddings against the gallery's).
     """
 
-    def __init__(self, index: ShortlistIndex, gallery_part: torch.Tensor, size: int,
-                 surrogate: LinearSurrogate | None = None, refine: bool = True) -> None:
+    def __init__(
+        self,
+        index: ShortlistIndex,
+        gallery_part: torch.Tensor,
+        size: int,
+        surrogate: LinearSurrogate | None = None,
+        refine: bool = True,
+    ) -> None:
         self.index, self.gallery_part, self.size = index, gallery_part, int(size)
         self.surrogate, self.refine = surrogate, refine
 
     @classmethod
     @torch.no_grad()
-    def build(cls, scorer: FactorizedPairScorer, gallery_features: torch.Tensor,
-              settings: ShortlistSettings) -> "Shortlist":
+    def build(
+        cls, scorer: FactorizedPairScorer, gallery_features: torch.Tensor, settings: ShortlistSettings
+    ) -> "Shortlist":
         """Index this gallery as `settings` say (pooled: the gallery features, by cosine)."""
         gallery_part = scorer.gallery_projection(gallery_features)
         if settings.embedding == "pooled":
@@ -92,8 +108,14 @@ class Shortlist:
 
     @classmethod
     @torch.no_grad()
-    def from_index(cls, scorer: FactorizedPairScorer, gallery_features: torch.Tensor, index: ShortlistIndex,
-                   feature_map: ReluFeatureMap | None, size: int) -> "Shortlist":
+    def from_index(
+        cls,
+        scorer: FactorizedPairScorer,
+        gallery_features: torch.Tensor,
+        index: ShortlistIndex,
+        feature_map: ReluFeatureMap | None,
+        size: int,
+    ) -> "Shortlist":
         """A surrogate shortlist over an index built before (by `surrogate_index`, e.g. a gallery folder's)."""
         surrogate = LinearSurrogate(scorer, gallery_features, feature_map=feature_map)
         return cls(index, scorer.gallery_projection(gallery_features), size, surrogate)
@@ -108,10 +130,15 @@ class Shortlist:
 
 
 @torch.no_grad()
-def search(scorer: FactorizedPairScorer, query_states: torch.Tensor, gallery_features: torch.Tensor,
-           shortlist: ShortlistSettings | Shortlist | None = None, topk: int | None = None,
-           query_embeddings: torch.Tensor | None = None,
-           memory_budget_mb: float | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def search(
+    scorer: FactorizedPairScorer,
+    query_states: torch.Tensor,
+    gallery_features: torch.Tensor,
+    shortlist: ShortlistSettings | Shortlist | None = None,
+    topk: int | None = None,
+    query_embeddings: torch.Tensor | None = None,
+    memory_budget_mb: float | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Scores of queries against a gallery: [Q, G], or with `topk` (scores [Q, k], gallery rows [Q, k]), best first.
 
     `query_states` [Q, W, T, D] (W sliding windows of T states; [Q, T, D] is one window each),
@@ -136,8 +163,13 @@ def search(scorer: FactorizedPairScorer, query_states: torch.Tensor, gallery_fea
     return scores
 
 
-def _exact(scorer: FactorizedPairScorer, states: torch.Tensor, gallery_features: torch.Tensor, topk: int | None,
-           memory_budget_mb: float | None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def _exact(
+    scorer: FactorizedPairScorer,
+    states: torch.Tensor,
+    gallery_features: torch.Tensor,
+    topk: int | None,
+    memory_budget_mb: float | None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     queries, windows = states.shape[:2]
     scores = exact_score_matrix(scorer, states.flatten(0, 1), gallery_features, memory_budget_mb=memory_budget_mb)
     scores = scores.view(queries, windows, -1).mean(1)

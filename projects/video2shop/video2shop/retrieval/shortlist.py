@@ -32,9 +32,18 @@ class ShortlistIndex:
     coordinate swamp the small differences in u.m.)
     """
 
-    def __init__(self, embeddings: torch.Tensor, index_type: str = "flat", nlist: int | None = None, nprobe: int = 32,
-                 hnsw_m: int = 32, ef_search: int = 128, train_size: int = 100_000, seed: int = 0,
-                 metric: str = "cosine") -> None:
+    def __init__(
+        self,
+        embeddings: torch.Tensor,
+        index_type: str = "flat",
+        nlist: int | None = None,
+        nprobe: int = 32,
+        hnsw_m: int = 32,
+        ef_search: int = 128,
+        train_size: int = 100_000,
+        seed: int = 0,
+        metric: str = "cosine",
+    ) -> None:
         if index_type not in INDEX_TYPES:
             raise ConfigError(f"shortlist index={index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
         if metric not in METRICS:
@@ -42,7 +51,13 @@ class ShortlistIndex:
         self.metric = metric
         # exhaustive indexes take inner products as they are; ivf and hnsw need the L2 reduction
         self.augmented = metric == "inner_product" and index_type in ("ivf", "hnsw")
-        vectors = _normalised(embeddings) if metric == "cosine" else _augmented(embeddings) if self.augmented else _as_float32(embeddings)
+        vectors = (
+            _normalised(embeddings)
+            if metric == "cosine"
+            else _augmented(embeddings)
+            if self.augmented
+            else _as_float32(embeddings)
+        )
         dim = vectors.shape[1]
         faiss_metric = faiss.METRIC_L2 if self.augmented else faiss.METRIC_INNER_PRODUCT
         if index_type == "flat":
@@ -96,7 +111,9 @@ class ShortlistIndex:
         if self.metric == "cosine":
             queries = _normalised(query_embeddings)
         elif self.augmented:
-            queries = np.concatenate([_as_float32(query_embeddings), np.zeros((len(query_embeddings), 1), np.float32)], 1)
+            queries = np.concatenate(
+                [_as_float32(query_embeddings), np.zeros((len(query_embeddings), 1), np.float32)], 1
+            )
         else:
             queries = _as_float32(query_embeddings)
         _, indices = self.index.search(queries, min(size, self.size))
@@ -121,8 +138,13 @@ def _normalised(embeddings: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def rerank(scorer: FactorizedPairScorer, query_part: torch.Tensor, gallery_part: torch.Tensor,
-           candidates: np.ndarray, topk: int) -> tuple[torch.Tensor, torch.Tensor]:
+def rerank(
+    scorer: FactorizedPairScorer,
+    query_part: torch.Tensor,
+    gallery_part: torch.Tensor,
+    candidates: np.ndarray,
+    topk: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact scores of each query's candidates; returns (scores [Q, k], gallery indices [Q, k]).
 
     `query_part` is scorer.query_projection of the queries [Q, T, H]; `gallery_part` the
@@ -140,8 +162,15 @@ def rerank(scorer: FactorizedPairScorer, query_part: torch.Tensor, gallery_part:
     return torch.stack(rows_scores), torch.stack(rows_indices)
 
 
-def surrogate_candidates(surrogate, index: ShortlistIndex, query_part: torch.Tensor, gallery_part: torch.Tensor,
-                         size: int, refine: bool = True, widen: int = 4) -> np.ndarray:
+def surrogate_candidates(
+    surrogate,
+    index: ShortlistIndex,
+    query_part: torch.Tensor,
+    gallery_part: torch.Tensor,
+    size: int,
+    refine: bool = True,
+    widen: int = 4,
+) -> np.ndarray:
     """Shortlists [Q, size]: one index search per query.
 
     With `refine`, the search returns `widen * size` rows; the surrogate is refit on its best

@@ -60,8 +60,15 @@ class ReluFeatureMap:
         return int(self.projection.shape[1])
 
     @classmethod
-    def fit(cls, gallery_part: torch.Tensor, query_parts: torch.Tensor, clusters: int = 8, dim: int = 384,
-            sample: int = 4096, seed: int = 0) -> "ReluFeatureMap":
+    def fit(
+        cls,
+        gallery_part: torch.Tensor,
+        query_parts: torch.Tensor,
+        clusters: int = 8,
+        dim: int = 384,
+        sample: int = 4096,
+        seed: int = 0,
+    ) -> "ReluFeatureMap":
         """Centres: k-means (FAISS) of query pre-activations [N, H]; PCA on a sample of the gallery."""
         generator = torch.Generator().manual_seed(seed)
         queries = query_parts.detach().float().cpu()
@@ -84,8 +91,16 @@ class ReluFeatureMap:
     def __call__(self, gallery_part: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
         """[N, H] -> [N, dim], in chunks so a million rows never expand at once."""
         part = gallery_part.detach().float().cpu()
-        return torch.cat([(self._expand(part[i : i + chunk], self.centres) - self.mean) @ self.projection
-                          for i in range(0, len(part), chunk)]) if len(part) else part.new_zeros(0, self.dim)
+        return (
+            torch.cat(
+                [
+                    (self._expand(part[i : i + chunk], self.centres) - self.mean) @ self.projection
+                    for i in range(0, len(part), chunk)
+                ]
+            )
+            if len(part)
+            else part.new_zeros(0, self.dim)
+        )
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"centres": self.centres, "mean": self.mean, "projection": self.projection}
@@ -95,8 +110,15 @@ class ReluFeatureMap:
         return cls(state["centres"], state["mean"], state["projection"])
 
 
-def fit_feature_map(scorer: FactorizedPairScorer, gallery_features: torch.Tensor, gallery_part: torch.Tensor,
-                    clusters: int = 8, dim: int = 384, references: int = 512, seed: int = 0) -> ReluFeatureMap | None:
+def fit_feature_map(
+    scorer: FactorizedPairScorer,
+    gallery_features: torch.Tensor,
+    gallery_part: torch.Tensor,
+    clusters: int = 8,
+    dim: int = 384,
+    references: int = 512,
+    seed: int = 0,
+) -> ReluFeatureMap | None:
     """The scorer's ReluFeatureMap, or None when it cannot give reference query pre-activations."""
     reference = getattr(scorer, "reference_query_parts", None)
     if reference is None or clusters < 1:
@@ -114,8 +136,15 @@ class LinearSurrogate:
     given (then `index_vectors(gallery_part)` gives what the index must hold).
     """
 
-    def __init__(self, scorer: FactorizedPairScorer, gallery_features: torch.Tensor, probe_size: int = 2048,
-                 ridge: float = 1e-2, seed: int = 0, feature_map: ReluFeatureMap | None = None) -> None:
+    def __init__(
+        self,
+        scorer: FactorizedPairScorer,
+        gallery_features: torch.Tensor,
+        probe_size: int = 2048,
+        ridge: float = 1e-2,
+        seed: int = 0,
+        feature_map: ReluFeatureMap | None = None,
+    ) -> None:
         generator = torch.Generator().manual_seed(seed)
         count = gallery_features.shape[0]
         picked = torch.randperm(count, generator=generator)[: min(probe_size, count)]
@@ -142,7 +171,9 @@ class LinearSurrogate:
         return (logits - logits.mean(1, keepdim=True)) @ self.operator.t()
 
     @torch.no_grad()
-    def refit(self, query_part: torch.Tensor, candidate_features: torch.Tensor, candidate_part: torch.Tensor) -> torch.Tensor:
+    def refit(
+        self, query_part: torch.Tensor, candidate_features: torch.Tensor, candidate_part: torch.Tensor
+    ) -> torch.Tensor:
         """One query [1, T, H], fit again on probe + its candidates (index vectors [C, E], projections [C, H])."""
         features = torch.cat([self.probe_features, candidate_features.float()])
         part = torch.cat([self.probe_part, candidate_part])

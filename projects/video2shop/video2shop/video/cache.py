@@ -30,16 +30,25 @@ class FrameCache:
         parameter can never overwrite the file's identity (an image `size` once hid the file size)."""
         path = Path(video_path)
         stat = path.stat() if path.exists() else None
-        ident = {"video": str(path.resolve()), "file_bytes": stat.st_size if stat else 0,
-                 "file_mtime_ns": stat.st_mtime_ns if stat else 0, "params": params}
+        ident = {
+            "video": str(path.resolve()),
+            "file_bytes": stat.st_size if stat else 0,
+            "file_mtime_ns": stat.st_mtime_ns if stat else 0,
+            "params": params,
+        }
         return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
     def _path(self, key: str) -> Path:
         assert self.root is not None
         return self.root / key[:2] / f"{key}.npy"
 
-    def get_or_create(self, video_path: str | os.PathLike, params: dict, expected_shape: tuple[int, ...],
-                      make: Callable[[], np.ndarray]) -> np.ndarray:
+    def get_or_create(
+        self,
+        video_path: str | os.PathLike,
+        params: dict,
+        expected_shape: tuple[int, ...],
+        make: Callable[[], np.ndarray],
+    ) -> np.ndarray:
         if self.root is None:
             return make()
         path = self._path(self.key(video_path, params))

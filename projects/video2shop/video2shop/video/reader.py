@@ -112,7 +112,9 @@ def frame_count(path: str | os.PathLike) -> int:
     return real
 
 
-def _read_sequentially(path: Path, indices: list[int] | None, count: int, open_error: VideoReadError | None) -> tuple[np.ndarray, list[int]]:
+def _read_sequentially(
+    path: Path, indices: list[int] | None, count: int, open_error: VideoReadError | None
+) -> tuple[np.ndarray, list[int]]:
     """The wanted frames from one in-order pass, keeping only those (not the whole video)."""
     if indices is None:  # spread over the frames that exist, not over the header's claim
         real = sum(1 for _ in _sequential_frames(path))
@@ -136,7 +138,9 @@ def _read_sequentially(path: Path, indices: list[int] | None, count: int, open_e
     return np.stack([kept[i] for i in read]), read
 
 
-def read_frames(path: str | os.PathLike, indices: list[int] | None = None, count: int | None = None) -> tuple[np.ndarray, list[int]]:
+def read_frames(
+    path: str | os.PathLike, indices: list[int] | None = None, count: int | None = None
+) -> tuple[np.ndarray, list[int]]:
     """RGB frames [N, H, W, 3] at `indices` (clamped to what exists), and the indices read.
 
     With `indices=None`, `count` frames evenly spaced over the whole video are read.

@@ -5,7 +5,12 @@ import math
 import pytest
 import torch
 
-from video2shop.models.asymnet.fusion_tree import PAPER_TREES, FusionTree, closed_form_gate_gradients, mixture_log_likelihood
+from video2shop.models.asymnet.fusion_tree import (
+    PAPER_TREES,
+    FusionTree,
+    closed_form_gate_gradients,
+    mixture_log_likelihood,
+)
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork, SpatialPyramidPooling
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
 from video2shop.models.asymnet.vfn import VideoFeatureNetwork
@@ -71,7 +76,9 @@ def test_fusion_tree_equals_a_hand_computation_of_eq_6():
     y = torch.rand(4)
     x = torch.randn(4, 3)
     v_leaf, v_top = tree.gates[0], tree.gates[1]
-    g_leaf = [torch.softmax(torch.stack([v_leaf[2 * j] @ x[2 * j], v_leaf[2 * j + 1] @ x[2 * j + 1]]), 0) for j in range(2)]
+    g_leaf = [
+        torch.softmax(torch.stack([v_leaf[2 * j] @ x[2 * j], v_leaf[2 * j + 1] @ x[2 * j + 1]]), 0) for j in range(2)
+    ]
     x_top = [x[0:2].mean(0), x[2:4].mean(0)]
     g_top = torch.softmax(torch.stack([v_top[0] @ x_top[0], v_top[1] @ x_top[1]]), 0)
     expected = sum(g_top[j] * sum(g_leaf[j][i] * y[2 * j + i] for i in range(2)) for j in range(2))
@@ -82,7 +89,9 @@ def test_fusion_tree_equals_a_hand_computation_of_eq_6():
 def test_paper_tree_variants_build_with_32_leaves(name, branches):
     tree = FusionTree(branches, feature_dim=4)
     assert tree.num_leaves == 32
-    assert sum(g.shape[0] for g in tree.gates) == {1: 32}.get(len(branches), sum(32 // math.prod(branches[:i]) for i in range(len(branches))))
+    assert sum(g.shape[0] for g in tree.gates) == {1: 32}.get(
+        len(branches), sum(32 // math.prod(branches[:i]) for i in range(len(branches)))
+    )
     out = tree(torch.rand(5, 32), torch.randn(5, 32, 4))
     assert out.shape == (5,) and torch.all((out > 0) & (out < 1))
     if branches == [2, 2, 2, 2, 2]:

@@ -9,8 +9,7 @@ from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
-from video2shop.models.asymnet.encodings import (SoftFisherVector, SoftVLAD, fit_on_training_regions,
-                                                normalise_encoding)
+from video2shop.models.asymnet.encodings import SoftFisherVector, SoftVLAD, fit_on_training_regions, normalise_encoding
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
 from mmf_ext.utils.configuration import load_yaml
 
@@ -48,8 +47,14 @@ def test_fisher_vector_blocks_match_the_per_descriptor_formula():
     pi, mu, var = torch.tensor([0.3, 0.7]), fv.means.detach(), fv.log_variances.detach().exp()
     g_mu, g_sigma = torch.zeros(2, 3), torch.zeros(2, 3)
     for point in x[0]:
-        density = torch.stack([pi[k] * torch.exp(-0.5 * ((point - mu[k]) ** 2 / var[k]).sum()) / torch.sqrt((2 * math.pi * var[k]).prod())
-                               for k in range(2)])
+        density = torch.stack(
+            [
+                pi[k]
+                * torch.exp(-0.5 * ((point - mu[k]) ** 2 / var[k]).sum())
+                / torch.sqrt((2 * math.pi * var[k]).prod())
+                for k in range(2)
+            ]
+        )
         posterior = density / density.sum()
         for k in range(2):
             z = (point - mu[k]) / var[k].sqrt()
@@ -77,9 +82,11 @@ def test_intra_normalisation_keeps_an_empty_block_near_zero():
 
 def test_normalisation_is_intra_then_signed_power_then_l2():
     blocks = torch.tensor([[[3.0, -4.0], [0.0, 2.0]]])
-    expected = torch.tensor([0.6 ** 0.5, -(0.8 ** 0.5), 0.0, 1.0]) / math.sqrt(2.4)
+    expected = torch.tensor([0.6**0.5, -(0.8**0.5), 0.0, 1.0]) / math.sqrt(2.4)
     assert torch.allclose(normalise_encoding(blocks, 0.5)[0], expected, atol=1e-3)
-    assert torch.allclose(normalise_encoding(blocks, 1.0)[0], torch.tensor([0.6, -0.8, 0.0, 1.0]) / math.sqrt(2), atol=1e-6)
+    assert torch.allclose(
+        normalise_encoding(blocks, 1.0)[0], torch.tensor([0.6, -0.8, 0.0, 1.0]) / math.sqrt(2), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("kind", [SoftVLAD, SoftFisherVector])
@@ -146,14 +153,22 @@ class _Items:
 
     def __getitem__(self, index: int) -> Sample:
         generator = torch.Generator().manual_seed(index)
-        return Sample(video=torch.randint(0, 255, (4, 3, 24, 24), dtype=torch.uint8, generator=generator),
-                      images=torch.randint(0, 255, (2, 3, 24, 24), dtype=torch.uint8, generator=generator))
+        return Sample(
+            video=torch.randint(0, 255, (4, 3, 24, 24), dtype=torch.uint8, generator=generator),
+            images=torch.randint(0, 255, (2, 3, 24, 24), dtype=torch.uint8, generator=generator),
+        )
 
 
 def build_asymnet(representation: str, normalise: bool = False):
-    config = OmegaConf.merge(ASYMNET, {"ifn": {"feature_dim": 16, "spp_levels": [1, 2]}, "ssn": {"hidden": 8},
-                                       "representation": representation,
-                                       "encoding": {"num_clusters": 3, "pca_dim": 6, "fit_samples": 10, "normalise": normalise}})
+    config = OmegaConf.merge(
+        ASYMNET,
+        {
+            "ifn": {"feature_dim": 16, "spp_levels": [1, 2]},
+            "ssn": {"hidden": 8},
+            "representation": representation,
+            "encoding": {"num_clusters": 3, "pca_dim": 6, "fit_samples": 10, "normalise": normalise},
+        },
+    )
     model = registry.get_model_class("asymnet")(config)
     model.build()
     return model
@@ -176,14 +191,18 @@ def test_training_start_fits_once_on_sampled_regions_and_leaves_batchnorm_alone(
 
 def train_batch(n=2, pairs=4, frames=4, size=24):
     generator = torch.Generator().manual_seed(3)
-    return SampleList({
-        "video": torch.randint(0, 255, (n, frames, 3, size, size), dtype=torch.uint8, generator=generator),
-        "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8, generator=generator),
-        "labels": torch.tensor([[1.0] * (pairs // 2) + [0.0] * (pairs // 2)] * n),
-    })
+    return SampleList(
+        {
+            "video": torch.randint(0, 255, (n, frames, 3, size, size), dtype=torch.uint8, generator=generator),
+            "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8, generator=generator),
+            "labels": torch.tensor([[1.0] * (pairs // 2) + [0.0] * (pairs // 2)] * n),
+        }
+    )
 
 
-@pytest.mark.parametrize("representation, normalise", [("vlad", False), ("fisher_vector", False), ("vlad", True), ("fisher_vector", True)])
+@pytest.mark.parametrize(
+    "representation, normalise", [("vlad", False), ("fisher_vector", False), ("vlad", True), ("fisher_vector", True)]
+)
 def test_asymnet_with_an_encoding_learns_and_scores_exactly(representation, normalise):
     torch.manual_seed(0)
     model = build_asymnet(representation, normalise)
@@ -212,4 +231,6 @@ def test_asymnet_with_an_encoding_learns_and_scores_exactly(representation, norm
         gallery = torch.stack(output["gallery_features"][2:])
     assert aggregated["scores"].shape == (2, 3)
     assert torch.allclose(aggregated["scores"], naive_score_matrix(model, states, gallery), atol=1e-5)
-    assert torch.allclose(exact_score_matrix(model, states, gallery, memory_budget_mb=1e-4), aggregated["scores"], atol=1e-6)
+    assert torch.allclose(
+        exact_score_matrix(model, states, gallery, memory_budget_mb=1e-4), aggregated["scores"], atol=1e-6
+    )

@@ -15,8 +15,16 @@ DEFAULTS = load_yaml(registry.get_model_class("asymnet").config_path()).model_co
 
 
 def build(**overrides):
-    config = OmegaConf.merge(DEFAULTS, {"ifn": {"feature_dim": 16, "spp_levels": [1, 2]}, "vfn": {"hidden_dim": 12},
-                                        "ssn": {"hidden": 8}, "tree": [2, 2]}, overrides)
+    config = OmegaConf.merge(
+        DEFAULTS,
+        {
+            "ifn": {"feature_dim": 16, "spp_levels": [1, 2]},
+            "vfn": {"hidden_dim": 12},
+            "ssn": {"hidden": 8},
+            "tree": [2, 2],
+        },
+        overrides,
+    )
     model = registry.get_model_class("asymnet")(config)
     model.build()
     return model
@@ -24,11 +32,13 @@ def build(**overrides):
 
 def train_batch(n=2, pairs=4, frames=4, size=24):
     torch.manual_seed(3)
-    return SampleList({
-        "video": torch.randint(0, 255, (n, frames, 3, size, size), dtype=torch.uint8),
-        "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8),
-        "labels": torch.tensor([[1.0] * (pairs // 2) + [0.0] * (pairs // 2)] * n),
-    })
+    return SampleList(
+        {
+            "video": torch.randint(0, 255, (n, frames, 3, size, size), dtype=torch.uint8),
+            "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8),
+            "labels": torch.tensor([[1.0] * (pairs // 2) + [0.0] * (pairs // 2)] * n),
+        }
+    )
 
 
 @pytest.mark.parametrize("phase", ["ssn", "fusion"])
@@ -100,11 +110,20 @@ def test_evaluation_forward_and_aggregation_score_every_query_against_the_galler
     assert aggregated["query_positions"].tolist() == [0, 1] and aggregated["gallery_positions"].tolist() == [2, 3, 4]
 
 
-@pytest.mark.parametrize("overrides", [
-    {"fusion": "avg"}, {"fusion": "max"}, {"fusion": "last"}, {"fusion": "kvm"},
-    {"representation": "avg_pool"}, {"representation": "max_pool"},
-    {"vfn": {"levels": 1}}, {"vfn": {"levels": 3}}, {"vfn": {"levels": 4}},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"fusion": "avg"},
+        {"fusion": "max"},
+        {"fusion": "last"},
+        {"fusion": "kvm"},
+        {"representation": "avg_pool"},
+        {"representation": "max_pool"},
+        {"vfn": {"levels": 1}},
+        {"vfn": {"levels": 3}},
+        {"vfn": {"levels": 4}},
+    ],
+)
 def test_baselines_train_and_score(overrides):
     model = build(**overrides)
     output = model(train_batch())

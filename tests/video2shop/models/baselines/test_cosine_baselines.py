@@ -26,21 +26,29 @@ def build(name: str, **overrides):
 
 def train_batch(n=3, pairs=4, frames=4, size=24, products=("a", "b", "c")):
     generator = torch.Generator().manual_seed(3)
-    return SampleList({
-        "video": torch.randint(0, 255, (n, frames, 3, size, size), dtype=torch.uint8, generator=generator),
-        "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8, generator=generator),
-        "labels": torch.tensor([[1.0] * (pairs // 2) + [0.0] * (pairs // 2)] * n),
-        "product_id": list(products[:n]),
-        "category": torch.tensor([0, 5, -1][:n]),
-    })
+    return SampleList(
+        {
+            "video": torch.randint(0, 255, (n, frames, 3, size, size), dtype=torch.uint8, generator=generator),
+            "images": torch.randint(0, 255, (n, pairs, 3, size, size), dtype=torch.uint8, generator=generator),
+            "labels": torch.tensor([[1.0] * (pairs // 2) + [0.0] * (pairs // 2)] * n),
+            "product_id": list(products[:n]),
+            "category": torch.tensor([0, 5, -1][:n]),
+        }
+    )
 
 
 def eval_batch(queries=3, gallery=5, frames=4, size=24):
     generator = torch.Generator().manual_seed(7)
-    samples = [Sample(is_query=True, video=torch.randint(0, 255, (frames, 3, size, size), dtype=torch.uint8, generator=generator))
-               for _ in range(queries)]
-    samples += [Sample(is_query=False, image=torch.randint(0, 255, (3, size, size), dtype=torch.uint8, generator=generator))
-                for _ in range(gallery)]
+    samples = [
+        Sample(
+            is_query=True, video=torch.randint(0, 255, (frames, 3, size, size), dtype=torch.uint8, generator=generator)
+        )
+        for _ in range(queries)
+    ]
+    samples += [
+        Sample(is_query=False, image=torch.randint(0, 255, (3, size, size), dtype=torch.uint8, generator=generator))
+        for _ in range(gallery)
+    ]
     return SampleList(samples)
 
 
@@ -56,8 +64,11 @@ def test_contrastive_loss_by_hand():
 def test_multi_positive_infonce_by_hand():
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
     positives = torch.tensor([[True, True, False], [False, False, True]])
-    expected = [-math.log(math.exp(2) / (math.exp(2) + 1)), -math.log(math.exp(1) / (math.exp(1) + 1)),
-                -math.log(math.exp(3) / (math.exp(3) + 2))]  # positives never sit in each other's denominators
+    expected = [
+        -math.log(math.exp(2) / (math.exp(2) + 1)),
+        -math.log(math.exp(1) / (math.exp(1) + 1)),
+        -math.log(math.exp(3) / (math.exp(3) + 2)),
+    ]  # positives never sit in each other's denominators
     assert float(multi_positive_infonce(logits, positives)) == pytest.approx(sum(expected) / 3, abs=1e-5)
     leaf = torch.zeros(1, 2, requires_grad=True)
     no_negatives = multi_positive_infonce(leaf, torch.ones(1, 2, dtype=torch.bool))
@@ -65,12 +76,15 @@ def test_multi_positive_infonce_by_hand():
     assert float(no_negatives.detach()) == pytest.approx(0.0, abs=1e-6) and torch.isfinite(leaf.grad).all()
 
 
-@pytest.mark.parametrize("name, overrides", [
-    ("contrastive_softmax", {}),  # CS
-    ("contrastive_softmax", {"softmax_over": "category", "positive_margin": 0.3}),  # RC
-    ("infonce_dual_encoder", {}),
-    ("infonce_dual_encoder", {"temporal": "mean", "shared_ifn": False}),
-])
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("contrastive_softmax", {}),  # CS
+        ("contrastive_softmax", {"softmax_over": "category", "positive_margin": 0.3}),  # RC
+        ("infonce_dual_encoder", {}),
+        ("infonce_dual_encoder", {"temporal": "mean", "shared_ifn": False}),
+    ],
+)
 def test_losses_decrease_over_a_few_steps(name, overrides):
     torch.manual_seed(0)
     model = build(name, **overrides)
@@ -104,8 +118,12 @@ def naive_cs_scores(model, batch):
     images = torch.stack([i for i, q in zip(batch.image, batch.is_query) if not q])
     frames = model.embedding(model.ifn(videos.flatten(0, 1))).view(*videos.shape[:2], -1)
     shop = model.embedding(model.ifn(images))
-    return torch.tensor([[float(sum(F.cosine_similarity(f, g, dim=0) for f in frames[q]) / frames.shape[1])
-                          for g in shop] for q in range(len(videos))])
+    return torch.tensor(
+        [
+            [float(sum(F.cosine_similarity(f, g, dim=0) for f in frames[q]) / frames.shape[1]) for g in shop]
+            for q in range(len(videos))
+        ]
+    )
 
 
 def naive_dual_encoder_scores(model, batch):
@@ -117,7 +135,9 @@ def naive_dual_encoder_scores(model, batch):
     return torch.tensor([[float(F.cosine_similarity(v, g, dim=0)) for g in shop] for v in video])
 
 
-@pytest.mark.parametrize("name, naive", [("contrastive_softmax", naive_cs_scores), ("infonce_dual_encoder", naive_dual_encoder_scores)])
+@pytest.mark.parametrize(
+    "name, naive", [("contrastive_softmax", naive_cs_scores), ("infonce_dual_encoder", naive_dual_encoder_scores)]
+)
 def test_evaluation_scores_equal_the_naive_per_pair_cosine(name, naive):
     torch.manual_seed(1)
     model = build(name)
@@ -129,7 +149,13 @@ def test_evaluation_scores_equal_the_naive_per_pair_cosine(name, naive):
         expected = naive(model, batch)
         states = torch.stack(output["query_states"][:3])
         gallery = torch.stack(output["gallery_features"][3:])
-    assert aggregated["query_positions"].tolist() == [0, 1, 2] and aggregated["gallery_positions"].tolist() == [3, 4, 5, 6, 7]
+    assert aggregated["query_positions"].tolist() == [0, 1, 2] and aggregated["gallery_positions"].tolist() == [
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
     assert aggregated["scores"].shape == (3, 5)
     assert torch.allclose(aggregated["scores"], expected, atol=1e-5)
     pairs = naive_cosine_scores(states.repeat_interleave(5, 0), gallery.repeat(3, 1)).view(3, 5)

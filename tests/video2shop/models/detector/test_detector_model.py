@@ -71,7 +71,10 @@ def test_evaluation_forward_gives_per_image_predictions_and_aggregation_lists_th
         assert boxes.shape == (len(scores), 4) and len(labels) == len(scores)
         assert ((labels >= 1) & (labels <= 2)).all()
         assert (boxes[:, 2] <= 72).all() and (boxes[:, 3] <= 64).all()  # in the input image's pixels
-    stacked = {k: torch.stack([torch.zeros(2, 4)] * 3) if k == "pred_boxes" else torch.zeros(3, 2) for k in ("pred_boxes", "pred_scores", "pred_labels")}
+    stacked = {
+        k: torch.stack([torch.zeros(2, 4)] * 3) if k == "pred_boxes" else torch.zeros(3, 2)
+        for k in ("pred_boxes", "pred_scores", "pred_labels")
+    }
     aggregated = model.aggregate_eval_outputs(data, stacked)
     assert len(aggregated["pred_boxes"]) == 3 and aggregated["pred_boxes"][0].shape == (2, 4)
     assert aggregated["category_names"] == ["Top", "Dress"]
@@ -89,7 +92,9 @@ def test_num_classes_and_labels_must_agree_with_the_categories():
 
 
 def test_categories_come_from_the_model_then_the_dataset_then_the_paper():
-    run = OmegaConf.create({"datasets": "video2shop", "dataset_config": {"video2shop": {"categories": ["A", "B", "C"]}}})
+    run = OmegaConf.create(
+        {"datasets": "video2shop", "dataset_config": {"video2shop": {"categories": ["A", "B", "C"]}}}
+    )
     assert detector_categories(OmegaConf.create({"categories": ["X"]}), run) == ["X"]
     assert detector_categories(OmegaConf.create({"categories": None}), run) == ["A", "B", "C"]
     assert detector_categories(OmegaConf.create({}), None) == list(PAPER_CATEGORIES)
@@ -122,13 +127,17 @@ def test_the_paper_architecture_builds_offline():
         make_model(architecture="yolo")
 
 
-@pytest.mark.parametrize("config, architecture", [("detector.yaml", "fasterrcnn_resnet18_fpn"),
-                                                  ("detector_paper.yaml", "fasterrcnn_resnet50_fpn")])
+@pytest.mark.parametrize(
+    "config, architecture",
+    [("detector.yaml", "fasterrcnn_resnet18_fpn"), ("detector_paper.yaml", "fasterrcnn_resnet50_fpn")],
+)
 def test_project_configs_compose_for_every_video2shop_dataset(config, architecture):
     from mmf_ext.utils.configuration import build_config
 
     for dataset in ("synthetic_video2shop", "video2shop", "movingfashion"):
-        composed = build_config([f"config=projects/video2shop/configs/{config}", "model=clothing_detector", f"dataset={dataset}"])
+        composed = build_config(
+            [f"config=projects/video2shop/configs/{config}", "model=clothing_detector", f"dataset={dataset}"]
+        )
         assert composed.model_config.clothing_detector.architecture == architecture
         assert composed.dataset_config[dataset].task == "detection"
         assert composed.evaluation.metrics[0].type == "detection_map"

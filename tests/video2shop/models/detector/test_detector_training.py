@@ -18,13 +18,24 @@ CONFIG = "projects/video2shop/configs/detector.yaml"
 
 def options(synthetic_dir, save_dir):
     return [
-        f"config={CONFIG}", "model=clothing_detector", "dataset=video2shop",
-        f"dataset_config.video2shop.data_dir={synthetic_dir}", f"env.save_dir={save_dir}",
-        f"env.cache_dir={save_dir.parent / 'cache'}", "dataset_config.video2shop.detection.frames_per_video=2",
+        f"config={CONFIG}",
+        "model=clothing_detector",
+        "dataset=video2shop",
+        f"dataset_config.video2shop.data_dir={synthetic_dir}",
+        f"env.save_dir={save_dir}",
+        f"env.cache_dir={save_dir.parent / 'cache'}",
+        "dataset_config.video2shop.detection.frames_per_video=2",
         "dataset_config.video2shop.detection.eval_frames_per_video=1",
-        "training.max_updates=4", "training.batch_size=4", "training.num_workers=0", "training.evaluation_interval=4",
-        "training.checkpoint_interval=4", "training.log_interval=2", "training.progress_bar=false", "evaluation.batch_size=8",
-        "model_config.clothing_detector.min_size=64", "model_config.clothing_detector.max_size=64",
+        "training.max_updates=4",
+        "training.batch_size=4",
+        "training.num_workers=0",
+        "training.evaluation_interval=4",
+        "training.checkpoint_interval=4",
+        "training.log_interval=2",
+        "training.progress_bar=false",
+        "evaluation.batch_size=8",
+        "model_config.clothing_detector.min_size=64",
+        "model_config.clothing_detector.max_size=64",
     ]
 
 
@@ -85,8 +96,10 @@ def test_a_non_detector_checkpoint_or_missing_run_is_a_clear_error(trained, tmp_
 
 def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
     save_dir, _ = trained
-    predict(options(synthetic_dir, save_dir) + [f"checkpoint.resume_file={save_dir / 'current.ckpt'}",
-                                                 "model_config.clothing_detector.score_threshold=0.0"])
+    predict(
+        options(synthetic_dir, save_dir)
+        + [f"checkpoint.resume_file={save_dir / 'current.ckpt'}", "model_config.clothing_detector.score_threshold=0.0"]
+    )
     rows = json.loads((save_dir / "reports" / "video2shop_test_predictions.json").read_text())
     assert rows and {"image_id", "kind", "box", "score", "label", "category"} == set(rows[0])
     assert {row["kind"] for row in rows} == {"video", "shop"}
@@ -99,17 +112,46 @@ def test_video2shop_search_runs_with_the_trained_detector_checkpoint(trained, sy
 
     save_dir, _ = trained
     asymnet = save_small_run(tmp_path / "asymnet", tmp_path / "data")
-    assert main(["index", "--images", str(synthetic_dir / "test.json"), "--checkpoint", str(asymnet),
-                 "--out", str(tmp_path / "gallery")]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "--images",
+                str(synthetic_dir / "test.json"),
+                "--checkpoint",
+                str(asymnet),
+                "--out",
+                str(tmp_path / "gallery"),
+            ]
+        )
+        == 0
+    )
     products = set(json.loads((synthetic_dir / "test.json").read_text()))
     video = synthetic_dir / json.loads((synthetic_dir / "test.json").read_text())[sorted(products)[0]]["video_paths"][0]
     # four updates do not make a confident detector: accept its every box so the whole path runs
-    code = main(["search", str(video), "--gallery", str(tmp_path / "gallery"), "--checkpoint", str(asymnet),
-                 "--detector", str(save_dir / "current.ckpt"), "--topk", "3", "--out", str(tmp_path / "r.json"),
-                 "pipeline.tracker.min_detection_score=0.0", "pipeline.tracker.min_length=1"])
+    code = main(
+        [
+            "search",
+            str(video),
+            "--gallery",
+            str(tmp_path / "gallery"),
+            "--checkpoint",
+            str(asymnet),
+            "--detector",
+            str(save_dir / "current.ckpt"),
+            "--topk",
+            "3",
+            "--out",
+            str(tmp_path / "r.json"),
+            "pipeline.tracker.min_detection_score=0.0",
+            "pipeline.tracker.min_length=1",
+        ]
+    )
     assert code == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["detector"] == str(save_dir / "current.ckpt") and result["trajectories"]
     for trajectory in result["trajectories"]:
         assert trajectory["category"] in PAPER_CATEGORIES
-        assert {hit["product_id"] for hit in trajectory["topk"]} <= products and len(trajectory["topk"]) == min(3, len(products))
+        assert {hit["product_id"] for hit in trajectory["topk"]} <= products and len(trajectory["topk"]) == min(
+            3, len(products)
+        )

@@ -13,8 +13,9 @@ PROBABILITIES = torch.tensor([[0.10, 0.46, 0.44], [0.20, 0.32, 0.48], [0.90, 0.0
 
 
 def heads(score):
-    model = build_faster_rcnn("fasterrcnn_resnet18_fpn", 3, representation_size=16, score=score,
-                              box_score_thresh=0.5, box_nms_thresh=0.5)
+    model = build_faster_rcnn(
+        "fasterrcnn_resnet18_fpn", 3, representation_size=16, score=score, box_score_thresh=0.5, box_nms_thresh=0.5
+    )
     return model.roi_heads
 
 

@@ -49,7 +49,7 @@ def signed_power(values: torch.Tensor, power: float, eps: float = 1e-6) -> torch
     """sign(v) |v|^p, shifted so 0 maps to 0 with a bounded gradient there (p < 1 is infinite at 0)."""
     if power == 1.0:
         return values
-    return torch.sign(values) * ((values.abs() + eps) ** power - eps ** power)
+    return torch.sign(values) * ((values.abs() + eps) ** power - eps**power)
 
 
 def normalise_encoding(blocks: torch.Tensor, power: float, intra_eps: float | torch.Tensor = 0.0) -> torch.Tensor:
@@ -76,15 +76,19 @@ def fit_pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
 def fit_kmeans(features: np.ndarray, clusters: int, seed: int, iterations: int = 25) -> np.ndarray:
     """FAISS k-means of [M, D] features -> centroids [K, D]."""
     if len(features) < clusters:
-        raise ConfigError(f"encoding: {len(features)} samples cannot fit {clusters} clusters; raise encoding.fit_samples")
-    kmeans = faiss.Kmeans(features.shape[1], clusters, niter=iterations, seed=seed, verbose=False,
-                          min_points_per_centroid=1)
+        raise ConfigError(
+            f"encoding: {len(features)} samples cannot fit {clusters} clusters; raise encoding.fit_samples"
+        )
+    kmeans = faiss.Kmeans(
+        features.shape[1], clusters, niter=iterations, seed=seed, verbose=False, min_points_per_centroid=1
+    )
     kmeans.train(np.ascontiguousarray(features, dtype=np.float32))
     return np.asarray(kmeans.centroids, dtype=np.float32).reshape(clusters, -1)
 
 
-def fit_diagonal_gmm(features: torch.Tensor, means: torch.Tensor, iterations: int,
-                     floor_ratio: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fit_diagonal_gmm(
+    features: torch.Tensor, means: torch.Tensor, iterations: int, floor_ratio: float = 1e-3
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """EM for a diagonal GMM started from k-means centres -> (log weights [K], means [K, D], variances [K, D]).
 
     The variance floor is `floor_ratio` times the mean feature variance, so a component that
@@ -107,7 +111,9 @@ def fit_diagonal_gmm(features: torch.Tensor, means: torch.Tensor, iterations: in
     return log_weights.float(), mu.float(), var.float()
 
 
-def _gaussian_log_joint(x: torch.Tensor, log_weights: torch.Tensor, means: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+def _gaussian_log_joint(
+    x: torch.Tensor, log_weights: torch.Tensor, means: torch.Tensor, var: torch.Tensor
+) -> torch.Tensor:
     """log pi_k + log N(x; mu_k, diag var_k) for x [..., D] -> [..., K]."""
     inv = 1.0 / var
     quad = (x * x) @ inv.t() - 2 * x @ (means * inv).t() + (means * means * inv).sum(-1)
@@ -120,8 +126,9 @@ class SetEncoding(nn.Module):
 
     sums_over_set = False  # VLAD sums residuals over the set; the FV statistics are already means
 
-    def __init__(self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5,
-                 normalise: bool = False) -> None:
+    def __init__(
+        self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5, normalise: bool = False
+    ) -> None:
         super().__init__()
         if num_clusters < 1:
             raise ConfigError(f"encoding.num_clusters={num_clusters} must be positive")
@@ -170,8 +177,9 @@ class SetEncoding(nn.Module):
         self.fit_codebook(descriptors, seed, config)
         # intra eps: a tenth of a single region's largest block (median over the fit regions)
         device = self.intra_eps.device
-        blocks = torch.cat([self.aggregate(chunk[:, None].to(device)).norm(dim=-1).amax(1)
-                            for chunk in descriptors.split(1024)])
+        blocks = torch.cat(
+            [self.aggregate(chunk[:, None].to(device)).norm(dim=-1).amax(1) for chunk in descriptors.split(1024)]
+        )
         self.intra_eps.fill_(0.1 * float(blocks.median()))
         self.fitted.fill_(True)
 
@@ -185,8 +193,9 @@ class SoftVLAD(SetEncoding):
 
     sums_over_set = True
 
-    def __init__(self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5,
-                 normalise: bool = False) -> None:
+    def __init__(
+        self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5, normalise: bool = False
+    ) -> None:
         super().__init__(input_dim, num_clusters, pca_dim, power, normalise)
         self.centers = nn.Parameter(torch.randn(self.num_clusters, self.descriptor_dim) * 0.1)
         self.log_alpha = nn.Parameter(torch.zeros(()))
@@ -221,8 +230,9 @@ class SoftFisherVector(SetEncoding):
     G_sigma_k = sum_i g_ik ((x_i - mu_k)^2 / sigma_k^2 - 1) / (N sqrt(2 pi_k)); 2K blocks of D.
     """
 
-    def __init__(self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5,
-                 normalise: bool = False) -> None:
+    def __init__(
+        self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5, normalise: bool = False
+    ) -> None:
         super().__init__(input_dim, num_clusters, pca_dim, power, normalise)
         self.means = nn.Parameter(torch.randn(self.num_clusters, self.descriptor_dim) * 0.1)
         self.log_variances = nn.Parameter(torch.zeros(self.num_clusters, self.descriptor_dim))
@@ -235,7 +245,9 @@ class SoftFisherVector(SetEncoding):
     def posteriors(self, descriptors: torch.Tensor) -> torch.Tensor:
         """[B, N, D] -> GMM posteriors [B, N, K]."""
         log_weights = torch.log_softmax(self.weight_logits, dim=0)
-        return torch.softmax(_gaussian_log_joint(descriptors, log_weights, self.means, self.log_variances.exp()), dim=-1)
+        return torch.softmax(
+            _gaussian_log_joint(descriptors, log_weights, self.means, self.log_variances.exp()), dim=-1
+        )
 
     def aggregate(self, descriptors: torch.Tensor) -> torch.Tensor:
         gamma = self.posteriors(descriptors)  # [B, N, K]
@@ -263,8 +275,13 @@ def build_encoding(kind: str, input_dim: int, config: Any) -> SetEncoding:
     """`fisher_vector` or `vlad` from the model's `encoding:` config section."""
     config = config if config is not None else {}
     pca_dim = config.get("pca_dim", 64)
-    args = (input_dim, int(config.get("num_clusters", 16)), int(pca_dim) if pca_dim is not None else None,
-            float(config.get("power", 0.5)), bool(config.get("normalise", False)))
+    args = (
+        input_dim,
+        int(config.get("num_clusters", 16)),
+        int(pca_dim) if pca_dim is not None else None,
+        float(config.get("power", 0.5)),
+        bool(config.get("normalise", False)),
+    )
     if kind == "vlad":
         return SoftVLAD(*args)
     if kind == "fisher_vector":
@@ -274,8 +291,9 @@ def build_encoding(kind: str, input_dim: int, config: Any) -> SetEncoding:
 
 # -- fitting on training data ------------------------------------------------------------------
 @torch.no_grad()
-def region_features(ifn: nn.Module, dataset: Any, samples: int, seed: int, device: torch.device,
-                    chunk: int = 128) -> torch.Tensor:
+def region_features(
+    ifn: nn.Module, dataset: Any, samples: int, seed: int, device: torch.device, chunk: int = 128
+) -> torch.Tensor:
     """IFN features [M, E] of about `samples` clothing regions (trajectory frames and shop images)
     from randomly chosen training items.
 
@@ -302,7 +320,9 @@ def region_features(ifn: nn.Module, dataset: Any, samples: int, seed: int, devic
     was_training = ifn.training
     ifn.train()
     try:
-        features = torch.cat([ifn(images[s : s + chunk].to(device)).float().cpu() for s in range(0, len(images), chunk)])
+        features = torch.cat(
+            [ifn(images[s : s + chunk].to(device)).float().cpu() for s in range(0, len(images), chunk)]
+        )
     finally:
         for name, value in ifn.named_buffers():
             value.copy_(buffers[name])
@@ -327,5 +347,10 @@ def fit_on_training_regions(encoding: SetEncoding, ifn: nn.Module, trainer: Any,
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         for parameter in encoding.parameters():  # every rank encodes with rank 0's PCA and codebook
             torch.distributed.broadcast(parameter.data, src=0)
-    logger.info("encoding: fitted %s (PCA %s, %d clusters) on %d training regions", type(encoding).__name__,
-                encoding.descriptor_dim if encoding.pca is not None else "none", encoding.num_clusters, len(features))
+    logger.info(
+        "encoding: fitted %s (PCA %s, %d clusters) on %d training regions",
+        type(encoding).__name__,
+        encoding.descriptor_dim if encoding.pca is not None else "none",
+        encoding.num_clusters,
+        len(features),
+    )

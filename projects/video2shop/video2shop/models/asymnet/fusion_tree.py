@@ -20,8 +20,14 @@ import torch
 from torch import nn
 
 PAPER_TREES: dict[str, list[int]] = {
-    "5:2-2-2-2-2": [2, 2, 2, 2, 2], "1:32": [32], "2:4-8": [4, 8], "3:2-4-4": [2, 4, 4],
-    "4:2-2-2-4": [2, 2, 2, 4], "2:8-4": [8, 4], "3:4-4-2": [4, 4, 2], "4:4-2-2-2": [4, 2, 2, 2],
+    "5:2-2-2-2-2": [2, 2, 2, 2, 2],
+    "1:32": [32],
+    "2:4-8": [4, 8],
+    "3:2-4-4": [2, 4, 4],
+    "4:2-2-2-4": [2, 2, 2, 4],
+    "2:8-4": [8, 4],
+    "3:4-4-2": [4, 4, 2],
+    "4:4-2-2-2": [4, 2, 2, 2],
 }
 
 
@@ -80,8 +86,9 @@ class FusionTree(nn.Module):
         return self.fuse_projected(leaf_values, projections)
 
 
-def mixture_log_likelihood(tree: FusionTree, leaf_similarity: torch.Tensor, leaf_features: torch.Tensor,
-                           labels: torch.Tensor) -> torch.Tensor:
+def mixture_log_likelihood(
+    tree: FusionTree, leaf_similarity: torch.Tensor, leaf_features: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """Eq. 9: sum over pairs of ln sum_paths gates * P_leaf(y), with P_leaf(1) = y_hat, P_leaf(0) = 1 - y_hat."""
     labels = labels.to(leaf_similarity.dtype).unsqueeze(-1)
     leaf_likelihood = labels * leaf_similarity + (1 - labels) * (1 - leaf_similarity)
@@ -89,8 +96,9 @@ def mixture_log_likelihood(tree: FusionTree, leaf_similarity: torch.Tensor, leaf
 
 
 @torch.no_grad()
-def closed_form_gate_gradients(tree: FusionTree, leaf_similarity: torch.Tensor, leaf_features: torch.Tensor,
-                               labels: torch.Tensor) -> list[torch.Tensor]:
+def closed_form_gate_gradients(
+    tree: FusionTree, leaf_similarity: torch.Tensor, leaf_features: torch.Tensor, labels: torch.Tensor
+) -> list[torch.Tensor]:
     """d l / d v for every gate, from the posteriors (Eqs. 7-8) as in Eqs. 10-11.
 
     For a node c with parent p: grad v_c = sum_t H_p (h_{c|p} - g_{c|p}) x_c, where h_{c|p} is the

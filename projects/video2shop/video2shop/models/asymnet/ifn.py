@@ -39,7 +39,15 @@ def _tiny_cnn() -> tuple[nn.Module, int]:
     def block(cin: int, cout: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
-    layers = [*block(3, 32), nn.MaxPool2d(2), *block(32, 64), nn.MaxPool2d(2), *block(64, 128), nn.MaxPool2d(2), *block(128, 128)]
+    layers = [
+        *block(3, 32),
+        nn.MaxPool2d(2),
+        *block(32, 64),
+        nn.MaxPool2d(2),
+        *block(64, 128),
+        nn.MaxPool2d(2),
+        *block(128, 128),
+    ]
     return nn.Sequential(*layers), 128
 
 
@@ -59,7 +67,9 @@ def _torchvision_backbone(name: str) -> tuple[nn.Module, int, object]:
 def build_backbone(name: str, pretrained: str | None) -> tuple[nn.Module, int]:
     if name == "tiny":
         if pretrained:
-            raise ConfigError("ifn.pretrained is not available for the tiny backbone; use resnet18, mobilenet_v3_small or vgg16")
+            raise ConfigError(
+                "ifn.pretrained is not available for the tiny backbone; use resnet18, mobilenet_v3_small or vgg16"
+            )
         return _tiny_cnn()
     backbone, channels, weights_enum = _torchvision_backbone(name)
     if pretrained:
@@ -71,7 +81,7 @@ def build_backbone(name: str, pretrained: str | None) -> tuple[nn.Module, int]:
         for key, value in state.items():
             if not key.startswith(prefix):
                 continue
-            stripped = key[len(prefix):]
+            stripped = key[len(prefix) :]
             if name == "resnet18":  # Sequential of children: conv1 bn1 relu maxpool layer1..4 -> 0..7
                 order = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
                 head, _, rest = stripped.partition(".")
@@ -106,12 +116,20 @@ def _load_pretrained_state(name: str, pretrained: str, weights_enum: object) -> 
 class ImageFeatureNetwork(nn.Module):
     """uint8 or float images [N, 3, H, W] -> features [N, feature_dim]."""
 
-    def __init__(self, backbone: str = "tiny", spp_levels: tuple[int, ...] = (1, 2, 4), feature_dim: int = 256,
-                 pretrained: str | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        backbone: str = "tiny",
+        spp_levels: tuple[int, ...] = (1, 2, 4),
+        feature_dim: int = 256,
+        pretrained: str | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.backbone, channels = build_backbone(backbone, pretrained)
         self.spp = SpatialPyramidPooling(tuple(spp_levels))
-        self.fc = nn.Sequential(nn.Linear(self.spp.output_size(channels), feature_dim), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.fc = nn.Sequential(
+            nn.Linear(self.spp.output_size(channels), feature_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)
+        )
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.feature_dim = feature_dim

@@ -52,22 +52,37 @@ class AsymNet(RetrievalModel):
         self.representation = str(c.representation)
         self.fusion = str(c.fusion)
         if self.representation not in REPRESENTATIONS:
-            raise ConfigError(f"model_config.asymnet.representation={self.representation!r}; choose {', '.join(REPRESENTATIONS)}")
+            raise ConfigError(
+                f"model_config.asymnet.representation={self.representation!r}; choose {', '.join(REPRESENTATIONS)}"
+            )
         if self.fusion not in FUSIONS:
             raise ConfigError(f"model_config.asymnet.fusion={self.fusion!r}; choose {', '.join(FUSIONS)}")
         self.phase = str(c.phase)
         if self.phase not in ("ssn", "fusion", "both"):
             raise ConfigError(f"model_config.asymnet.phase={self.phase!r}; choose ssn, fusion or both")
         self.approximate_training = bool(c.approximate_training)
-        self.ifn = ImageFeatureNetwork(str(c.ifn.backbone), tuple(c.ifn.spp_levels), int(c.ifn.feature_dim),
-                                       c.ifn.get("pretrained"), float(c.ifn.get("dropout", 0.0)))
+        self.ifn = ImageFeatureNetwork(
+            str(c.ifn.backbone),
+            tuple(c.ifn.spp_levels),
+            int(c.ifn.feature_dim),
+            c.ifn.get("pretrained"),
+            float(c.ifn.get("dropout", 0.0)),
+        )
         feature_dim = int(c.ifn.feature_dim)
-        self.encoding = build_encoding(self.representation, feature_dim, c.get("encoding")) if self.representation in ENCODINGS else None
+        self.encoding = (
+            build_encoding(self.representation, feature_dim, c.get("encoding"))
+            if self.representation in ENCODINGS
+            else None
+        )
         image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
         if self.representation == "lstm":
-            self.vfn = VideoFeatureNetwork(feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.get("dropout", 0.0)))
+            self.vfn = VideoFeatureNetwork(
+                feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.get("dropout", 0.0))
+            )
             state_dim = int(c.vfn.hidden_dim)
-            branches = list(OmegaConf.to_container(c.tree, resolve=True)) if self.fusion == "tree" else [int(c.num_leaves)]
+            branches = (
+                list(OmegaConf.to_container(c.tree, resolve=True)) if self.fusion == "tree" else [int(c.num_leaves)]
+            )
             self.num_leaves = math.prod(branches) if self.fusion == "tree" else int(c.num_leaves)
         else:
             self.vfn = None
@@ -181,8 +196,12 @@ class AsymNet(RetrievalModel):
             projections = projections.view(leaves, queries, gallery, -1).permute(1, 2, 0, 3)
             similarity = torch.sigmoid(projections[..., 0] + self.ssn.fc2.bias)
             return self.tree.fuse_projected(similarity, projections[..., 1:])
-        logits = (features @ self.ssn.fc2.weight.t()).view(leaves, queries, gallery).permute(1, 2, 0) + self.ssn.fc2.bias
-        leaf_features = features.view(leaves, queries, gallery, width).permute(1, 2, 0, 3) if self.fusion == "kvm" else None
+        logits = (features @ self.ssn.fc2.weight.t()).view(leaves, queries, gallery).permute(
+            1, 2, 0
+        ) + self.ssn.fc2.bias
+        leaf_features = (
+            features.view(leaves, queries, gallery, width).permute(1, 2, 0, 3) if self.fusion == "kvm" else None
+        )
         return self.fuse(logits, leaf_features)
 
     def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
@@ -197,7 +216,9 @@ class AsymNet(RetrievalModel):
         image_features = self.encode_gallery(self.encode_images(images))  # [n, 2S, E] (encoded for FV / VLAD)
         if self.approximate_training:
             states = self.encode_trajectories(self.encode_images(video))  # [n, W, L, D], once
-            pre = self.ssn.state_projection(states)[:, None] + self.ssn.image_projection(image_features)[:, :, None, None]
+            pre = (
+                self.ssn.state_projection(states)[:, None] + self.ssn.image_projection(image_features)[:, :, None, None]
+            )
             features, logits = self.ssn.from_preactivation(pre)
             return logits, features
         repeated = video[:, None].expand(-1, pairs, *video.shape[1:]).reshape(n * pairs, *video.shape[1:])
@@ -217,8 +238,12 @@ class AsymNet(RetrievalModel):
                 logits, features = self._pair_outputs(sample_list.video, sample_list.images)
             similarity = torch.sigmoid(logits)
             flat_labels = labels[:, :, None].expand(*logits.shape[:-1]).reshape(-1)
-            log_likelihood = mixture_log_likelihood(self.tree, similarity.reshape(-1, logits.shape[-1]),
-                                                    features.reshape(-1, *features.shape[-2:]), flat_labels)
+            log_likelihood = mixture_log_likelihood(
+                self.tree,
+                similarity.reshape(-1, logits.shape[-1]),
+                features.reshape(-1, *features.shape[-2:]),
+                flat_labels,
+            )
             loss = -log_likelihood / flat_labels.numel()
             scores = self.tree(similarity, features).mean(-1)
             return {"scores": scores, "losses": {"fusion_nll": loss}}
@@ -242,11 +267,18 @@ class AsymNet(RetrievalModel):
     def encode_gallery_images(self, images: torch.Tensor) -> torch.Tensor:
         return self.encode_images(images)
 
-    def score_gallery(self, query_states: torch.Tensor, query_embedding: torch.Tensor,
-                      gallery_features: torch.Tensor) -> torch.Tensor:
+    def score_gallery(
+        self, query_states: torch.Tensor, query_embedding: torch.Tensor, gallery_features: torch.Tensor
+    ) -> torch.Tensor:
         """Exact scores, the mean over a query's windows; with `shortlist.enabled` and one window per
         query, exact scores of each query's shortlist and -inf elsewhere."""
         windows = query_states.shape[1]
         shortlist = ShortlistSettings.from_config(self.config.shortlist) if windows == 1 else None
-        return search(self, query_states.to(self.device), gallery_features.to(self.device), shortlist=shortlist,
-                      query_embeddings=query_embedding.to(self.device), memory_budget_mb=self.memory_budget_mb)
+        return search(
+            self,
+            query_states.to(self.device),
+            gallery_features.to(self.device),
+            shortlist=shortlist,
+            query_embeddings=query_embedding.to(self.device),
+            memory_budget_mb=self.memory_budget_mb,
+        )

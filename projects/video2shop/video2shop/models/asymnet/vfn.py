@@ -14,8 +14,9 @@ class VideoFeatureNetwork(nn.Module):
         super().__init__()
         if not 1 <= levels <= 4:
             raise ValueError(f"vfn.levels={levels}: the paper studies 1 to 4 LSTM levels")
-        self.lstm = nn.LSTM(input_dim, hidden_dim, num_layers=levels, batch_first=True,
-                            dropout=dropout if levels > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            input_dim, hidden_dim, num_layers=levels, batch_first=True, dropout=dropout if levels > 1 else 0.0
+        )
         self.hidden_dim = hidden_dim
 
     def forward(self, frame_features: torch.Tensor) -> torch.Tensor:

@@ -34,8 +34,9 @@ from video2shop.paths import model_defaults
 SOFTMAX_TARGETS = ("identity", "category")
 
 
-def contrastive_loss(cosine: torch.Tensor, labels: torch.Tensor, negative_margin: float,
-                     positive_margin: float = 0.0) -> torch.Tensor:
+def contrastive_loss(
+    cosine: torch.Tensor, labels: torch.Tensor, negative_margin: float, positive_margin: float = 0.0
+) -> torch.Tensor:
     """Mean of y max(0, d - m_pos)^2 + (1 - y) max(0, m_neg - d)^2 with d = ||a - b|| = sqrt(2 - 2 cos).
 
     m_pos = 0 is Hadsell et al.'s loss (written as 2 - 2 cos, smooth at d = 0); m_pos > 0 the
@@ -59,7 +60,9 @@ class ContrastiveSoftmax(CosineRetrievalModel):
         c = self.config
         self.softmax_over = str(c.softmax_over)
         if self.softmax_over not in SOFTMAX_TARGETS:
-            raise ConfigError(f"model_config.contrastive_softmax.softmax_over={self.softmax_over!r}; choose {', '.join(SOFTMAX_TARGETS)}")
+            raise ConfigError(
+                f"model_config.contrastive_softmax.softmax_over={self.softmax_over!r}; choose {', '.join(SOFTMAX_TARGETS)}"
+            )
         self.ifn = build_ifn(c.ifn)
         feature_dim = int(c.ifn.feature_dim)
         self.embedding = nn.Linear(feature_dim, int(c.embedding_dim))
@@ -78,8 +81,10 @@ class ContrastiveSoftmax(CosineRetrievalModel):
         ids = getattr(dataset, "product_ids", None)
         if self.softmax_over == "identity" and ids:
             if len(ids) > self.num_classes:
-                raise ConfigError(f"model_config.contrastive_softmax.num_identities={self.num_classes} is below the "
-                                  f"{len(ids)} training products; raise it")
+                raise ConfigError(
+                    f"model_config.contrastive_softmax.num_identities={self.num_classes} is below the "
+                    f"{len(ids)} training products; raise it"
+                )
             self.identity_index = {pid: i for i, pid in enumerate(sorted(ids))}
 
     def class_targets(self, sample_list: SampleList) -> torch.Tensor:
@@ -87,14 +92,18 @@ class ContrastiveSoftmax(CosineRetrievalModel):
         if self.softmax_over == "category":
             targets = torch.as_tensor(sample_list.category, dtype=torch.long).to(self.device)
             if (targets >= self.num_classes).any():
-                raise ConfigError(f"model_config.contrastive_softmax.num_categories={self.num_classes} is below the "
-                                  f"dataset's category index {int(targets.max())}; raise it")
+                raise ConfigError(
+                    f"model_config.contrastive_softmax.num_categories={self.num_classes} is below the "
+                    f"dataset's category index {int(targets.max())}; raise it"
+                )
             return targets
         out = []
         for pid in sample_list.product_id:
             if pid not in self.identity_index:  # outside a trainer run: number products as they come
                 if len(self.identity_index) >= self.num_classes:
-                    raise ConfigError(f"model_config.contrastive_softmax.num_identities={self.num_classes}: more products than classes")
+                    raise ConfigError(
+                        f"model_config.contrastive_softmax.num_identities={self.num_classes}: more products than classes"
+                    )
                 self.identity_index[pid] = len(self.identity_index)
             out.append(self.identity_index[pid])
         return torch.tensor(out, dtype=torch.long, device=self.device)
@@ -120,13 +129,19 @@ class ContrastiveSoftmax(CosineRetrievalModel):
         frame_embeddings = self.embed(frame_features).view(n, frames, -1)
         image_embeddings = self.embed(image_features).view(n, pairs, -1)
         cosine = frame_embeddings @ image_embeddings.transpose(1, 2)  # [n, T, 2S]
-        contrastive = contrastive_loss(cosine, labels[:, None, :].expand_as(cosine), self.negative_margin, self.positive_margin)
+        contrastive = contrastive_loss(
+            cosine, labels[:, None, :].expand_as(cosine), self.negative_margin, self.positive_margin
+        )
 
         targets = self.class_targets(sample_list)  # [n]
         positive = labels > 0.5
-        logits = torch.cat([self.classifier(frame_features), self.classifier(image_features.view(n, pairs, -1)[positive])])
+        logits = torch.cat(
+            [self.classifier(frame_features), self.classifier(image_features.view(n, pairs, -1)[positive])]
+        )
         class_targets = torch.cat([targets.repeat_interleave(frames), targets.repeat_interleave(positive.sum(1))])
         known = class_targets >= 0
         softmax = F.cross_entropy(logits[known], class_targets[known]) if known.any() else logits.sum() * 0.0
-        return {"scores": cosine.mean(1),
-                "losses": {"contrastive_loss": contrastive, "softmax_loss": self.softmax_weight * softmax}}
+        return {
+            "scores": cosine.mean(1),
+            "losses": {"contrastive_loss": contrastive, "softmax_loss": self.softmax_weight * softmax},
+        }

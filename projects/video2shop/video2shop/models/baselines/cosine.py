@@ -23,8 +23,13 @@ from video2shop.models.retrieval_model import RetrievalModel
 
 def build_ifn(config: Any) -> ImageFeatureNetwork:
     """The IFN of asymnet's config shape (`backbone`, `spp_levels`, `feature_dim`, ...): same features, fair comparison."""
-    return ImageFeatureNetwork(str(config.backbone), tuple(config.spp_levels), int(config.feature_dim),
-                               config.get("pretrained"), float(config.get("dropout", 0.0)))
+    return ImageFeatureNetwork(
+        str(config.backbone),
+        tuple(config.spp_levels),
+        int(config.feature_dim),
+        config.get("pretrained"),
+        float(config.get("dropout", 0.0)),
+    )
 
 
 def naive_cosine_scores(query_states: torch.Tensor, gallery_embeddings: torch.Tensor) -> torch.Tensor:
@@ -60,6 +65,7 @@ class CosineRetrievalModel(RetrievalModel):
     def encode_gallery_images(self, images: torch.Tensor) -> torch.Tensor:
         return self.embed_images(images)
 
-    def score_gallery(self, query_states: torch.Tensor, query_embedding: torch.Tensor,
-                      gallery_features: torch.Tensor) -> torch.Tensor:
+    def score_gallery(
+        self, query_states: torch.Tensor, query_embedding: torch.Tensor, gallery_features: torch.Tensor
+    ) -> torch.Tensor:
         return self.score_matrix(query_embedding, gallery_features)

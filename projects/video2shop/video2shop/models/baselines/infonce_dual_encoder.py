@@ -81,14 +81,17 @@ class InfoNCEDualEncoder(CosineRetrievalModel):
         c = self.config
         self.temporal = str(c.temporal)
         if self.temporal not in TEMPORAL:
-            raise ConfigError(f"model_config.infonce_dual_encoder.temporal={self.temporal!r}; choose {', '.join(TEMPORAL)}")
+            raise ConfigError(
+                f"model_config.infonce_dual_encoder.temporal={self.temporal!r}; choose {', '.join(TEMPORAL)}"
+            )
         self.video_ifn = build_ifn(c.ifn)
         self.image_ifn = self.video_ifn if bool(c.shared_ifn) else build_ifn(c.ifn)
         feature_dim, embedding_dim = int(c.ifn.feature_dim), int(c.embedding_dim)
         if self.temporal == "transformer":
             t = c.transformer
-            self.temporal_pool: nn.Module | None = TemporalTransformerPool(feature_dim, int(t.dim), int(t.layers),
-                                                                           int(t.heads), float(t.dropout))
+            self.temporal_pool: nn.Module | None = TemporalTransformerPool(
+                feature_dim, int(t.dim), int(t.layers), int(t.heads), float(t.dropout)
+            )
             pooled_dim = int(t.dim)
         else:
             self.temporal_pool = None
@@ -131,5 +134,4 @@ class InfoNCEDualEncoder(CosineRetrievalModel):
         is_positive_image = labels.reshape(-1)  # image -> video terms exist for positive images only
         image_to_video = multi_positive_infonce(logits.t()[is_positive_image], positives.t()[is_positive_image])
         own = logits.view(n, n, pairs)[torch.arange(n), torch.arange(n)] / scale  # each video's own 2S cosines
-        return {"scores": own.detach(),
-                "losses": {"infonce_loss": 0.5 * (video_to_image + image_to_video)}}
+        return {"scores": own.detach(), "losses": {"infonce_loss": 0.5 * (video_to_image + image_to_video)}}

@@ -37,9 +37,14 @@ from video2shop.models.detector.item_scores import SCORE_MODES, use_item_scores
 logger = logging.getLogger("mmf_ext")
 
 
-
-def fasterrcnn_resnet18_fpn(*, weights: Any = None, weights_backbone: Any = None, num_classes: int | None = None,
-                            trainable_backbone_layers: int | None = None, **kwargs: Any) -> FasterRCNN:
+def fasterrcnn_resnet18_fpn(
+    *,
+    weights: Any = None,
+    weights_backbone: Any = None,
+    num_classes: int | None = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> FasterRCNN:
     """torchvision's fasterrcnn_resnet50_fpn recipe on a ResNet-18 with FPN levels at strides 8-32.
 
     On a CPU from scratch it learns faster per second than MobileNetV3: a shallow plain ResNet
@@ -48,7 +53,9 @@ def fasterrcnn_resnet18_fpn(*, weights: Any = None, weights_backbone: Any = None
     trained = weights_backbone is not None
     layers = trainable_backbone_layers if trainable_backbone_layers is not None else (3 if trained else 5)
     norm_layer = FrozenBatchNorm2d if trained else nn.BatchNorm2d
-    backbone = _resnet_fpn_extractor(resnet18(weights=weights_backbone, norm_layer=norm_layer), layers, returned_layers=[2, 3, 4])
+    backbone = _resnet_fpn_extractor(
+        resnet18(weights=weights_backbone, norm_layer=norm_layer), layers, returned_layers=[2, 3, 4]
+    )
     anchors = AnchorGenerator(((32,), (64,), (128,), (256,)), ((0.5, 1.0, 2.0),) * 4)
     return FasterRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)
 
@@ -57,10 +64,14 @@ def fasterrcnn_resnet18_fpn(*, weights: Any = None, weights_backbone: Any = None
 ARCHITECTURES: dict[str, tuple[Callable[..., FasterRCNN], Any, Any]] = {
     "fasterrcnn_resnet18_fpn": (fasterrcnn_resnet18_fpn, None, ResNet18_Weights.IMAGENET1K_V1),
     "fasterrcnn_mobilenet_v3_large_fpn": (
-        fasterrcnn_mobilenet_v3_large_fpn, FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1, MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+        fasterrcnn_mobilenet_v3_large_fpn,
+        FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1,
+        MobileNet_V3_Large_Weights.IMAGENET1K_V1,
     ),
     "fasterrcnn_resnet50_fpn": (
-        fasterrcnn_resnet50_fpn, FasterRCNN_ResNet50_FPN_Weights.COCO_V1, ResNet50_Weights.IMAGENET1K_V1,
+        fasterrcnn_resnet50_fpn,
+        FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
+        ResNet50_Weights.IMAGENET1K_V1,
     ),
 }
 TORCHVISION_HEAD_WIDTH = 1024
@@ -82,11 +93,13 @@ def _local_state(path_text: str, key: str) -> dict[str, torch.Tensor]:
     """A detector state dict from a file: torchvision's, or a clothing_detector checkpoint's."""
     path = Path(path_text).expanduser()
     if not path.is_file():
-        raise ConfigError(f"model_config.clothing_detector.{key}={path_text}: no such file; give a local weights file or null")
+        raise ConfigError(
+            f"model_config.clothing_detector.{key}={path_text}: no such file; give a local weights file or null"
+        )
     state = load_checkpoint_file(path)
     state = state.get("state_dict", state.get("model", state))
     if any(k.startswith("detector.") for k in state):
-        state = {k[len("detector."):]: v for k, v in state.items() if k.startswith("detector.")}
+        state = {k[len("detector.") :]: v for k, v in state.items() if k.startswith("detector.")}
     return state
 
 
@@ -95,11 +108,15 @@ def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor], source
     own = model.state_dict()
     kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not kept:
-        raise ConfigError(f"{source}: none of its weights match this detector; is it a Faster R-CNN of the same architecture?")
+        raise ConfigError(
+            f"{source}: none of its weights match this detector; is it a Faster R-CNN of the same architecture?"
+        )
     model.load_state_dict(kept, strict=False)
     skipped = sorted(set(own) - set(kept))
     if skipped:
-        logger.info("%s: loaded %d tensors, kept %d fresh (%s...)", source, len(kept), len(skipped), ", ".join(skipped[:3]))
+        logger.info(
+            "%s: loaded %d tensors, kept %d fresh (%s...)", source, len(kept), len(skipped), ", ".join(skipped[:3])
+        )
     return len(kept)
 
 
@@ -116,28 +133,43 @@ def build_faster_rcnn(
 ) -> FasterRCNN:
     """A Faster R-CNN with `num_classes` outputs (background included); options go to FasterRCNN."""
     if architecture not in ARCHITECTURES:
-        raise ConfigError(f"model_config.clothing_detector.architecture={architecture!r}; choose {', '.join(ARCHITECTURES)}")
+        raise ConfigError(
+            f"model_config.clothing_detector.architecture={architecture!r}; choose {', '.join(ARCHITECTURES)}"
+        )
     if num_classes < 2:
-        raise ConfigError(f"model_config.clothing_detector.num_classes={num_classes}: needs background plus at least one category")
+        raise ConfigError(
+            f"model_config.clothing_detector.num_classes={num_classes}: needs background plus at least one category"
+        )
     if score not in SCORE_MODES:
         raise ConfigError(f"model_config.clothing_detector.score={score!r}; choose {' or '.join(SCORE_MODES)}")
     builder, coco_weights, backbone_weights = ARCHITECTURES[architecture]
     weights = weights_backbone = None
     if pretrained == "coco":
         if coco_weights is None:
-            raise ConfigError(f"model_config.clothing_detector.pretrained=coco: torchvision has no COCO weights for "
-                              f"{architecture}; use a local file or null")
+            raise ConfigError(
+                f"model_config.clothing_detector.pretrained=coco: torchvision has no COCO weights for "
+                f"{architecture}; use a local file or null"
+            )
         weights = _cached_weights(coco_weights, "pretrained", "coco")
         if representation_size != TORCHVISION_HEAD_WIDTH:
-            raise ConfigError(f"model_config.clothing_detector.pretrained=coco keeps torchvision's box head; "
-                              f"set representation_size={TORCHVISION_HEAD_WIDTH}")
+            raise ConfigError(
+                f"model_config.clothing_detector.pretrained=coco keeps torchvision's box head; "
+                f"set representation_size={TORCHVISION_HEAD_WIDTH}"
+            )
     if pretrained_backbone is not None:
         if pretrained_backbone != "imagenet":
-            raise ConfigError(f"model_config.clothing_detector.pretrained_backbone={pretrained_backbone!r}; use imagenet "
-                              "(torchvision's file in the local torch cache) or null")
+            raise ConfigError(
+                f"model_config.clothing_detector.pretrained_backbone={pretrained_backbone!r}; use imagenet "
+                "(torchvision's file in the local torch cache) or null"
+            )
         weights_backbone = _cached_weights(backbone_weights, "pretrained_backbone", "imagenet")
-    model = builder(weights=weights, weights_backbone=weights_backbone, num_classes=None if weights else num_classes,
-                    trainable_backbone_layers=trainable_backbone_layers, **detector_options)
+    model = builder(
+        weights=weights,
+        weights_backbone=weights_backbone,
+        num_classes=None if weights else num_classes,
+        trainable_backbone_layers=trainable_backbone_layers,
+        **detector_options,
+    )
     heads = model.roi_heads
     # RoIAlign's backward is serial on CPU and dominates a training step: fewer samples per bin help most
     heads.box_roi_pool.sampling_ratio = int(roi_sampling_ratio)
@@ -149,5 +181,9 @@ def build_faster_rcnn(
     if score == "item":
         use_item_scores(heads)
     if pretrained not in (None, "coco"):
-        load_matching(model, _local_state(str(pretrained), "pretrained"), f"model_config.clothing_detector.pretrained={pretrained}")
+        load_matching(
+            model,
+            _local_state(str(pretrained), "pretrained"),
+            f"model_config.clothing_detector.pretrained={pretrained}",
+        )
     return model

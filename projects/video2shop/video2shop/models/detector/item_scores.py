@@ -21,9 +21,13 @@ from torchvision.ops import boxes as box_ops
 SCORE_MODES = ("item", "category")
 
 
-def item_detections(heads: RoIHeads, class_logits: torch.Tensor, box_regression: torch.Tensor,
-                    proposals: list[torch.Tensor], image_shapes: list[tuple[int, int]]
-                    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+def item_detections(
+    heads: RoIHeads,
+    class_logits: torch.Tensor,
+    box_regression: torch.Tensor,
+    proposals: list[torch.Tensor],
+    image_shapes: list[tuple[int, int]],
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
     """Boxes, item scores and category labels (1..N) per image, after thresholding and NMS."""
     probabilities = F.softmax(class_logits, -1)
     decoded = heads.box_coder.decode(box_regression, proposals)  # [R, classes, 4]

@@ -42,15 +42,18 @@ class ClothingDetectorModel(BaseModel):
             )
         rpn = c.get("rpn") or {}
         self.detector = build_faster_rcnn(
-            str(c.architecture), num_classes,
+            str(c.architecture),
+            num_classes,
             representation_size=int(c.representation_size),
             pretrained=c.get("pretrained"),
             pretrained_backbone=c.get("pretrained_backbone"),
             trainable_backbone_layers=c.get("trainable_backbone_layers"),
             roi_sampling_ratio=int(c.get("roi_sampling_ratio", 2)),
             score=str(c.get("score", "item")),
-            min_size=int(c.min_size), max_size=int(c.max_size),
-            box_score_thresh=float(c.score_threshold), box_nms_thresh=float(c.nms),
+            min_size=int(c.min_size),
+            max_size=int(c.max_size),
+            box_score_thresh=float(c.score_threshold),
+            box_nms_thresh=float(c.nms),
             box_detections_per_img=int(c.detections_per_image),
             box_batch_size_per_image=int(c.box_batch_size_per_image),
             rpn_pre_nms_top_n_train=int(rpn.get("pre_nms_top_n_train", 2000)),
@@ -86,7 +89,9 @@ class ClothingDetectorModel(BaseModel):
         images = self._images(sample_list)
         if self.training:
             if "boxes" not in sample_list:
-                raise ConfigError("clothing_detector trains on boxes; serve the dataset with dataset_config.<name>.task=detection")
+                raise ConfigError(
+                    "clothing_detector trains on boxes; serve the dataset with dataset_config.<name>.task=detection"
+                )
             return {"losses": self.detector(images, self._targets(sample_list))}
         detections = self.detector(images)
         return {
@@ -97,8 +102,10 @@ class ClothingDetectorModel(BaseModel):
 
     def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
         """Per-image predictions of the whole split as lists, plus the category names for reports."""
-        output = {key: [t.reshape(-1, 4) if key == "pred_boxes" else t.reshape(-1) for t in as_list(model_output.get(key))]
-                  for key in PREDICTION_KEYS}
+        output = {
+            key: [t.reshape(-1, 4) if key == "pred_boxes" else t.reshape(-1) for t in as_list(model_output.get(key))]
+            for key in PREDICTION_KEYS
+        }
         output["category_names"] = list(self.categories)
         return output
 
