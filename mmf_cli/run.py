@@ -10,6 +10,12 @@ import os
 import sys
 from typing import Any
 
+from mmf_ext.common.registry import RegistryError, registry
+from mmf_ext.utils.configuration import build_config
+from mmf_ext.utils.distributed import shutdown_process_group
+from mmf_ext.utils.errors import ConfigError, UserError, one_line
+from mmf_ext.utils.general import mmf_alias_status
+
 PROGRAM = "mmf_run"
 
 
@@ -48,10 +54,6 @@ def run(opts: list[str] | None = None, predict: bool = False) -> dict[str, Any]:
     `evaluation.predict=true`: on the dataset's predict split, or on val / test when run_type
     names them. It never trains.
     """
-    from mmf_ext.common.registry import registry
-    from mmf_ext.utils.configuration import build_config
-    from mmf_ext.utils.errors import ConfigError
-
     opts = _strip_launcher_args(list(opts or []))
     if predict:
         run_types = [o.split("=", 1)[1] for o in opts if o.startswith("run_type=")]
@@ -71,7 +73,6 @@ def run(opts: list[str] | None = None, predict: bool = False) -> dict[str, Any]:
 
 def _warn_when_a_real_mmf_shadows_the_alias() -> None:
     """A plugin importing `mmf.*` would register into a real MMF's registry: say so once, in one line."""
-    from mmf_ext.utils.general import mmf_alias_status
 
     status = mmf_alias_status()
     if status.kind == "mmf":
@@ -87,10 +88,6 @@ def main_with(argv: list[str] | None, predict: bool, program: str) -> int:
         )
         return 0
     debug, opts = _debug_requested(argv)
-    from mmf_ext.common.registry import RegistryError
-    from mmf_ext.utils.errors import UserError, one_line
-
-    from mmf_ext.utils.distributed import shutdown_process_group
 
     try:
         run(opts, predict=predict)

@@ -9,6 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from mmf_ext.utils.errors import UserError, one_line
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCHMARKS = {
@@ -25,8 +27,6 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in BENCHMARKS:
         print(f"usage: python scripts/benchmark.py {{{'|'.join(BENCHMARKS)}}} [options]", file=sys.stderr)
         return 2
-    from mmf_ext.utils.errors import UserError, one_line
-
     module = importlib.import_module(BENCHMARKS[argv[0]])
     try:
         return int(module.main(argv[1:]) or 0)

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="take a variant's figures from its finished run (<save-root>/<name>/reports/test_retrieval.json) instead of running it again",
+        help="take a variant's figures from its finished run (<save-root>/<name>/reports/test_retrieval.json) "
+        "instead of running it again",
     )
     args = parser.parse_intermixed_args(argv)
     configs = [c for c in args.configs if "=" not in c]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
-
-import json
 
 import numpy as np
 import pytest

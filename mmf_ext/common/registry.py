@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from mmf_ext.utils.env import setup_imports
 from mmf_ext.utils.errors import ConfigError
 
 T = TypeVar("T")
@@ -127,10 +128,7 @@ class Registry:
     def _import_builtins(self, kind: str) -> None:
         for module in _BUILTIN_MODULES.get(kind, ()):
             importlib.import_module(module)
-        # Every built-in and installed plugin; imported lazily (it imports this module).
-        from mmf_ext.utils.env import setup_imports
-
-        setup_imports()
+        setup_imports()  # every built-in and installed plugin
 
     def get_class(self, kind: str, name: str, default: Any = _MISSING) -> Any:
         """The object registered under `name`; `default` (if given) instead of an error when unknown."""

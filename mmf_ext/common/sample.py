@@ -89,7 +89,7 @@ class SampleList(OrderedDict):
     def _collate(self, samples: list[Mapping[str, Any]]) -> None:
         keys: list[str] = []
         for sample in samples:
-            for key in sample.keys():
+            for key in sample:
                 if key not in keys:
                     keys.append(key)
         for key in keys:
@@ -272,12 +272,13 @@ def to_device(sample_list: SampleList | Mapping[str, Any], device: torch.device 
     if not isinstance(sample_list, SampleList):
         warnings.warn(
             "You are not returning SampleList/Sample from your dataset. "
-            "MMF expects you to move your tensors to cuda yourself."
+            "MMF expects you to move your tensors to cuda yourself.",
+            stacklevel=2,
         )
         return sample_list
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn("Selected device is cuda, but it is NOT available!!! Falling back on cpu.")
+        warnings.warn("Selected device is cuda, but it is NOT available!!! Falling back on cpu.", stacklevel=2)
         device = torch.device("cpu")
     return sample_list.to(device)
 
@@ -304,12 +305,3 @@ def split_batch_output(output: dict[str, Any], batch_size: int) -> list[dict[str
             for i in range(batch_size):
                 per_sample[i][key] = value[i]
     return per_sample
-
-
-def convert_batch_to_sample_list(batch: Any) -> SampleList:
-    """MMF's helper: a SampleList as it is; a one-element list of one unwrapped; a dict wrapped."""
-    if isinstance(batch, list) and len(batch) == 1 and isinstance(batch[0], SampleList):
-        return batch[0]
-    if isinstance(batch, SampleList):
-        return batch
-    return SampleList(batch)

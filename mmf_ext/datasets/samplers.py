@@ -14,7 +14,7 @@ Evaluation: rank r takes indices r, r+W, r+2W, ... with no padding, so no item i
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler

@@ -42,7 +42,7 @@ class BaseModel(pl.LightningModule):
         self.losses = Losses([])
 
     @classmethod
-    def from_params(cls, **kwargs: Any) -> "BaseModel":
+    def from_params(cls, **kwargs: Any) -> BaseModel:
         """MMF's constructor from keyword arguments of the model's `Config` dataclass."""
         return cls(OmegaConf.structured(cls.Config(**kwargs)))
 

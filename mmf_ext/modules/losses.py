@@ -107,7 +107,8 @@ class Losses(nn.Module):
             if not self._warned_no_targets:
                 warnings.warn(
                     "Sample list has no field 'targets' (nor does the model output); the configured "
-                    "losses are skipped. Are you sure your dataset has labels?"
+                    "losses are skipped. Are you sure your dataset has labels?",
+                    stacklevel=2,
                 )
                 self._warned_no_targets = True
             return {}

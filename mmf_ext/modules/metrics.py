@@ -606,9 +606,8 @@ for _k in (1, 5, 10):
 # -- MMF metrics we do not provide ----------------------------------------------------------------
 _NEEDS_TEXT = "it needs MMF's answer/caption vocabularies or text evaluators (out of scope here)"
 UNAVAILABLE_METRICS: dict[str, str] = {
-    **{
-        name: _NEEDS_TEXT
-        for name in (
+    **dict.fromkeys(
+        (
             "vqa_evalai_accuracy",
             "caption_bleu4",
             "textvqa_accuracy",
@@ -616,8 +615,9 @@ UNAVAILABLE_METRICS: dict[str, str] = {
             "stvqa_accuracy",
             "ocrvqa_accuracy",
             "textcaps_bleu4",
-        )
-    },
+        ),
+        _NEEDS_TEXT,
+    ),
     "detection_mean_ap": "it reads MMF's COCO prediction reports; write a BaseMetric over "
     "torchmetrics.detection.MeanAveragePrecision instead",
 }

@@ -98,7 +98,8 @@ def roc_auc(targets: torch.Tensor, scores: torch.Tensor, average: str = "macro")
     if len(defined) < targets.size(1):
         warnings.warn(
             f"roc_auc: {targets.size(1) - len(defined)} of {targets.size(1)} column(s) hold one class "
-            "only; their ROC AUC is undefined and left out"
+            "only; their ROC AUC is undefined and left out",
+            stacklevel=2,
         )
     if not defined:
         return torch.tensor(float("nan"), dtype=torch.float64)

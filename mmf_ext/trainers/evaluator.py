@@ -11,8 +11,9 @@ averaged per-rank values). Metrics return their values and their report; nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

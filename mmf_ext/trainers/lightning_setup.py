@@ -151,8 +151,8 @@ def loggers(config: DictConfig, save_dir: Path, log_dir: Path) -> list[Logger]:
     chosen: list[Logger] = [CSVLogger(save_dir=str(log_dir), name="logs")]
     if training.tensorboard:
         try:
-            from lightning.pytorch.loggers import TensorBoardLogger
-            import tensorboard  # noqa: F401
+            import tensorboard  # noqa: F401, PLC0415  (optional: only with training.tensorboard)
+            from lightning.pytorch.loggers import TensorBoardLogger  # noqa: PLC0415  (needs tensorboard)
         except ImportError:
             raise ConfigError(
                 "training.tensorboard=true needs the tensorboard package: pip install tensorboard"
@@ -166,8 +166,8 @@ def loggers(config: DictConfig, save_dir: Path, log_dir: Path) -> list[Logger]:
 
 def _wandb_logger(config: DictConfig, save_dir: Path) -> Logger:
     try:
-        import wandb  # noqa: F401
-        from lightning.pytorch.loggers import WandbLogger
+        import wandb  # noqa: F401, PLC0415  (optional: only with training.wandb.enabled)
+        from lightning.pytorch.loggers import WandbLogger  # noqa: PLC0415  (needs wandb)
     except ImportError:
         raise ConfigError(
             "training.wandb.enabled=true needs the wandb package: pip install wandb "

@@ -11,7 +11,8 @@ defaults or is not part of this run (experiment configs carry those, as in MMF).
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -25,7 +26,7 @@ def leaf_keys(config: Any, prefix: str = "") -> Iterator[str]:
         if prefix:
             yield prefix
         return
-    for key in config.keys():
+    for key in config:
         full = f"{prefix}.{key}" if prefix else str(key)
         node = config._get_node(key)
         if isinstance(node, DictConfig) and len(node) > 0:
@@ -38,7 +39,7 @@ def all_keys(config: Any, prefix: str = "") -> list[str]:
     """Every dotted key of a config (lists by index)."""
     keys: list[str] = []
     if isinstance(config, DictConfig):
-        items = [(str(k), config._get_node(k)) for k in config.keys()]
+        items = [(str(k), config._get_node(k)) for k in config]
     elif isinstance(config, ListConfig):
         items = [(str(i), config._get_node(i)) for i in range(len(config))]
     else:
@@ -103,6 +104,6 @@ def unknown_key_message(schema_config: DictConfig, key: str, where: str, add_hin
     siblings = ""
     node = OmegaConf.select(schema_config, parent, default=None) if parent else None
     if isinstance(node, DictConfig):
-        siblings = f" Keys under {parent}: {', '.join(str(k) for k in node.keys())}."
+        siblings = f" Keys under {parent}: {', '.join(str(k) for k in node)}."
     adding = f" Write +{key}=VALUE to add a new key on purpose." if add_hint else ""
     return f"{where}: unknown config key {key!r}.{hint}{siblings}{adding}"

@@ -18,8 +18,9 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -29,7 +30,6 @@ from mmf_ext.common.registry import registry
 from mmf_ext.utils.config_files import (
     MMF_ROOT,
     REPO_ROOT,
-    ConfigFile,
     first_line,
     load_config_tree,
     load_yaml,

@@ -16,6 +16,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import lightning.pytorch as pl
+
 logger = logging.getLogger("mmf_ext")
 
 PLUGIN_ENTRY_POINT_GROUP = "mmf_ext.plugins"
@@ -95,7 +97,5 @@ def set_seed(seed: int | None) -> int | None:
         return None
     if int(seed) == -1:
         seed = int.from_bytes(os.urandom(3), "big") % 100_000 + 1
-    import lightning.pytorch as pl
-
     pl.seed_everything(int(seed), workers=True, verbose=False)
     return int(seed)

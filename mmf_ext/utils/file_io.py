@@ -5,10 +5,12 @@ A run killed at any moment leaves either the old file or the new one, never half
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: bool = True) -> Path:
@@ -23,10 +25,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: 
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        except OSError:
-            pass
         raise
     return path
 

@@ -8,8 +8,9 @@ names) are refused with the name to write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 NO_ZOO = "MMF's model and dataset zoo is out of scope (nothing downloads here)"
 
@@ -99,7 +100,10 @@ def refused_message(key: str, value_of: Callable[[str], Any], default: Any, wher
         if key == refusal.key or key.startswith(refusal.key + "."):
             value = value_of(refusal.key)
             if value not in refusal.accepted:
-                return f"{where}: {refusal.key}={value!r} is an MMF setting this framework does not implement: {refusal.instead}"
+                return (
+                    f"{where}: {refusal.key}={value!r} is an MMF setting this framework does not implement: "
+                    f"{refusal.instead}"
+                )
     prefix = "trainer.params."
     if key.startswith(prefix) and value_of(key) != default:
         name = key[len(prefix) :].split(".")[0]

@@ -31,9 +31,13 @@ def default_prediction_rows(sample_list: SampleList, model_output: dict[str, Any
         row: dict[str, Any] = {}
         for source in (sample_list, model_output):
             for key, value in source.items():
-                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size:
-                    row[key] = _plain(value[i])
-                elif isinstance(value, list) and len(value) == size:
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.dim() > 0
+                    and value.shape[0] == size
+                    or isinstance(value, list)
+                    and len(value) == size
+                ):
                     row[key] = _plain(value[i])
         if (
             "scores" in row

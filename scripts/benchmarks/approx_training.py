@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
         model.load_state_dict(reference)  # the same weights on both paths
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
 
-        def step():
+        def step(model=model, optimizer=optimizer, approximate=approximate):
             optimizer.zero_grad()
             loss = sum(model(batch)["losses"].values())
             loss.backward()

@@ -7,7 +7,8 @@ Default settings of `video2shop search` (redetect every 5th frame, every frame d
 on CPU. The test video is generated: two garment-coloured shapes moving over a cluttered
 background for `--seconds`. Without checkpoints, untrained models of the default configs are used
 (same architecture, same compute; an untrained detector's score threshold is lowered and its
-best two boxes per frame kept, so that it still hands a realistic number of boxes to the tracker). The gallery is 1,000 features scored exactly.
+best two boxes per frame kept, so that it still hands a realistic number of boxes to the tracker). The gallery is
+1,000 features scored exactly.
 """
 
 from __future__ import annotations

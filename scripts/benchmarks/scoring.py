@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     diff = float((exact - naive).abs().max())
     print(f"naive per-pair network : {naive_rate:12,.0f} pairs/s")
     print(
-        f"factorized exact engine: {exact_rate:12,.0f} pairs/s  ({args.queries} queries x {args.gallery} gallery, T={args.states}, dim={args.dim})"
+        f"factorized exact engine: {exact_rate:12,.0f} pairs/s  "
+        f"({args.queries} queries x {args.gallery} gallery, T={args.states}, dim={args.dim})"
     )
     print(f"speedup {exact_rate / naive_rate:.1f}x, max |exact - naive| = {diff:.2e}")
     print_result(

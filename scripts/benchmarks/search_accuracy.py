@@ -7,8 +7,8 @@
 The retrieval metric of `mmf_run` scores ground-truth tracklet crops. This one runs what a user
 runs: index the split's shop images (every image of every product, as `video2shop index` does
 with the manifest), then search each of the split's videos from the raw file (decode, detect,
-track, crop, score) with the default pipeline settings or the overrides given. A video's rank is the exact product's best
-rank over the trajectories found (what its report shows); a video where nothing is found is a
+track, crop, score) with the default pipeline settings or the overrides given. A video's rank is
+the exact product's best rank over the trajectories found (what its report shows); a video where nothing is found is a
 miss. Without `--detector` only the whole-frame mode runs; with it, both modes run side by side.
 """
 

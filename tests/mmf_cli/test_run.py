@@ -53,7 +53,7 @@ def test_test_run_from_best_ckpt_reproduces_the_trained_score(tmp_path):
     evaluated = run(
         plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'a' / 'best.ckpt'}")
     )
-    assert evaluated["test"] == {k: v for k, v in trained["test"].items()}
+    assert evaluated["test"] == dict(trained["test"].items())
 
 
 def test_mmf_predict_writes_the_chosen_format_and_keeps_its_options(tmp_path):
@@ -73,7 +73,8 @@ def test_pretrained_weights_load_with_a_state_mapping(tmp_path):
     run(plugin_opts(tmp_path / "a", "training.max_updates=10", "run_type=train"))
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(
-        f"includes: [{PLUGIN_DIR / 'config.yaml'}]\ncheckpoint:\n  pretrained_state_mapping:\n    'classifier.': 'classifier.'\n"
+        f"includes: [{PLUGIN_DIR / 'config.yaml'}]\n"
+        "checkpoint:\n  pretrained_state_mapping:\n    'classifier.': 'classifier.'\n"
     )
     run(
         plugin_opts(

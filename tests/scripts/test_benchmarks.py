@@ -1,11 +1,10 @@
 """Benchmarks run at tiny sizes and print their JSON last line (no timing is asserted)."""
 
 import json
+import subprocess
 import sys
 
 from tests.conftest import REPO_ROOT, cli_env
-
-import subprocess
 
 
 def run_benchmark(*args):

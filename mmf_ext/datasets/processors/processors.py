@@ -189,9 +189,8 @@ class CopyProcessor(BaseProcessor):
 _NEEDS_DOWNLOADS = "it needs downloaded vocabularies, embeddings or tokenizers (out of scope here)"
 _MODEL_SPECIFIC = "it belongs to one of MMF's model-zoo pipelines (not provided here)"
 UNAVAILABLE_PROCESSORS: dict[str, str] = {
-    **{
-        name: _NEEDS_DOWNLOADS
-        for name in (
+    **dict.fromkeys(
+        (
             "vocab",
             "glove",
             "fasttext",
@@ -216,11 +215,11 @@ UNAVAILABLE_PROCESSORS: dict[str, str] = {
             "vinvl_text_tokenizer",
             "vilt_image_processor",
             "frcnn_preprocess",
-        )
-    },
-    **{
-        name: _MODEL_SPECIFIC
-        for name in (
+        ),
+        _NEEDS_DOWNLOADS,
+    ),
+    **dict.fromkeys(
+        (
             "evalai_answer",
             "masked_region",
             "transformer_bbox",
@@ -245,8 +244,9 @@ UNAVAILABLE_PROCESSORS: dict[str, str] = {
             "detection_to_tensor",
             "detection_normalize",
             "detection_compose",
-        )
-    },
+        ),
+        _MODEL_SPECIFIC,
+    ),
 }
 
 

@@ -52,7 +52,7 @@ def test_a_sample_turns_mapping_values_into_samples_and_lists_its_fields():
     assert sample.extra.nested.deep == 1
     assert sample.fields() == ["text", "info", "extra"]
     with pytest.raises(AttributeError, match="fields: \\['text', 'info', 'extra'\\]"):
-        sample.missing
+        _ = sample.missing
 
 
 def test_dict_fields_of_samples_collate_into_a_nested_samplelist():

@@ -8,9 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import mmf
 import pytest
 
+import mmf
 import mmf_ext.common.registry
 from mmf_ext.utils.general import mmf_alias_status
 
@@ -148,4 +148,4 @@ def test_the_top_package_exposes_mmfs_names_lazily():
     assert mmf.common is sys.modules["mmf_ext.common"] and mmf.losses is sys.modules["mmf_ext.modules.losses"]
     assert isinstance(mmf.__version__, str)
     with pytest.raises(AttributeError, match="mmf.modules.poolers is not available"):
-        mmf.poolers
+        _ = mmf.poolers

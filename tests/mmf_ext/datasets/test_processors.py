@@ -34,7 +34,7 @@ def test_processor_builds_the_registered_class_with_params_and_forwards_attribut
     assert processor.suffix == "!" and processor.data_dir == "/data"  # read through the wrapper
     assert isinstance(processor.processor, UpperProcessor)
     with pytest.raises(AttributeError, match="UpperProcessor has no attribute 'nope'"):
-        processor.nope
+        _ = processor.nope
 
 
 def test_a_processor_without_params_gets_an_empty_config():

@@ -1,7 +1,7 @@
+import torch
+
 from mmf.common.registry import registry
 from mmf.datasets.processors import BaseProcessor
-
-import torch
 
 
 @registry.register_processor("bag_of_words")

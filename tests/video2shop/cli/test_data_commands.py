@@ -62,9 +62,9 @@ def test_prepare_without_a_dataset_is_a_one_line_error(tmp_path):
 def test_validate_names_every_kind_of_problem_with_file_and_place(tmp_path, capsys):
     """In-process: missing files, escaping paths, bad JSON with line and column, boxes outside the
     frame or image, products without videos, unreadable media and distractor problems."""
+    from tests.video2shop.helpers import SQUARE, write_folder
     from video2shop.cli.data import validate_main
     from video2shop.video.image_io import write_rgb
-    from tests.video2shop.helpers import SQUARE, write_folder
 
     def product(name, videos, **extra):
         return {

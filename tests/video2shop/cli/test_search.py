@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from video2shop.cli.main import main
 from tests.video2shop.helpers import save_small_run, write_shop_folder
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
+from video2shop.cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +124,8 @@ def test_bad_settings_and_stale_galleries_are_one_error_line(indexed, tmp_path, 
 
 def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(indexed, tmp_path, capsys):
     root, checkpoint = indexed
-    from tests.video2shop.models.test_build_model import with_config
-
     from mmf_ext.utils.configuration import load_yaml
+    from tests.video2shop.models.test_build_model import with_config
 
     lone = with_config(checkpoint, tmp_path / "alone" / "model.ckpt", load_yaml(checkpoint.parent / "config.yaml"))
     assert not (lone.parent / "config.yaml").exists() and not (lone.parent.parent / "config.yaml").exists()

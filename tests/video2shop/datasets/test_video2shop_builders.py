@@ -7,9 +7,9 @@ import torch
 from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
+from mmf_ext.utils.configuration import load_yaml
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.datasets.manifest import ManifestError
-from mmf_ext.utils.configuration import load_yaml
 
 
 def dataset_config(name, data_dir, cache_dir, **overrides):

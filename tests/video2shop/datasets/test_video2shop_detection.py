@@ -7,10 +7,10 @@ import torch
 from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
-from video2shop.datasets.categories import PAPER_CATEGORIES
-from video2shop.datasets.manifest import ManifestError
 from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import ConfigError
+from video2shop.datasets.categories import PAPER_CATEGORIES
+from video2shop.datasets.manifest import ManifestError
 
 
 def detection_config(name, data_dir, cache_dir, **detection):

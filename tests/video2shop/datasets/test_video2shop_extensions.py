@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from mmf_ext.common.sample import SampleList
-from video2shop.datasets.manifest import ManifestError
-from video2shop.video.image_io import write_rgb
-from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy
 from tests.video2shop.helpers import BACKGROUND, SQUARE, colour_of, dataset_config, image_name, write_folder
+from video2shop.datasets.manifest import ManifestError
+from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy
+from video2shop.video.image_io import write_rgb
 
 
 def product(image: str, videos: list[str], category: str | None = None, **extra) -> dict:

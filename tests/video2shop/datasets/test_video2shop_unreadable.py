@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from mmf_ext.common.sample import SampleList
+from tests.video2shop.helpers import SQUARE, dataset_config, run_config, write_folder
 from video2shop.datasets.manifest import ManifestError
 from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy
 from video2shop.retrieval.predictions import retrieval_prediction_rows
-from tests.video2shop.helpers import SQUARE, dataset_config, run_config, write_folder
 
 
 def product(name: str, videos: list[str], category: str = "Dress") -> dict:

@@ -5,14 +5,14 @@ import json
 import pytest
 import torch
 
+from mmf_ext.utils.errors import UserError
+from tests.video2shop.helpers import save_small_run, write_shop_folder
 from video2shop.pipeline.catalog import list_catalog
 from video2shop.pipeline.gallery import Gallery, GalleryError, build_gallery
 from video2shop.pipeline.trained_model import load_trained_model
 from video2shop.retrieval.feature_bank import StaleFeatureBank
-from mmf_ext.utils.errors import UserError
 from video2shop.video.crops import model_crop
 from video2shop.video.image_io import read_rgb
-from tests.video2shop.helpers import save_small_run, write_shop_folder
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import decord
 import numpy as np
 import pytest
 
+from tests.video2shop.helpers import save_small_run
 from video2shop.datasets.dataset import ShopImages
 from video2shop.datasets.synthetic import write_mp4
 from video2shop.datasets.trajectories import TrajectoryLoader
@@ -34,7 +35,6 @@ from video2shop.video.cache import FrameCache
 from video2shop.video.image_io import write_rgb
 from video2shop.video.reader import read_frames
 from video2shop.video.sampling import evenly_spaced
-from tests.video2shop.helpers import save_small_run
 
 FRAMES = 40
 

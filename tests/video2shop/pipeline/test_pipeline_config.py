@@ -2,8 +2,8 @@
 
 import pytest
 
-from video2shop.pipeline.config import load_pipeline_config, tracker_config
 from mmf_ext.utils.errors import ConfigError
+from video2shop.pipeline.config import load_pipeline_config, tracker_config
 
 
 def test_defaults_hold_every_tracker_setting_and_t_follows_the_model():

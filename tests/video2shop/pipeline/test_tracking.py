@@ -4,13 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
+from mmf_ext.utils.errors import ConfigError
 from video2shop.pipeline.boxes import greedy_match, iou_matrix
 from video2shop.pipeline.detection import Detection
 from video2shop.pipeline.kcf import KCFTracker, kcf_params
 from video2shop.pipeline.track_filters import remove_duplicates
 from video2shop.pipeline.track_types import Track, TrackerConfig
 from video2shop.pipeline.tracking import MultiObjectTracker
-from mmf_ext.utils.errors import ConfigError
 
 HEIGHT, WIDTH = 120, 200
 

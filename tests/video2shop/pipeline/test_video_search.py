@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
+from tests.video2shop.helpers import save_small_run, write_shop_folder
 from video2shop.datasets.synthetic import write_mp4
-from video2shop.video.reader import VideoReadError
 from video2shop.pipeline.catalog import list_catalog
 from video2shop.pipeline.detection import Detection
 from video2shop.pipeline.gallery import Gallery, build_gallery
+from video2shop.pipeline.track_types import TrackerConfig
 from video2shop.pipeline.trained_model import load_trained_model
 from video2shop.pipeline.video_search import CropBuffer, find_trajectories, rank_products
 from video2shop.pipeline.video_stream import open_video, stream_frames
 from video2shop.retrieval.scoring import exact_score_matrix
-from video2shop.pipeline.track_types import TrackerConfig
-from tests.video2shop.helpers import save_small_run, write_shop_folder
+from video2shop.video.reader import VideoReadError
 
 
 @pytest.fixture(scope="module")

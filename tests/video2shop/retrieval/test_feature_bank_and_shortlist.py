@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from mmf_ext.utils.errors import UserError
+from tests.video2shop.retrieval.test_scoring import StandInScorer
 from video2shop.retrieval.feature_bank import StaleFeatureBank, file_fingerprint, load_feature_bank, save_feature_bank
 from video2shop.retrieval.scoring import exact_score_matrix
 from video2shop.retrieval.search import ShortlistSettings, search
 from video2shop.retrieval.shortlist import ShortlistIndex
-from mmf_ext.utils.errors import UserError
-from tests.video2shop.retrieval.test_scoring import StandInScorer
 
 
 def test_feature_bank_round_trip_is_tied_to_its_checkpoint(tmp_path):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests.video2shop.retrieval.test_scoring import StandInScorer
 from video2shop.retrieval.scoring import exact_score_matrix
 from video2shop.retrieval.shortlist import ShortlistIndex, rerank
 from video2shop.retrieval.surrogate import LinearSurrogate, ridge_fit, score_logits
-from tests.video2shop.retrieval.test_scoring import StandInScorer
 
 
 class LinearLogitScorer(StandInScorer):

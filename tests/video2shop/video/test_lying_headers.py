@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import moving_video
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video.cache import FrameCache
 from video2shop.video.reader import frame_count, read_frames
-from tests.conftest import moving_video
 
 FRAMES = 30
 SIZE = 80  # the square (x = 4 + 2i, 16 wide) stays inside the frame for all 30 frames
@@ -94,7 +94,7 @@ def test_a_truncated_video_whose_header_claims_every_frame_decodes_what_exists(t
 def test_a_tracklet_past_the_real_end_is_sampled_over_the_frames_that_exist(truncated_video):
     boxes = [[4 + 2 * i, 10, 20 + 2 * i, 30] for i in range(FRAMES)]
     loader = TrajectoryLoader(4, 16, 0.0, FrameCache(None), strict=True)
-    crops = loader.load(truncated_video, {i: b for i, b in enumerate(boxes)})
+    crops = loader.load(truncated_video, dict(enumerate(boxes)))
     assert crops.shape == (4, 3, 16, 16)
     # every crop follows the square: mostly red, not the noise background
     assert all(crop[0].mean() > 150 and crop[1].mean() < 90 for crop in crops)

@@ -5,13 +5,13 @@ import logging
 import numpy as np
 import pytest
 
+from tests.conftest import moving_video
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video import reader as reader_module
 from video2shop.video.cache import FrameCache
-from video2shop.video.reader import VideoReadError, frame_count, read_frames
 from video2shop.video.crops import crop_box
+from video2shop.video.reader import VideoReadError, frame_count, read_frames
 from video2shop.video.sampling import evenly_spaced, interpolate_box
-from tests.conftest import moving_video
 
 
 def test_even_sampling_is_deterministic_and_spans_the_range():
@@ -83,7 +83,7 @@ def test_unreadable_videos_are_skipped_with_a_warning_unless_strict(tmp_path, ca
 
 def test_the_cache_decodes_once_and_rebuilds_a_damaged_entry(tmp_path, monkeypatch):
     boxes = moving_video(tmp_path / "v.mp4", frames=12)
-    tracklet = {i: b for i, b in enumerate(boxes)}
+    tracklet = dict(enumerate(boxes))
     cache = FrameCache(tmp_path / "cache")
     loader = TrajectoryLoader(4, 16, 0.1, cache, strict=True)
     first = loader.load(tmp_path / "v.mp4", tracklet)
@@ -97,7 +97,7 @@ def test_the_cache_decodes_once_and_rebuilds_a_damaged_entry(tmp_path, monkeypat
     (entry,) = (tmp_path / "cache").rglob("*.npy")
     entry.write_bytes(entry.read_bytes()[:40])
     assert np.array_equal(loader.load(tmp_path / "v.mp4", tracklet), first) and cache.rebuilt == 1
-    assert not [p for p in (tmp_path / "cache").rglob("*.tmp")]
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
     other = TrajectoryLoader(5, 16, 0.1, cache, strict=True).load(tmp_path / "v.mp4", tracklet)
     assert other.shape[0] == 5  # other sampling parameters get their own entry
 

@@ -23,7 +23,6 @@ from mmf_ext.datasets.base_dataset_builder import BaseDatasetBuilder
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.datasets.dataset import ShopImages, Video2ShopEvalDataset, Video2ShopTrainDataset
 from video2shop.datasets.detection import dataset_task, detection_dataset
-from video2shop.datasets.synthetic import generate
 from video2shop.datasets.manifest import (
     Distractor,
     ManifestError,
@@ -32,9 +31,10 @@ from video2shop.datasets.manifest import (
     parse_distractors,
     parse_manifest,
 )
+from video2shop.datasets.synthetic import generate
 from video2shop.datasets.trajectories import TrajectoryLoader
-from video2shop.video.cache import FrameCache
 from video2shop.paths import dataset_defaults
+from video2shop.video.cache import FrameCache
 
 logger = logging.getLogger("mmf_ext")
 

@@ -19,12 +19,12 @@ from omegaconf import DictConfig
 
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.datasets.base_dataset import BaseDataset
+from mmf_ext.utils.errors import ConfigError
 from video2shop.datasets.manifest import ManifestError, ProductEntry
 from video2shop.modules.detection_metrics import per_image_list
 from video2shop.video.image_io import read_rgb
 from video2shop.video.reader import VideoReadError, read_frames
 from video2shop.video.sampling import evenly_spaced, interpolate_box
-from mmf_ext.utils.errors import ConfigError
 
 logger = logging.getLogger("mmf_ext")
 TASKS = ("retrieval", "detection")
@@ -226,8 +226,8 @@ def detection_dataset(
         )
     if not images:
         raise ManifestError(
-            f"dataset {name} split {split}: no boxes to detect; detection needs tracklets or shop_boxes and a `category` "
-            f"from dataset_config.{name}.categories on each product (see projects/video2shop/README.md)"
+            f"dataset {name} split {split}: no boxes to detect; detection needs tracklets or shop_boxes and a "
+            f"`category` from dataset_config.{name}.categories on each product (see projects/video2shop/README.md)"
         )
     return Video2ShopDetectionDataset(
         name, config, split, images, bool(options.get("augment", True)), bool(config.get("strict", False))

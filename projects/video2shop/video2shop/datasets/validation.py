@@ -131,9 +131,7 @@ def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: lis
     for option in options:
         key, _, value = option.partition("=")
         if key not in config:
-            raise UserError(
-                f"prepare: unknown dataset option {key!r}; known: {', '.join(str(k) for k in config.keys())}"
-            )
+            raise UserError(f"prepare: unknown dataset option {key!r}; known: {', '.join(str(k) for k in config)}")
         OmegaConf.update(config, key, value)
     OmegaConf.resolve(config) if OmegaConf.is_config(config) else None
     counts = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torchmetrics.detection import MeanAveragePrecision
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
@@ -39,8 +40,6 @@ def coco_map(
     predictions: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]], class_metrics: bool = False
 ) -> dict[str, Any]:
     """torchmetrics' COCO evaluation of xyxy boxes; -1 entries mean 'no ground truth for this'."""
-    from torchmetrics.detection import MeanAveragePrecision
-
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=class_metrics)
     metric.update(predictions, targets)
     return metric.compute()
@@ -74,10 +73,10 @@ class DetectionMAP(BaseMetric):
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         boxes, labels = per_image_list(sample_list.get("boxes")), per_image_list(sample_list.get("labels"))
         predictions = [
-            {"boxes": b.reshape(-1, 4).float(), "scores": s.reshape(-1).float(), "labels": l.reshape(-1).long()}
-            for b, s, l in zip(*(per_image_list(model_output[k]) for k in ("pred_boxes", "pred_scores", "pred_labels")))
+            {"boxes": b.reshape(-1, 4).float(), "scores": s.reshape(-1).float(), "labels": c.reshape(-1).long()}
+            for b, s, c in zip(*(per_image_list(model_output[k]) for k in ("pred_boxes", "pred_scores", "pred_labels")))
         ]
-        targets = [{"boxes": b.reshape(-1, 4).float(), "labels": l.reshape(-1).long()} for b, l in zip(boxes, labels)]
+        targets = [{"boxes": b.reshape(-1, 4).float(), "labels": c.reshape(-1).long()} for b, c in zip(boxes, labels)]
         if len(predictions) != len(targets):
             raise RuntimeError(f"detection_map: {len(predictions)} predictions for {len(targets)} images")
         overall = coco_map(predictions, targets, self.class_metrics)

@@ -176,4 +176,5 @@ class TopKRetrievalAccuracy(BaseMetric):
             return None
         protocol = "within category" if self.within_category else "whole gallery"
         paths = write_retrieval_report(report, reports_dir, split, f"{split} retrieval on {dataset_name} ({protocol})")
-        return f"{split} retrieval on {dataset_name} ({protocol}):\n{markdown_table(report)}\nreports: {', '.join(str(p) for p in paths)}"
+        listed = ", ".join(str(p) for p in paths)
+        return f"{split} retrieval on {dataset_name} ({protocol}):\n{markdown_table(report)}\nreports: {listed}"

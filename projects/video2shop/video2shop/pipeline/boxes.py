@@ -7,7 +7,7 @@ solver is not a dependency, and with few objects per frame greedy gives the same
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torchvision.ops import box_iou

@@ -1,4 +1,4 @@
-"""The pipeline's settings: projects/video2shop/video2shop/configs/pipeline/defaults.yaml < a user file < key=value overrides.
+"""The pipeline's settings: video2shop/configs/pipeline/defaults.yaml < a user file < key=value overrides.
 
 Overrides are strict as in `mmf_run` (an unknown key names the closest ones), so a typo in a
 tracking parameter is an error instead of a silently ignored value.
@@ -7,16 +7,16 @@ tracking parameter is an error instead of a silently ignored value.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from video2shop.pipeline.track_types import TrackerConfig
 from mmf_ext.utils.config_keys import unknown_key_message
 from mmf_ext.utils.configuration import apply_overrides, load_yaml, parse_opts
-from video2shop.paths import CONFIG_DIR
 from mmf_ext.utils.errors import ConfigError
+from video2shop.paths import CONFIG_DIR
+from video2shop.pipeline.track_types import TrackerConfig
 
 PIPELINE_DEFAULTS = CONFIG_DIR / "pipeline" / "defaults.yaml"
 

@@ -9,9 +9,10 @@ needs the training data or pretrained files again.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ class ClothingDetector:
         self.batch_size = int(batch_size)
 
     @classmethod
-    def from_save_dir(cls, save_dir: str | os.PathLike, **options: Any) -> "ClothingDetector":
+    def from_save_dir(cls, save_dir: str | os.PathLike, **options: Any) -> ClothingDetector:
         """The detector of an mmf_run save dir: best.ckpt when validation chose one, else current.ckpt."""
         save_dir = Path(save_dir).expanduser()
         for name in ("best.ckpt", "current.ckpt"):

@@ -28,16 +28,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from video2shop.video.image_io import read_rgb
+from mmf_ext.utils.errors import UserError
+from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text
 from video2shop.pipeline.catalog import CatalogItem
-from video2shop.video.crops import model_crop
 from video2shop.pipeline.trained_model import TrainedModel
 from video2shop.retrieval.feature_bank import file_fingerprint, load_feature_bank, save_feature_bank
 from video2shop.retrieval.search import Shortlist, ShortlistSettings, surrogate_index
 from video2shop.retrieval.shortlist import ShortlistIndex
 from video2shop.retrieval.surrogate import ReluFeatureMap
-from mmf_ext.utils.errors import UserError
-from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text
+from video2shop.video.crops import model_crop
+from video2shop.video.image_io import read_rgb
 
 logger = logging.getLogger("mmf_ext")
 FORMAT = 1

@@ -28,10 +28,11 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:20px;margin:0 0 4px} .meta{color:#666;font-size:13px;margin-bottom:20px}
 section{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px;margin-bottom:16px}
 h2{font-size:15px;margin:0 0 8px} .row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
-figure{margin:0;text-align:center;font-size:11px;width:%dpx} figure img{width:%dpx;height:%dpx;object-fit:contain;
-background:#eee;border-radius:4px} .label{color:#666;font-size:12px;margin:10px 0 4px}
+figure{margin:0;text-align:center;font-size:11px;width:THUMBpx}
+figure img{width:THUMBpx;height:THUMBpx;object-fit:contain;background:#eee;border-radius:4px}
+.label{color:#666;font-size:12px;margin:10px 0 4px}
 .empty{color:#a00}
-""" % (THUMBNAIL, THUMBNAIL, THUMBNAIL)
+""".replace("THUMB", str(THUMBNAIL))
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -79,9 +80,8 @@ def write_report(
             f"{e(trajectory.category or 'clothing')}, {span}</h2><div class='label'>video crops</div><div class='row'>"
         )
         for frame, crop in zip(trajectory.crop_frames, trajectory.crops):
-            parts.append(
-                f"<figure><img src='{png_data_uri(crop)}' alt='frame {frame}'><figcaption>frame {frame}</figcaption></figure>"
-            )
+            image = f"<img src='{png_data_uri(crop)}' alt='frame {frame}'>"
+            parts.append(f"<figure>{image}<figcaption>frame {frame}</figcaption></figure>")
         parts.append(f"</div><div class='label'>top-{len(trajectory.results)} shop items</div><div class='row'>")
         for hit in trajectory.results:
             item = items_by_id.get(hit["item_id"], {})

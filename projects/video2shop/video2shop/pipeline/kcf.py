@@ -8,13 +8,14 @@ check a moving rectangle stays within a few pixels).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import cv2
 import numpy as np
 
-from video2shop.pipeline.boxes import Box, from_xywh, to_xywh
 from mmf_ext.utils.errors import ConfigError
+from video2shop.pipeline.boxes import Box, from_xywh, to_xywh
 
 
 def kcf_params(options: Mapping[str, Any] | None, where: str = "pipeline.tracker.kcf") -> Any:

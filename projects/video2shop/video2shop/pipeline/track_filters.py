@@ -8,7 +8,7 @@ one (then the better scored, then the older) is kept, since trajectories want le
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from video2shop.pipeline.boxes import Box
 from mmf_ext.utils.errors import ConfigError
+from video2shop.pipeline.boxes import Box
 
 END_REASONS = ("lost", "missed", "stream_end")
 
@@ -57,7 +58,7 @@ class Track:
 
 @dataclass
 class TrackerConfig:
-    """Every tracking parameter (`pipeline.tracker` in projects/video2shop/video2shop/configs/pipeline/defaults.yaml)."""
+    """Every tracking parameter (`pipeline.tracker` in video2shop/configs/pipeline/defaults.yaml)."""
 
     redetect_interval: int = 5  # run the detector on every N-th fed frame (the first included)
     match_iou: float = 0.3  # a detection corrects a track when their IoU is at least this
@@ -72,9 +73,7 @@ class TrackerConfig:
     kcf: dict[str, Any] = field(default_factory=dict)  # cv2.TrackerKCF_Params fields, e.g. detect_thresh
 
     @classmethod
-    def from_config(
-        cls, node: Mapping[str, Any] | DictConfig | None, where: str = "pipeline.tracker"
-    ) -> "TrackerConfig":
+    def from_config(cls, node: Mapping[str, Any] | DictConfig | None, where: str = "pipeline.tracker") -> TrackerConfig:
         """From a config mapping; unknown keys and out-of-range values are one-line ConfigErrors."""
         if node is None:
             return cls().validated(where)
@@ -99,7 +98,7 @@ class TrackerConfig:
                     raise ConfigError(f"{where}.{f.name}={value!r} is not a valid {f.type}") from None
         return cls(**kwargs).validated(where)
 
-    def validated(self, where: str = "pipeline.tracker") -> "TrackerConfig":
+    def validated(self, where: str = "pipeline.tracker") -> TrackerConfig:
         checks = [
             ("redetect_interval", self.redetect_interval >= 1, "at least 1"),
             ("match_iou", 0.0 < self.match_iou <= 1.0, "in (0, 1]"),

@@ -12,8 +12,9 @@ long enough, with duplicates removed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np

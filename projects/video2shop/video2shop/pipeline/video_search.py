@@ -124,7 +124,7 @@ def collect_crops(
         boxes: dict[int, Box | None] = {0: None} if items is None else items.boxes(index, frame)
         for track_id, box in boxes.items():
             buffers.setdefault(track_id, CropBuffer(crop_capacity)).add(
-                index, lambda b=box: model_crop(frame, b, margin, image_size)
+                index, lambda b=box, f=frame: model_crop(f, b, margin, image_size)
             )
         last_index = index
         clock = time.perf_counter()

@@ -54,6 +54,7 @@ def load_feature_bank(path: str | os.PathLike, fingerprint: str | None = None) -
         ) from None
     if fingerprint is not None and payload.get("fingerprint") != fingerprint:
         raise StaleFeatureBank(
-            f"{path}: made by another checkpoint (fingerprint {str(payload.get('fingerprint'))[:12]}); rebuild it for this one"
+            f"{path}: made by another checkpoint (fingerprint {str(payload.get('fingerprint'))[:12]}); "
+            "rebuild it for this one"
         )
     return payload["features"], list(payload["ids"]), dict(payload.get("extra") or {})

@@ -41,7 +41,7 @@ class ShortlistSettings:
             raise ConfigError(f"shortlist embedding={self.embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
 
     @classmethod
-    def from_config(cls, node: Any) -> "ShortlistSettings | None":
+    def from_config(cls, node: Any) -> ShortlistSettings | None:
         """The settings of a config section with `enabled`; None when it is absent or disabled."""
         if node is None or not node.get("enabled", False):
             return None
@@ -96,7 +96,7 @@ class Shortlist:
     @torch.no_grad()
     def build(
         cls, scorer: FactorizedPairScorer, gallery_features: torch.Tensor, settings: ShortlistSettings
-    ) -> "Shortlist":
+    ) -> Shortlist:
         """Index this gallery as `settings` say (pooled: the gallery features, by cosine)."""
         gallery_part = scorer.gallery_projection(gallery_features)
         if settings.embedding == "pooled":
@@ -115,7 +115,7 @@ class Shortlist:
         index: ShortlistIndex,
         feature_map: ReluFeatureMap | None,
         size: int,
-    ) -> "Shortlist":
+    ) -> Shortlist:
         """A surrogate shortlist over an index built before (by `surrogate_index`, e.g. a gallery folder's)."""
         surrogate = LinearSurrogate(scorer, gallery_features, feature_map=feature_map)
         return cls(index, scorer.gallery_projection(gallery_features), size, surrogate)

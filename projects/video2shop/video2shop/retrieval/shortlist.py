@@ -13,8 +13,8 @@ import faiss
 import numpy as np
 import torch
 
-from video2shop.retrieval.interfaces import FactorizedPairScorer
 from mmf_ext.utils.errors import ConfigError
+from video2shop.retrieval.interfaces import FactorizedPairScorer
 
 INDEX_TYPES = ("flat", "sq8", "ivf", "hnsw")
 METRICS = ("cosine", "inner_product")
@@ -86,7 +86,7 @@ class ShortlistIndex:
         return faiss.serialize_index(self.index).tobytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes, metric: str, nprobe: int = 64) -> "ShortlistIndex":
+    def from_bytes(cls, data: bytes, metric: str, nprobe: int = 64) -> ShortlistIndex:
         index = cls.__new__(cls)
         index.index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         if hasattr(index.index, "nprobe"):

@@ -68,7 +68,7 @@ class ReluFeatureMap:
         dim: int = 384,
         sample: int = 4096,
         seed: int = 0,
-    ) -> "ReluFeatureMap":
+    ) -> ReluFeatureMap:
         """Centres: k-means (FAISS) of query pre-activations [N, H]; PCA on a sample of the gallery."""
         generator = torch.Generator().manual_seed(seed)
         queries = query_parts.detach().float().cpu()
@@ -106,7 +106,7 @@ class ReluFeatureMap:
         return {"centres": self.centres, "mean": self.mean, "projection": self.projection}
 
     @classmethod
-    def from_state(cls, state: dict[str, torch.Tensor]) -> "ReluFeatureMap":
+    def from_state(cls, state: dict[str, torch.Tensor]) -> ReluFeatureMap:
         return cls(state["centres"], state["mean"], state["projection"])
 
 

@@ -10,8 +10,8 @@ OpenCV) and the indices are clamped to it. Unreadable files raise VideoReadError
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import decord

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from mmf_ext.utils.errors import ConfigError
 from video2shop.models.asymnet.fusion_tree import (
     PAPER_TREES,
     FusionTree,
@@ -14,7 +15,6 @@ from video2shop.models.asymnet.fusion_tree import (
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork, SpatialPyramidPooling
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
 from video2shop.models.asymnet.vfn import VideoFeatureNetwork
-from mmf_ext.utils.errors import ConfigError
 
 
 def test_spp_gives_a_fixed_length_for_any_input_size():

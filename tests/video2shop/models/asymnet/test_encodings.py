@@ -9,9 +9,9 @@ from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
+from mmf_ext.utils.configuration import load_yaml
 from video2shop.models.asymnet.encodings import SoftFisherVector, SoftVLAD, fit_on_training_regions, normalise_encoding
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
-from mmf_ext.utils.configuration import load_yaml
 
 ASYMNET = load_yaml(registry.get_model_class("asymnet").config_path()).model_config.asymnet
 

@@ -6,10 +6,10 @@ from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
-from video2shop.video.sampling import window_starts
+from mmf_ext.utils.configuration import load_yaml
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
-from mmf_ext.utils.configuration import load_yaml
+from video2shop.video.sampling import window_starts
 
 DEFAULTS = load_yaml(registry.get_model_class("asymnet").config_path()).model_config.asymnet
 

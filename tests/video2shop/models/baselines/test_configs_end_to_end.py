@@ -1,4 +1,5 @@
-"""Every ablation and baseline overlay trains two steps and tests through mmf_run's entry on a tiny generated dataset."""
+"""Every ablation and baseline overlay trains two steps and tests through mmf_run's entry on a tiny generated
+dataset."""
 
 import math
 

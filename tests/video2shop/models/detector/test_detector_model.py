@@ -5,11 +5,11 @@ import torch
 from omegaconf import OmegaConf
 
 from mmf_ext.common.sample import Sample, SampleList
+from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.errors import ConfigError
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.models.detector.categories import detector_categories
 from video2shop.models.detector.model import ClothingDetectorModel
-from mmf_ext.utils.configuration import load_yaml
-from mmf_ext.utils.errors import ConfigError
 
 DEFAULTS = ClothingDetectorModel.config_path()
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from video2shop.models.detector.factory import build_faster_rcnn
 from mmf_ext.utils.errors import ConfigError
+from video2shop.models.detector.factory import build_faster_rcnn
 
 PROPOSALS = [torch.tensor([[10.0, 10.0, 50.0, 50.0], [11.0, 10.0, 51.0, 50.0], [60.0, 60.0, 90.0, 90.0]])]
 # background, category 1, category 2: the first two proposals are clearly clothing but split between

@@ -26,11 +26,11 @@ from torch import nn
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.utils.errors import ConfigError
+from video2shop.models.asymnet.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from video2shop.models.asymnet.fusion_tree import FusionTree, mixture_log_likelihood
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
 from video2shop.models.asymnet.vfn import VideoFeatureNetwork
-from video2shop.models.asymnet.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from video2shop.models.retrieval_model import RetrievalModel
 from video2shop.paths import model_defaults
 from video2shop.retrieval.search import ShortlistSettings, search
@@ -143,7 +143,8 @@ class AsymNet(RetrievalModel):
         return states.view(batch, len(starts), leaves, -1)
 
     def encode_gallery(self, image_features: torch.Tensor) -> torch.Tensor:
-        """IFN features of shop images [..., E] -> what the SSN reads: the features, or their encoding as a set of one."""
+        """IFN features of shop images [..., E] -> what the SSN reads: the features, or their encoding as a set of
+        one (FV / VLAD)."""
         if self.encoding is None:
             return image_features
         encoded = self.encoding(image_features.reshape(-1, 1, image_features.shape[-1]))

@@ -27,8 +27,8 @@ from torch import nn
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
-from video2shop.models.baselines.cosine import CosineRetrievalModel, build_ifn
 from mmf_ext.utils.errors import ConfigError
+from video2shop.models.baselines.cosine import CosineRetrievalModel, build_ifn
 from video2shop.paths import model_defaults
 
 SOFTMAX_TARGETS = ("identity", "category")
@@ -61,7 +61,8 @@ class ContrastiveSoftmax(CosineRetrievalModel):
         self.softmax_over = str(c.softmax_over)
         if self.softmax_over not in SOFTMAX_TARGETS:
             raise ConfigError(
-                f"model_config.contrastive_softmax.softmax_over={self.softmax_over!r}; choose {', '.join(SOFTMAX_TARGETS)}"
+                f"model_config.contrastive_softmax.softmax_over={self.softmax_over!r}; "
+                f"choose {', '.join(SOFTMAX_TARGETS)}"
             )
         self.ifn = build_ifn(c.ifn)
         feature_dim = int(c.ifn.feature_dim)
@@ -102,7 +103,8 @@ class ContrastiveSoftmax(CosineRetrievalModel):
             if pid not in self.identity_index:  # outside a trainer run: number products as they come
                 if len(self.identity_index) >= self.num_classes:
                     raise ConfigError(
-                        f"model_config.contrastive_softmax.num_identities={self.num_classes}: more products than classes"
+                        f"model_config.contrastive_softmax.num_identities={self.num_classes}: "
+                        "more products than classes"
                     )
                 self.identity_index[pid] = len(self.identity_index)
             out.append(self.identity_index[pid])

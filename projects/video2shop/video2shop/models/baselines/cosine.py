@@ -22,7 +22,8 @@ from video2shop.models.retrieval_model import RetrievalModel
 
 
 def build_ifn(config: Any) -> ImageFeatureNetwork:
-    """The IFN of asymnet's config shape (`backbone`, `spp_levels`, `feature_dim`, ...): same features, fair comparison."""
+    """The IFN of asymnet's config shape (`backbone`, `spp_levels`, `feature_dim`, ...): same features, so a fair
+    comparison."""
     return ImageFeatureNetwork(
         str(config.backbone),
         tuple(config.spp_levels),

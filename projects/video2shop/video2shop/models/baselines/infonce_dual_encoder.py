@@ -24,8 +24,8 @@ from torch import nn
 
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
-from video2shop.models.baselines.cosine import CosineRetrievalModel, build_ifn
 from mmf_ext.utils.errors import ConfigError
+from video2shop.models.baselines.cosine import CosineRetrievalModel, build_ifn
 from video2shop.paths import model_defaults
 
 TEMPORAL = ("mean", "transformer")

@@ -10,8 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from video2shop.datasets.categories import PAPER_CATEGORIES
 from mmf_ext.utils.errors import ConfigError
+from video2shop.datasets.categories import PAPER_CATEGORIES
 
 
 def _names(value: Any, where: str) -> list[str]:

@@ -12,8 +12,9 @@ state dict; anything missing is a ConfigError that says where to put the file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -142,27 +143,8 @@ def build_faster_rcnn(
         )
     if score not in SCORE_MODES:
         raise ConfigError(f"model_config.clothing_detector.score={score!r}; choose {' or '.join(SCORE_MODES)}")
-    builder, coco_weights, backbone_weights = ARCHITECTURES[architecture]
-    weights = weights_backbone = None
-    if pretrained == "coco":
-        if coco_weights is None:
-            raise ConfigError(
-                f"model_config.clothing_detector.pretrained=coco: torchvision has no COCO weights for "
-                f"{architecture}; use a local file or null"
-            )
-        weights = _cached_weights(coco_weights, "pretrained", "coco")
-        if representation_size != TORCHVISION_HEAD_WIDTH:
-            raise ConfigError(
-                f"model_config.clothing_detector.pretrained=coco keeps torchvision's box head; "
-                f"set representation_size={TORCHVISION_HEAD_WIDTH}"
-            )
-    if pretrained_backbone is not None:
-        if pretrained_backbone != "imagenet":
-            raise ConfigError(
-                f"model_config.clothing_detector.pretrained_backbone={pretrained_backbone!r}; use imagenet "
-                "(torchvision's file in the local torch cache) or null"
-            )
-        weights_backbone = _cached_weights(backbone_weights, "pretrained_backbone", "imagenet")
+    weights, weights_backbone = _torchvision_weights(architecture, pretrained, pretrained_backbone, representation_size)
+    builder = ARCHITECTURES[architecture][0]
     model = builder(
         weights=weights,
         weights_backbone=weights_backbone,
@@ -187,3 +169,31 @@ def build_faster_rcnn(
             f"model_config.clothing_detector.pretrained={pretrained}",
         )
     return model
+
+
+def _torchvision_weights(
+    architecture: str, pretrained: str | None, pretrained_backbone: str | None, representation_size: int
+) -> tuple[Any, Any]:
+    """torchvision's COCO detector weights and ImageNet backbone weights asked for, from the local torch cache."""
+    _, coco_weights, backbone_weights = ARCHITECTURES[architecture]
+    weights = weights_backbone = None
+    if pretrained == "coco":
+        if coco_weights is None:
+            raise ConfigError(
+                f"model_config.clothing_detector.pretrained=coco: torchvision has no COCO weights for "
+                f"{architecture}; use a local file or null"
+            )
+        weights = _cached_weights(coco_weights, "pretrained", "coco")
+        if representation_size != TORCHVISION_HEAD_WIDTH:
+            raise ConfigError(
+                f"model_config.clothing_detector.pretrained=coco keeps torchvision's box head; "
+                f"set representation_size={TORCHVISION_HEAD_WIDTH}"
+            )
+    if pretrained_backbone is not None:
+        if pretrained_backbone != "imagenet":
+            raise ConfigError(
+                f"model_config.clothing_detector.pretrained_backbone={pretrained_backbone!r}; use imagenet "
+                "(torchvision's file in the local torch cache) or null"
+            )
+        weights_backbone = _cached_weights(backbone_weights, "pretrained_backbone", "imagenet")
+    return weights, weights_backbone

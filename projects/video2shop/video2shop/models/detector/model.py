@@ -16,10 +16,10 @@ from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.models.base_model import BaseModel
 from mmf_ext.utils.configuration import get_global_config
+from mmf_ext.utils.errors import ConfigError
 from video2shop.models.detector.categories import detector_categories
 from video2shop.models.detector.factory import build_faster_rcnn
 from video2shop.modules.detection_metrics import per_image_list as as_list
-from mmf_ext.utils.errors import ConfigError
 from video2shop.paths import model_defaults
 
 PREDICTION_KEYS = ("pred_boxes", "pred_scores", "pred_labels")
@@ -37,8 +37,9 @@ class ClothingDetectorModel(BaseModel):
         num_classes = len(self.categories) + 1
         if c.get("num_classes") is not None and int(c.num_classes) != num_classes:
             raise ConfigError(
-                f"model_config.clothing_detector.num_classes={c.num_classes} but there are {len(self.categories)} "
-                f"categories ({', '.join(self.categories[:3])}...) plus background = {num_classes}; set num_classes=null"
+                f"model_config.clothing_detector.num_classes={c.num_classes} but there are "
+                f"{len(self.categories)} categories ({', '.join(self.categories[:3])}...) plus background = "
+                f"{num_classes}; set num_classes=null"
             )
         rpn = c.get("rpn") or {}
         self.detector = build_faster_rcnn(
