@@ -81,7 +81,9 @@ def build_optimizer(model: torch.nn.Module, config: DictConfig) -> torch.optim.O
     name = config.optimizer.type
     if not name:
         raise ConfigError("optimizer.type is empty; name an optimizer, e.g. optimizer.type=adam_w")
-    params = OmegaConf.to_container(config.optimizer.params or {}, resolve=True)
+    params = (
+        OmegaConf.to_container(config.optimizer.params, resolve=True) if config.optimizer.params is not None else {}
+    )
     try:
         return optimizer_class(str(name))(optimizer_parameters(model, config), **params)
     except TypeError as error:

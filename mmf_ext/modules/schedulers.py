@@ -137,7 +137,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: DictConfig) -> Any
             )
         return None
     name = name or "pythia"
-    params = OmegaConf.to_container(scheduler.params or {}, resolve=True)
+    params = OmegaConf.to_container(scheduler.params, resolve=True) if scheduler.params is not None else {}
     if registry.has("scheduler", name):
         scheduler_class = registry.get_scheduler_class(name)
     elif hasattr(torch.optim.lr_scheduler, name):
