@@ -183,7 +183,7 @@ class BaseDatasetBuilder(pl.LightningDataModule):
     def _eval_dataloader(self, split: str) -> DataLoader:
         dataset = self.get_dataset(split)
         sampler = UnpaddedShardSampler(len(dataset), rank=get_rank(), world_size=get_world_size())
-        batch_size = self.run_config.evaluation.get("batch_size") or self.run_config.training.batch_size
+        batch_size = self.run_config.evaluation.batch_size or self.run_config.training.batch_size
         local = max(1, int(batch_size) // get_world_size())
         kwargs = self._loader_kwargs()
         kwargs["persistent_workers"] = False

@@ -87,3 +87,17 @@ def test_a_saved_shortlist_index_gives_the_same_ranking_as_one_built_on_the_spot
         scorer, queries, gallery, topk=10, shortlist=Shortlist.from_index(scorer, gallery, again, feature_map, 40)
     )
     assert torch.equal(built[1], saved[1]) and torch.allclose(built[0], saved[0])
+
+
+def test_shortlist_settings_defaults_equal_asymnets_config_defaults():
+    from dataclasses import asdict
+
+    from mmf_ext.utils.configuration import load_yaml
+    from video2shop.paths import model_defaults
+    from video2shop.retrieval.search import ShortlistSettings
+
+    node = load_yaml(model_defaults("asymnet")).model_config.asymnet.shortlist
+    assert node.enabled is False
+    node.enabled = True
+    assert ShortlistSettings.from_config(node) == ShortlistSettings()
+    assert set(asdict(ShortlistSettings())) == set(node) - {"enabled"}

@@ -53,16 +53,16 @@ class Video2ShopBuilder(BaseDatasetBuilder):
         return dataset_defaults(cls.name)
 
     def data_dir(self, config: DictConfig) -> Path:
-        if not config.get("data_dir"):
+        if not config.data_dir:
             raise ManifestError(f"dataset_config.{self.name}.data_dir is not set; point it at your dataset folder")
         return Path(str(config.data_dir)).expanduser()
 
     def _categories(self, config: DictConfig) -> list[str]:
-        categories = config.get("categories")
+        categories = config.categories
         return list(OmegaConf.to_container(categories)) if categories else list(PAPER_CATEGORIES)
 
     def _split_file(self, config: DictConfig, split: str) -> str:
-        mapping = config.get("split_files") or {}
+        mapping = config.split_files or {}
         return str(mapping.get(split, split))
 
     def load(self, config: DictConfig, split: str):
@@ -77,7 +77,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
             manifest_name = self._split_file(config, "test")
         products = parse_manifest(root, manifest_name)
         distractors = parse_distractors(root) if split != "train" else []
-        only = config.get("category_filter")
+        only = config.category_filter
         if only:  # category-specific models (paper Sec. 5): train and evaluate on one category
             known = sorted({p.category for p in products if p.category})
             if only not in known:
@@ -97,7 +97,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
         self._check_retrieval_manifest(config, root / f"{manifest_name}.json", products, distractors, categories)
         cache_root = (
             Path(str(config.cache_dir)) / self.name
-            if config.get("use_cache", True) and config.get("cache_dir")
+            if config.use_cache and config.cache_dir
             else None
         )
         trajectories = TrajectoryLoader(
@@ -105,7 +105,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
             int(config.image_size),
             float(config.context_margin),
             FrameCache(cache_root),
-            bool(config.get("strict", False)),
+            bool(config.strict),
             warn=False,
         )
         shop = ShopImages(int(config.image_size), float(config.context_margin))
@@ -134,7 +134,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
             if category is not None and category not in known:
                 which = (
                     f"dataset_config.{self.name}.categories"
-                    if config.get("categories")
+                    if config.categories
                     else "the paper's 14 categories"
                 )
                 raise ManifestError(

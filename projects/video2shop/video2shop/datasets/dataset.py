@@ -90,7 +90,7 @@ class Video2ShopTrainDataset(BaseDataset):
         self.categories = categories
         self.positives = int(config.positives_per_trajectory)
         self.same_category_share = float(config.same_category_negative_share)
-        self.augment = bool(config.get("augment", True))
+        self.augment = bool(config.augment)
         self.by_category: dict[str | None, list[str]] = {}
         for product in products:
             self.by_category.setdefault(product.category, []).append(product.product_id)
@@ -198,7 +198,7 @@ class Video2ShopEvalDataset(BaseDataset):
             for k, path in enumerate(p.image_paths)
         ]
         self.gallery += [(d.distractor_id, d.image_path, None, d.category) for d in distractors]
-        self.topk = int(config.get("predict_topk", 20))
+        self.topk = int(config.predict_topk)
 
     def __len__(self) -> int:
         return len(self.queries) + len(self.gallery)

@@ -33,7 +33,7 @@ SHOP_WITHOUT_BOX = ("skip", "whole")
 
 def dataset_task(config: DictConfig, name: str) -> str:
     """The task a video2shop dataset serves: `retrieval` (default) or `detection`."""
-    task = str(config.get("task") or "retrieval")
+    task = str(config.task)
     if task not in TASKS:
         raise ConfigError(f"dataset_config.{name}.task={task!r}; choose {' or '.join(TASKS)}")
     return task
@@ -201,8 +201,8 @@ def detection_dataset(
     name: str, config: DictConfig, split: str, products: list[ProductEntry], categories: list[str]
 ) -> Video2ShopDetectionDataset:
     """The split's detection dataset, from the products the builder has parsed and checked."""
-    options = config.get("detection") or {}
-    shop_without_box = str(options.get("shop_images_without_box", "skip"))
+    options = config.detection
+    shop_without_box = str(options.shop_images_without_box)
     if shop_without_box not in SHOP_WITHOUT_BOX:
         raise ConfigError(
             f"dataset_config.{name}.detection.shop_images_without_box={shop_without_box!r}; choose skip or whole"
@@ -213,8 +213,8 @@ def detection_dataset(
         products,
         categories,
         int(count) if count else None,
-        bool(options.get("video_frames", True)),
-        bool(options.get("shop_images", True)),
+        bool(options.video_frames),
+        bool(options.shop_images),
         shop_without_box,
     )
     if unknown:
@@ -230,5 +230,5 @@ def detection_dataset(
             f"`category` from dataset_config.{name}.categories on each product (see projects/video2shop/README.md)"
         )
     return Video2ShopDetectionDataset(
-        name, config, split, images, bool(options.get("augment", True)), bool(config.get("strict", False))
+        name, config, split, images, bool(options.augment), bool(config.strict)
     )

@@ -42,19 +42,22 @@ class ShortlistSettings:
 
     @classmethod
     def from_config(cls, node: Any) -> ShortlistSettings | None:
-        """The settings of a config section with `enabled`; None when it is absent or disabled."""
-        if node is None or not node.get("enabled", False):
+        """The settings of a `shortlist:` config section (asymnet's defaults); None when disabled.
+
+        The field defaults above are for code that builds settings itself (gallery indexing,
+        benchmarks); a test checks they equal asymnet's yaml defaults.
+        """
+        if node is None or not node.enabled:
             return None
-        defaults = cls()
         return cls(
-            size=int(node.get("size", defaults.size)),
-            index=str(node.get("index", defaults.index)),
-            embedding=str(node.get("embedding", defaults.embedding)),
-            probe=int(node.get("probe", defaults.probe)),
-            refine=bool(node.get("refine", defaults.refine)),
-            clusters=int(node.get("clusters", defaults.clusters)),
-            dim=int(node.get("dim", defaults.dim)),
-            nprobe=int(node.get("nprobe", defaults.nprobe)),
+            size=int(node.size),
+            index=str(node.index),
+            embedding=str(node.embedding),
+            probe=int(node.probe),
+            refine=bool(node.refine),
+            clusters=int(node.clusters),
+            dim=int(node.dim),
+            nprobe=int(node.nprobe),
         )
 
 

@@ -132,8 +132,8 @@ def test_vlad_fit_finds_the_pca_subspace_and_the_cluster_centres():
 
 def test_fisher_vector_fit_recovers_weights_means_and_variances():
     features, proportions = blobs(1)
-    fv = SoftFisherVector(8, 3, 4)
-    fv.fit(features, seed=0, config={"em_iterations": 5})
+    fv = SoftFisherVector(8, 3, 4, em_iterations=5)
+    fv.fit(features, seed=0)
     projected = fv.project(features).detach()
     labels = torch.arange(3).repeat_interleave(torch.tensor([300, 180, 120]))
     order = torch.cdist(torch.stack([projected[labels == k].mean(0) for k in range(3)]), fv.means.detach()).argmin(1)

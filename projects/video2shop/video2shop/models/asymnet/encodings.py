@@ -151,7 +151,7 @@ class SetEncoding(nn.Module):
         """PCA'd descriptors [B, N, D] -> raw blocks [B, R, D] before normalisation."""
         raise NotImplementedError
 
-    def fit_codebook(self, descriptors: torch.Tensor, seed: int, config: Any) -> None:
+    def fit_codebook(self, descriptors: torch.Tensor, seed: int) -> None:
         raise NotImplementedError
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
@@ -165,7 +165,7 @@ class SetEncoding(nn.Module):
         return normalise_encoding(blocks, self.power, self.intra_eps) * math.sqrt(self.output_dim)
 
     @torch.no_grad()
-    def fit(self, features: torch.Tensor, seed: int = 0, config: Any = None) -> None:
+    def fit(self, features: torch.Tensor, seed: int = 0) -> None:
         """Fit PCA and the codebook on IFN features [M, E] (FAISS), then mark the encoder fitted."""
         array = np.ascontiguousarray(features.detach().float().cpu().numpy())
         if self.pca is not None:
@@ -174,7 +174,7 @@ class SetEncoding(nn.Module):
             self.pca.bias.copy_(torch.from_numpy(bias))
             array = array @ matrix.T + bias
         descriptors = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        self.fit_codebook(descriptors, seed, config)
+        self.fit_codebook(descriptors, seed)
         # intra eps: a tenth of a single region's largest block (median over the fit regions)
         device = self.intra_eps.device
         blocks = torch.cat(
@@ -213,7 +213,7 @@ class SoftVLAD(SetEncoding):
         weights = self.assignments(descriptors)  # [B, N, K]
         return weights.transpose(1, 2) @ descriptors - weights.sum(1).unsqueeze(-1) * self.centers
 
-    def fit_codebook(self, descriptors: torch.Tensor, seed: int, config: Any = None) -> None:
+    def fit_codebook(self, descriptors: torch.Tensor, seed: int) -> None:
         centers = torch.from_numpy(fit_kmeans(descriptors.numpy(), self.num_clusters, seed))
         self.centers.copy_(centers)
         if self.num_clusters > 1:
@@ -231,9 +231,16 @@ class SoftFisherVector(SetEncoding):
     """
 
     def __init__(
-        self, input_dim: int, num_clusters: int, pca_dim: int | None, power: float = 0.5, normalise: bool = False
+        self,
+        input_dim: int,
+        num_clusters: int,
+        pca_dim: int | None,
+        power: float = 0.5,
+        normalise: bool = False,
+        em_iterations: int = 10,
     ) -> None:
         super().__init__(input_dim, num_clusters, pca_dim, power, normalise)
+        self.em_iterations = int(em_iterations)  # EM steps of the GMM fit, started from k-means
         self.means = nn.Parameter(torch.randn(self.num_clusters, self.descriptor_dim) * 0.1)
         self.log_variances = nn.Parameter(torch.zeros(self.num_clusters, self.descriptor_dim))
         self.weight_logits = nn.Parameter(torch.zeros(self.num_clusters))
@@ -262,8 +269,8 @@ class SoftFisherVector(SetEncoding):
         g_sigma = ((s2 - 2 * mu * s1 + mu * mu * s0) / (sigma * sigma) - s0) / (count * (2 * weights).sqrt()[:, None])
         return torch.cat([g_mu, g_sigma], dim=1)  # [B, 2K, D]
 
-    def fit_codebook(self, descriptors: torch.Tensor, seed: int, config: Any = None) -> None:
-        iterations = int(config.get("em_iterations", 10)) if config is not None else 10
+    def fit_codebook(self, descriptors: torch.Tensor, seed: int) -> None:
+        iterations = self.em_iterations
         centers = torch.from_numpy(fit_kmeans(descriptors.numpy(), self.num_clusters, seed))
         log_weights, means, variances = fit_diagonal_gmm(descriptors, centers, iterations)
         self.means.copy_(means)
@@ -272,20 +279,18 @@ class SoftFisherVector(SetEncoding):
 
 
 def build_encoding(kind: str, input_dim: int, config: Any) -> SetEncoding:
-    """`fisher_vector` or `vlad` from the model's `encoding:` config section."""
-    config = config if config is not None else {}
-    pca_dim = config.get("pca_dim", 64)
+    """`fisher_vector` or `vlad` from the model's `encoding:` config section (asymnet's defaults)."""
     args = (
         input_dim,
-        int(config.get("num_clusters", 16)),
-        int(pca_dim) if pca_dim is not None else None,
-        float(config.get("power", 0.5)),
-        bool(config.get("normalise", False)),
+        int(config.num_clusters),
+        int(config.pca_dim) if config.pca_dim is not None else None,
+        float(config.power),
+        bool(config.normalise),
     )
     if kind == "vlad":
         return SoftVLAD(*args)
     if kind == "fisher_vector":
-        return SoftFisherVector(*args)
+        return SoftFisherVector(*args, em_iterations=int(config.em_iterations))
     raise ConfigError(f"encoding {kind!r} is unknown; choose {', '.join(ENCODINGS)}")
 
 
@@ -339,11 +344,10 @@ def fit_on_training_regions(encoding: SetEncoding, ifn: nn.Module, trainer: Any,
     if dataset is None:
         logger.warning("encoding: no training dataset to fit PCA and codebooks on; keeping their initial values")
         return
-    config = config if config is not None else {}
-    seed = int(config.get("seed", 0))
+    seed = int(config.seed)
     device = next(ifn.parameters()).device
-    features = region_features(ifn, dataset, int(config.get("fit_samples", 2048)), seed, device)
-    encoding.fit(features, seed, config)
+    features = region_features(ifn, dataset, int(config.fit_samples), seed, device)
+    encoding.fit(features, seed)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         for parameter in encoding.parameters():  # every rank encodes with rank 0's PCA and codebook
             torch.distributed.broadcast(parameter.data, src=0)

@@ -66,18 +66,18 @@ class AsymNet(RetrievalModel):
             tuple(c.ifn.spp_levels),
             int(c.ifn.feature_dim),
             c.ifn.get("pretrained"),
-            float(c.ifn.get("dropout", 0.0)),
+            float(c.ifn.dropout),
         )
         feature_dim = int(c.ifn.feature_dim)
         self.encoding = (
-            build_encoding(self.representation, feature_dim, c.get("encoding"))
+            build_encoding(self.representation, feature_dim, c.encoding)
             if self.representation in ENCODINGS
             else None
         )
         image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
         if self.representation == "lstm":
             self.vfn = VideoFeatureNetwork(
-                feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.get("dropout", 0.0))
+                feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout)
             )
             state_dim = int(c.vfn.hidden_dim)
             branches = (
@@ -116,7 +116,7 @@ class AsymNet(RetrievalModel):
 
     def on_train_start(self) -> None:
         if self.encoding is not None:  # FV / VLAD: fit PCA and codebooks on training regions, once
-            fit_on_training_regions(self.encoding, self.ifn, self.trainer, self.config.get("encoding"))
+            fit_on_training_regions(self.encoding, self.ifn, self.trainer, self.config.encoding)
 
     # -- encoding ---------------------------------------------------------------------------
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:

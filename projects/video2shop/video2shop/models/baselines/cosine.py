@@ -28,8 +28,8 @@ def build_ifn(config: Any) -> ImageFeatureNetwork:
         str(config.backbone),
         tuple(config.spp_levels),
         int(config.feature_dim),
-        config.get("pretrained"),
-        float(config.get("dropout", 0.0)),
+        config.pretrained,
+        float(config.dropout),
     )
 
 

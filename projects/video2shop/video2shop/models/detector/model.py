@@ -35,32 +35,32 @@ class ClothingDetectorModel(BaseModel):
         c = self.config
         self.categories = detector_categories(c, get_global_config())
         num_classes = len(self.categories) + 1
-        if c.get("num_classes") is not None and int(c.num_classes) != num_classes:
+        if c.num_classes is not None and int(c.num_classes) != num_classes:
             raise ConfigError(
                 f"model_config.clothing_detector.num_classes={c.num_classes} but there are "
                 f"{len(self.categories)} categories ({', '.join(self.categories[:3])}...) plus background = "
                 f"{num_classes}; set num_classes=null"
             )
-        rpn = c.get("rpn") or {}
+        rpn = c.rpn
         self.detector = build_faster_rcnn(
             str(c.architecture),
             num_classes,
             representation_size=int(c.representation_size),
-            pretrained=c.get("pretrained"),
-            pretrained_backbone=c.get("pretrained_backbone"),
-            trainable_backbone_layers=c.get("trainable_backbone_layers"),
-            roi_sampling_ratio=int(c.get("roi_sampling_ratio", 2)),
-            score=str(c.get("score", "item")),
+            pretrained=c.pretrained,
+            pretrained_backbone=c.pretrained_backbone,
+            trainable_backbone_layers=c.trainable_backbone_layers,
+            roi_sampling_ratio=int(c.roi_sampling_ratio),
+            score=str(c.score),
             min_size=int(c.min_size),
             max_size=int(c.max_size),
             box_score_thresh=float(c.score_threshold),
             box_nms_thresh=float(c.nms),
             box_detections_per_img=int(c.detections_per_image),
             box_batch_size_per_image=int(c.box_batch_size_per_image),
-            rpn_pre_nms_top_n_train=int(rpn.get("pre_nms_top_n_train", 2000)),
-            rpn_post_nms_top_n_train=int(rpn.get("post_nms_top_n_train", 2000)),
-            rpn_pre_nms_top_n_test=int(rpn.get("pre_nms_top_n_test", 1000)),
-            rpn_post_nms_top_n_test=int(rpn.get("post_nms_top_n_test", 1000)),
+            rpn_pre_nms_top_n_train=int(rpn.pre_nms_top_n_train),
+            rpn_post_nms_top_n_train=int(rpn.post_nms_top_n_train),
+            rpn_pre_nms_top_n_test=int(rpn.pre_nms_top_n_test),
+            rpn_post_nms_top_n_test=int(rpn.post_nms_top_n_test),
         )
 
     # -- inputs -----------------------------------------------------------------------------
