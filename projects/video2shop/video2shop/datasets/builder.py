@@ -95,11 +95,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
             return detection_dataset(self.name, config, split, products, self._categories(config))
         categories = self._categories(config)
         self._check_retrieval_manifest(config, root / f"{manifest_name}.json", products, distractors, categories)
-        cache_root = (
-            Path(str(config.cache_dir)) / self.name
-            if config.use_cache and config.cache_dir
-            else None
-        )
+        cache_root = Path(str(config.cache_dir)) / self.name if config.use_cache and config.cache_dir else None
         trajectories = TrajectoryLoader(
             int(config.num_frames),
             int(config.image_size),
@@ -132,11 +128,7 @@ class Video2ShopBuilder(BaseDatasetBuilder):
         ]
         for category, owner in named:
             if category is not None and category not in known:
-                which = (
-                    f"dataset_config.{self.name}.categories"
-                    if config.categories
-                    else "the paper's 14 categories"
-                )
+                which = f"dataset_config.{self.name}.categories" if config.categories else "the paper's 14 categories"
                 raise ManifestError(
                     f"{manifest}: {owner} has category {category!r}, which is not in {which}; "
                     f"set dataset_config.{self.name}.categories to the full list of your categories"

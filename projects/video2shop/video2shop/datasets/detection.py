@@ -229,6 +229,4 @@ def detection_dataset(
             f"dataset {name} split {split}: no boxes to detect; detection needs tracklets or shop_boxes and a "
             f"`category` from dataset_config.{name}.categories on each product (see projects/video2shop/README.md)"
         )
-    return Video2ShopDetectionDataset(
-        name, config, split, images, bool(options.augment), bool(config.strict)
-    )
+    return Video2ShopDetectionDataset(name, config, split, images, bool(options.augment), bool(config.strict))

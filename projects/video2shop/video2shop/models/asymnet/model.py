@@ -70,15 +70,11 @@ class AsymNet(RetrievalModel):
         )
         feature_dim = int(c.ifn.feature_dim)
         self.encoding = (
-            build_encoding(self.representation, feature_dim, c.encoding)
-            if self.representation in ENCODINGS
-            else None
+            build_encoding(self.representation, feature_dim, c.encoding) if self.representation in ENCODINGS else None
         )
         image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
         if self.representation == "lstm":
-            self.vfn = VideoFeatureNetwork(
-                feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout)
-            )
+            self.vfn = VideoFeatureNetwork(feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout))
             state_dim = int(c.vfn.hidden_dim)
             branches = (
                 list(OmegaConf.to_container(c.tree, resolve=True)) if self.fusion == "tree" else [int(c.num_leaves)]
