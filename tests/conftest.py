@@ -1,75 +1,19 @@
-"""Shared test helpers: the repository root, the tiny plugin package, CLI runners, generated data."""
+"""Test fixtures (plain helpers live in tests/helpers.py): the imported always_one plugin and generated data."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from video2shop.datasets.synthetic import generate, write_mp4
+from tests.helpers import PLUGIN_DIR, moving_video
+from video2shop.datasets.synthetic import generate
 from video2shop.video.image_io import write_rgb
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_ROOT = REPO_ROOT / "projects" / "video2shop"
-PLUGIN_DIR = REPO_ROOT / "tests" / "plugins" / "always_one"
-PLUGIN_CONFIG = PLUGIN_DIR / "config.yaml"
-
 torch.set_num_threads(1)
-
-
-def plugin_opts(save_dir: Path, *extra: str) -> list[str]:
-    return [
-        f"config={PLUGIN_CONFIG}",
-        "model=always_one_model",
-        "dataset=always_one",
-        f"env.user_dir={PLUGIN_DIR}",
-        f"env.save_dir={save_dir}",
-        "training.progress_bar=false",
-        *extra,
-    ]
-
-
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # The tree under test first, framework and plugin, whatever an editable install points at.
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(PLUGIN_ROOT), env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    env.pop("MMF_DEBUG", None)
-    return env
-
-
-def run_cli(module: str, args: list[str], timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=cli_env(),
-        cwd=REPO_ROOT,
-        **kwargs,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def load_state(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-
-
-def max_param_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    assert a.keys() == b.keys()
-    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
 @pytest.fixture
@@ -86,21 +30,6 @@ def synthetic_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "data"
     generate(root, products=12, seed=3, frames=10, video_size=64, image_size=48)
     return root
-
-
-def moving_video(path: Path, frames: int = 12, size: int = 48) -> list[list[int]]:
-    """A square moving right over noise; returns its boxes."""
-    rng = np.random.default_rng(0)
-    images, boxes = [], []
-    for i in range(frames):
-        frame = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
-        x = 4 + i * 2
-        frame[10:30, x : x + 16] = (200, 30, 30)
-        images.append(frame)
-        boxes.append([x, 10, x + 16, 30])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_mp4(path, images)
-    return boxes
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mmf_ext.utils.errors import ConfigError
+from mmf_ext.utils.errors import ConfigError, one_line
 
 MMF_ROOT = Path(__file__).resolve().parents[1]  # the framework package: MMF's get_mmf_root()
 REPO_ROOT = MMF_ROOT.parent  # the checkout (or site-packages) holding it
@@ -101,7 +101,7 @@ def read_config_file(path: Path) -> DictConfig:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
     except OmegaConfBaseException as error:
-        raise ConfigError(f"{path}: {first_line(error)}") from None
+        raise ConfigError(f"{path}: {one_line(error)}") from None
     if isinstance(data, ListConfig):
         raise ConfigError(f"{path}: a config file must hold a mapping at the top, found a list")
     return data
@@ -139,10 +139,5 @@ def _merge(base: DictConfig, data: DictConfig, path: Path) -> DictConfig:
     try:
         return OmegaConf.merge(base, data)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"{path}: {first_line(error)}") from None
+        raise ConfigError(f"{path}: {one_line(error)}") from None
 
-
-def first_line(error: BaseException) -> str:
-    """An exception's first message line (its type name when it has no message)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

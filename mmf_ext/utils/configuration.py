@@ -30,14 +30,13 @@ from mmf_ext.common.registry import registry
 from mmf_ext.utils.config_files import (
     MMF_ROOT,
     REPO_ROOT,
-    first_line,
     load_config_tree,
     load_yaml,
     read_config_file,
 )
 from mmf_ext.utils.config_keys import Schema, leaf_keys, unknown_key_message
 from mmf_ext.utils.env import import_user_module, setup_imports
-from mmf_ext.utils.errors import ConfigError
+from mmf_ext.utils.errors import ConfigError, one_line
 from mmf_ext.utils.file_io import atomic_write_text
 from mmf_ext.utils.mmf_keys import refused_message, renamed_message
 
@@ -231,7 +230,7 @@ def _merge_layers(base: DictConfig, layers: list[Layer], reset_optimizer: bool =
         try:
             merged = OmegaConf.merge(merged, layer.data)
         except OmegaConfBaseException as error:
-            raise ConfigError(f"{layer.where}: {first_line(error)}") from None
+            raise ConfigError(f"{layer.where}: {one_line(error)}") from None
     return merged
 
 
@@ -302,7 +301,7 @@ def apply_overrides(config: DictConfig, overrides: list[tuple[str, str]], schema
         try:
             OmegaConf.update(config, key, parse_value(raw_value), merge=False, force_add=True)
         except OmegaConfBaseException as error:
-            raise ConfigError(f"cannot set {key}={raw_value}: {first_line(error)}") from None
+            raise ConfigError(f"cannot set {key}={raw_value}: {one_line(error)}") from None
     return config
 
 
@@ -345,7 +344,7 @@ def _resolved(config: DictConfig) -> DictConfig:
     try:
         OmegaConf.resolve(config)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"config interpolation failed: {first_line(error)}") from None
+        raise ConfigError(f"config interpolation failed: {one_line(error)}") from None
     return config
 
 

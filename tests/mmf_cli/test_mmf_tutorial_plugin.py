@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, cli_env
+from tests.helpers import REPO_ROOT, cli_env
 
 PLUGIN = REPO_ROOT / "tests" / "plugins" / "mmf_tutorial"
 

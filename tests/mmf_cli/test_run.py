@@ -8,7 +8,7 @@ import yaml
 
 from mmf_cli.predict import predict
 from mmf_cli.run import run
-from tests.conftest import PLUGIN_DIR, load_state, max_param_diff, plugin_opts, run_cli
+from tests.helpers import PLUGIN_DIR, load_state, max_param_diff, plugin_opts, run_cli
 
 
 def test_programmatic_run_trains_validates_tests_and_writes_the_save_dir(tmp_path):

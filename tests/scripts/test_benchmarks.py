@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT, cli_env
+from tests.helpers import REPO_ROOT, cli_env
 
 
 def run_benchmark(*args):
@@ -79,7 +79,7 @@ def test_pipeline_benchmark_reports_every_stage():
 
 
 def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):
-    from tests.video2shop.helpers import save_small_run
+    from tests.helpers import save_small_run
 
     checkpoint = save_small_run(tmp_path / "save", tmp_path / "data")
     result = run_benchmark(

@@ -4,7 +4,7 @@ import pytest
 
 from mmf_ext.utils.build import build_model
 from mmf_ext.utils.configuration import build_config, load_yaml
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 ABLATIONS = sorted((REPO_ROOT / "projects" / "video2shop" / "configs" / "ablations").glob("*.yaml"))
 CONFIGS = [

@@ -5,7 +5,7 @@ import json
 
 from mmf_cli.predict import predict
 from mmf_cli.run import run
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def options(save_dir, data_dir, *extra):

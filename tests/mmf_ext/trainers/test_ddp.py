@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mmf_cli.run import run
-from tests.conftest import REPO_ROOT, cli_env, free_port, load_state, max_param_diff, plugin_opts
+from tests.helpers import REPO_ROOT, cli_env, free_port, load_state, max_param_diff, plugin_opts
 
 OPTS = [
     "training.max_updates=20",

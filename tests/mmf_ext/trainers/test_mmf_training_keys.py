@@ -10,7 +10,7 @@ from mmf_cli.run import run
 from mmf_ext.common.registry import registry
 from mmf_ext.trainers.callbacks import Callback, NaNLossError
 from mmf_ext.utils.errors import ConfigError
-from tests.conftest import load_state, max_param_diff, plugin_opts
+from tests.helpers import load_state, max_param_diff, plugin_opts
 
 
 @registry.register_callback("test_counting_lightning_callback")

@@ -8,7 +8,7 @@ import time
 import torch
 
 from mmf_ext.utils.checkpoint import save_checkpoint_file
-from tests.conftest import REPO_ROOT, cli_env, max_param_diff, plugin_opts, run_cli
+from tests.helpers import REPO_ROOT, cli_env, max_param_diff, plugin_opts, run_cli
 
 STEPS = 400
 OPTS = [

@@ -2,7 +2,7 @@ import pytest
 
 from mmf_cli.run import run
 from mmf_ext.utils.errors import ConfigError
-from tests.conftest import plugin_opts
+from tests.helpers import plugin_opts
 
 
 def test_early_stop_ends_training_when_the_criteria_stops_improving(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from mmf_ext.utils.configuration import build_config, parse_opts
 from mmf_ext.utils.errors import ConfigError
-from tests.conftest import PLUGIN_DIR, cli_env, run_cli
+from tests.helpers import PLUGIN_DIR, cli_env, run_cli
 
 BASE = ["model=always_one_model", "dataset=always_one", f"env.user_dir={PLUGIN_DIR}"]
 

@@ -4,7 +4,7 @@ import pytest
 
 from mmf_ext.utils.configuration import build_config, load_yaml
 from mmf_ext.utils.errors import ConfigError
-from tests.conftest import PLUGIN_DIR
+from tests.helpers import PLUGIN_DIR
 
 BASE = ["model=always_one_model", "dataset=always_one", f"env.user_dir={PLUGIN_DIR}"]
 

@@ -1,7 +1,7 @@
 import torch.distributed as dist
 
 from mmf_ext.utils.distributed import detect_launch, is_dist_initialized, shutdown_process_group
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def test_torchrun_environment_is_detected_with_nodes_and_local_rank():

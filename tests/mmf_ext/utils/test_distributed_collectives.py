@@ -5,7 +5,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mmf_ext.utils import distributed as d
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def test_without_a_process_group_the_collectives_return_their_input():

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def test_make_synthetic_validate_and_prepare(tmp_path):
@@ -62,7 +62,7 @@ def test_prepare_without_a_dataset_is_a_one_line_error(tmp_path):
 def test_validate_names_every_kind_of_problem_with_file_and_place(tmp_path, capsys):
     """In-process: missing files, escaping paths, bad JSON with line and column, boxes outside the
     frame or image, products without videos, unreadable media and distractor problems."""
-    from tests.video2shop.helpers import SQUARE, write_folder
+    from tests.helpers import SQUARE, write_folder
     from video2shop.cli.data import validate_main
     from video2shop.video.image_io import write_rgb
 

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.video2shop.helpers import save_small_run, write_shop_folder
+from tests.helpers import save_small_run, write_shop_folder
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
 from video2shop.cli.main import main
 

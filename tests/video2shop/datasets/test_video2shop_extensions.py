@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmf_ext.common.sample import SampleList
-from tests.video2shop.helpers import BACKGROUND, SQUARE, colour_of, dataset_config, image_name, write_folder
+from tests.helpers import BACKGROUND, SQUARE, colour_of, dataset_config, image_name, write_folder
 from video2shop.datasets.manifest import ManifestError
 from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy
 from video2shop.video.image_io import write_rgb

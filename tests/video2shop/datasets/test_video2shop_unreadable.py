@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mmf_ext.common.sample import SampleList
-from tests.video2shop.helpers import SQUARE, dataset_config, run_config, write_folder
+from tests.helpers import SQUARE, dataset_config, run_config, write_folder
 from video2shop.datasets.manifest import ManifestError
 from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy
 from video2shop.retrieval.predictions import retrieval_prediction_rows
@@ -144,7 +144,7 @@ def test_prepare_still_names_each_unreadable_file(broken_folder, tmp_path, proje
 
 
 def run_options(root: Path, save_dir: Path, *extra: str) -> list[str]:
-    from tests.conftest import REPO_ROOT
+    from tests.helpers import REPO_ROOT
 
     return [
         f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}",

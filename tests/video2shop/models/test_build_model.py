@@ -10,7 +10,7 @@ from mmf_ext.common.registry import registry
 from mmf_ext.utils.build import build_model, checkpoint_run_config, find_run_config
 from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import UserError
-from tests.video2shop.helpers import save_small_run
+from tests.helpers import save_small_run
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmf_ext.utils.errors import UserError
-from tests.video2shop.helpers import save_small_run, write_shop_folder
+from tests.helpers import save_small_run, write_shop_folder
 from video2shop.pipeline.catalog import list_catalog
 from video2shop.pipeline.gallery import Gallery, GalleryError, build_gallery
 from video2shop.pipeline.trained_model import load_trained_model

@@ -20,7 +20,7 @@ import decord
 import numpy as np
 import pytest
 
-from tests.video2shop.helpers import save_small_run
+from tests.helpers import save_small_run
 from video2shop.datasets.dataset import ShopImages
 from video2shop.datasets.synthetic import write_mp4
 from video2shop.datasets.trajectories import TrajectoryLoader

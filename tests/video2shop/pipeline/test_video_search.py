@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.video2shop.helpers import save_small_run, write_shop_folder
+from tests.helpers import save_small_run, write_shop_folder
 from video2shop.datasets.synthetic import write_mp4
 from video2shop.pipeline.catalog import list_catalog
 from video2shop.pipeline.detection import Detection

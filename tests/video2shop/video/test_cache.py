@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import moving_video
-from tests.video2shop.helpers import SQUARE, dataset_config, run_config, write_folder
+from tests.helpers import SQUARE, dataset_config, moving_video, run_config, write_folder
 from video2shop.datasets import trajectories as trajectories_module
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video.cache import FrameCache

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import moving_video
+from tests.helpers import moving_video
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video.cache import FrameCache
 from video2shop.video.reader import frame_count, read_frames

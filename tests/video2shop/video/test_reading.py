@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from tests.conftest import moving_video
+from tests.helpers import moving_video
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.video import reader as reader_module
 from video2shop.video.cache import FrameCache

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from tests.conftest import REPO_ROOT, load_state
+from tests.helpers import REPO_ROOT, load_state
 
 ABLATIONS = REPO_ROOT / "projects" / "video2shop" / "configs" / "ablations"
 

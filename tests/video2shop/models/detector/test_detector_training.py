@@ -107,7 +107,7 @@ def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
 
 
 def test_video2shop_search_runs_with_the_trained_detector_checkpoint(trained, synthetic_dir, tmp_path):
-    from tests.video2shop.helpers import save_small_run
+    from tests.helpers import save_small_run
     from video2shop.cli.main import main
 
     save_dir, _ = trained

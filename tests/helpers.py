@@ -1,15 +1,20 @@
-"""Test helpers of the video2shop plugin: hand-made dataset folders and a small trained-run stand-in.
+"""Test helpers, in one module: paths, the always_one plugin's options, CLI runners, state comparisons,
+generated videos, and the video2shop plugin's hand-made dataset folders and small run stand-ins.
 
 Dataset folders are in the video2shop format with every optional extension in play: shop images
 are solid colours (one per image), so a loaded shop image tells which file it came from; videos are
-the conftest's red square moving over noise. `save_small_run` writes a tiny untrained AsymNet as an
-mmf_run save dir would hold it; `write_shop_folder` a folder of shop images.
+a red square moving over noise (`moving_video`). `save_small_run` writes a tiny untrained AsymNet
+as an mmf_run save dir would hold it; `write_shop_folder` a folder of shop images.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +25,77 @@ from omegaconf import DictConfig, OmegaConf
 from mmf_ext.common.registry import registry
 from mmf_ext.utils.build import build_model
 from mmf_ext.utils.configuration import build_config, default_config, load_yaml, save_config
-from tests.conftest import REPO_ROOT, moving_video
+from video2shop.datasets.synthetic import write_mp4
 from video2shop.video.image_io import write_rgb
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_ROOT = REPO_ROOT / "projects" / "video2shop"
+PLUGIN_DIR = REPO_ROOT / "tests" / "plugins" / "always_one"
+PLUGIN_CONFIG = PLUGIN_DIR / "config.yaml"
+
+
+def plugin_opts(save_dir: Path, *extra: str) -> list[str]:
+    return [
+        f"config={PLUGIN_CONFIG}",
+        "model=always_one_model",
+        "dataset=always_one",
+        f"env.user_dir={PLUGIN_DIR}",
+        f"env.save_dir={save_dir}",
+        "training.progress_bar=false",
+        *extra,
+    ]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The tree under test first, framework and plugin, whatever an editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(PLUGIN_ROOT), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    env.pop("MMF_DEBUG", None)
+    return env
+
+
+def run_cli(module: str, args: list[str], timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=REPO_ROOT,
+        **kwargs,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def max_param_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def moving_video(path: Path, frames: int = 12, size: int = 48) -> list[list[int]]:
+    """A square moving right over noise; returns its boxes."""
+    rng = np.random.default_rng(0)
+    images, boxes = [], []
+    for i in range(frames):
+        frame = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+        x = 4 + i * 2
+        frame[10:30, x : x + 16] = (200, 30, 30)
+        images.append(frame)
+        boxes.append([x, 10, x + 16, 30])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, images)
+    return boxes
+
 
 SQUARE = {i: [4 + 2 * i, 10, 20 + 2 * i, 30] for i in range(12)}  # the red square of moving_video
 BACKGROUND = {i: [2, 34, 30, 47] for i in range(12)}  # a strip of noise below it
