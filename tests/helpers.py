@@ -197,3 +197,10 @@ def write_shop_folder(folder: Path, count: int, size: int = 40, seed: int = 0) -
         write_rgb(path, image)
         paths.append(path)
     return paths
+
+
+def last_run(save_dir: Path, run_type: str) -> Path:
+    """The newest `<save_dir>/<run_type>/<time>/` folder: where a run that does not train writes."""
+    runs = sorted((Path(save_dir) / run_type).iterdir(), key=lambda p: p.stat().st_mtime)
+    assert runs, f"no {run_type} run under {save_dir}"
+    return runs[-1]

@@ -105,6 +105,10 @@ class BaseModel(pl.LightningModule):
         """Whether the current weights may become best.ckpt; a staged model says no mid-recipe."""
         return True
 
+    def progress_label(self) -> str | None:
+        """A few words for the progress bar (e.g. a staged model's current phase), or None."""
+        return None
+
     def aggregate_eval_outputs(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, Any]:
         """Combine the per-sample outputs of a whole evaluation split, gathered from all ranks.
 

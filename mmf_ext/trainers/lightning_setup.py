@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmf_ext.common.registry import registry
 from mmf_ext.trainers.callbacks.base import Callback as MMFStyleCallback
 from mmf_ext.trainers.callbacks.base import MMFCallbackAdapter
+from mmf_ext.trainers.callbacks.logistics import UpdateProgressBar
 from mmf_ext.utils.configuration import component_entries
 from mmf_ext.utils.distributed import LaunchInfo
 from mmf_ext.utils.errors import ConfigError
@@ -207,8 +210,31 @@ def user_callbacks(config: DictConfig, trainer: Any) -> list[Callback]:
     return callbacks
 
 
+def shows_progress_bar(config: DictConfig) -> bool:
+    """training.progress_bar on a terminal; a log file or a CI console gets the progress lines instead."""
+    return bool(config.training.progress_bar) and sys.stdout.isatty()
+
+
 def progress_callbacks(config: DictConfig) -> list[Callback]:
+    """The learning rate logged every update, and (training.progress_bar) one bar over the updates."""
     callbacks: list[Callback] = [LearningRateMonitor(logging_interval="step")]
-    if config.training.progress_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, int(config.training.log_interval) // 10)))
+    if shows_progress_bar(config):
+        callbacks.append(UpdateProgressBar())
     return callbacks
+
+
+# Lightning's advice and known, harmless deprecation notices that a run's reader cannot act on.
+_NOISE = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r"The number of training batches .* is smaller than the logging interval.*",
+    r".*returned None if it was on purpose.*",
+    r"The '\w+_dataloader' does not have many workers.*",
+)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's warnings but not its info lines (device banners, tips) or known noise."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in _NOISE:
+        warnings.filterwarnings("ignore", message=pattern)

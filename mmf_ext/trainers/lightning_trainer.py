@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers import lightning_setup as setup
 from mmf_ext.trainers.callbacks import EvaluationLoop, IntervalLogger, MMFCheckpoint, NaNLossStop
 from mmf_ext.trainers.callbacks.checkpoint import check_criteria_at_start
-from mmf_ext.trainers.resume import StartPoint, load_start_weights, start_point
+from mmf_ext.trainers.resume import StartPoint, check_start_checkpoint, load_start_weights, start_point
 from mmf_ext.utils.build import build_model
 from mmf_ext.utils.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from mmf_ext.utils.configuration import log_detailed_config, save_config
@@ -35,6 +36,17 @@ from mmf_ext.utils.logger import setup_logging
 logger = logging.getLogger("mmf_ext")
 
 RUN_TYPES = ("train", "val", "test", "train_val", "train_val_test", "train_inference", "predict")
+
+
+def evaluation_run_dir(save_dir: Path, run_type: str) -> Path:
+    """`<save_dir>/<run_type>/<time>/` for a run that does not train (a number added if it exists)."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    folder = save_dir / run_type / stamp
+    count = 1
+    while folder.exists():
+        folder = save_dir / run_type / f"{stamp}_{count}"
+        count += 1
+    return folder
 
 
 class _RestoreOptimizerState(Callback):
@@ -61,9 +73,11 @@ class LightningTrainer:
         registry.register("config", config)
         self.launch = detect_launch()
         self.save_dir = Path(config.env.save_dir).expanduser()
-        self.log_dir = Path(config.env.log_dir).expanduser() if config.env.log_dir else self.save_dir
+        # A run that does not train never touches the training run's files: it gets its own folder.
+        self.run_dir = self.save_dir if "train" in self.run_type else evaluation_run_dir(self.save_dir, self.run_type)
+        self.log_dir = Path(config.env.log_dir).expanduser() if config.env.log_dir else self.run_dir
         self.reports_dir = (
-            Path(config.env.report_dir).expanduser() if config.env.report_dir else self.save_dir / "reports"
+            Path(config.env.report_dir).expanduser() if config.env.report_dir else self.run_dir / "reports"
         )
         self.results: dict[str, dict[str, float]] = {}
         self.prediction_files: list[Path] = []
@@ -111,11 +125,11 @@ class LightningTrainer:
             accumulate_grad_batches=int(training.update_frequency),
             benchmark=bool(training.cudnn_benchmark),
             callbacks=callbacks,
-            logger=setup.loggers(self.config, self.save_dir, self.log_dir),
+            logger=setup.loggers(self.config, self.run_dir, self.log_dir),
             plugins=[AtomicCheckpointIO()],
-            default_root_dir=str(self.save_dir),
-            enable_progress_bar=bool(training.progress_bar),
-            enable_model_summary=self.launch.rank == 0,
+            default_root_dir=str(self.run_dir),
+            enable_progress_bar=False,  # UpdateProgressBar (training.progress_bar) counts updates instead
+            enable_model_summary=False,
             detect_anomaly=bool(training.detect_anomaly),
             **setup.gradient_clipping(self.config),
         )
@@ -139,7 +153,11 @@ class LightningTrainer:
         loop = EvaluationLoop(
             metrics, self.reports_dir, predict, str(evaluation.predict_file_format), bool(evaluation.use_cpu)
         )
-        callbacks: list[Callback] = [loop, checkpoint, IntervalLogger(int(training.log_interval))]
+        callbacks: list[Callback] = [
+            loop,
+            checkpoint,
+            IntervalLogger(int(training.log_interval), not setup.shows_progress_bar(self.config)),
+        ]
         if training.exit_on_nan_losses:
             callbacks.append(NaNLossStop())
         if point.optimizer_state:
@@ -159,6 +177,7 @@ class LightningTrainer:
             bool(training.colored_logs),
             bool(training.should_not_log),
         )
+        setup.quiet_lightning()
         seed = training.seed
         if seed is not None:
             if int(seed) == -1:
@@ -174,6 +193,7 @@ class LightningTrainer:
         model = self.model = self.build_model()
         datamodule = self.build_datamodule()
         point = start_point(self.config, self.save_dir)
+        self._check_weights(model, point)
         load_start_weights(model, self.config, point)
         callbacks, checkpoint, loop = self._callbacks(point)  # config errors before any data work
         datamodule.prepare_data()
@@ -183,8 +203,11 @@ class LightningTrainer:
             max_updates = setup.max_updates(self.config, len(datamodule.get_dataset("train")))
             self.config.training.max_updates = max_updates
         if self.launch.rank == 0:  # the resolved values (global batch, updates) as the run uses them
-            save_config(self.config, self.save_dir)
+            save_config(self.config, self.run_dir)
             log_detailed_config(self.config)
+            total = sum(p.numel() for p in model.parameters())
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            logger.info("model %s: %s parameters (%s trainable)", self.config.model, f"{total:,}", f"{trainable:,}")
         trainer = self.trainer = self._pl_trainer(plan, max_updates, callbacks)
         try:
             self._run_stages(trainer, model, datamodule, point, checkpoint, loop)
@@ -193,7 +216,39 @@ class LightningTrainer:
                 point.temporary.unlink(missing_ok=True)
         self.results = dict(loop.results)
         self.prediction_files = list(loop.prediction_files)
+        if self.launch.rank == 0:
+            self._summary(checkpoint)
         return self.results
+
+    def _check_weights(self, model: Any, point: StartPoint) -> None:
+        """No silent runs of untrained weights; no checkpoint of another model or shape."""
+        check_start_checkpoint(model, self.config, point)
+        untrained = point.ckpt_path is None and point.weights_from is None
+        if "train" not in self.run_type and untrained and not self.config.checkpoint.allow_untrained:
+            raise ConfigError(
+                f"run_type={self.run_type} would evaluate untrained weights: give checkpoint.resume_file=PATH "
+                "(or checkpoint.resume=true for <save_dir>/current.ckpt), or checkpoint.allow_untrained=true "
+                "to measure an untrained model on purpose"
+            )
+
+    def _summary(self, checkpoint: MMFCheckpoint) -> None:
+        """The closing lines: headline metrics, rounded, and where everything went."""
+        for split, values in self.results.items():
+            headline = {k.split("/")[-1]: v for k, v in values.items() if k.count("/") == 2}
+            if headline:
+                text = ", ".join(f"{name} {value:.4g}" for name, value in headline.items())
+                logger.info("%s: %s", split, text)
+        if "train" in self.run_type:
+            best = f", best.ckpt (update {checkpoint.best_step})" if checkpoint.best_step is not None else ""
+            logger.info("checkpoints: %s (current.ckpt%s, models/)", self.save_dir, best)
+        for path in self.prediction_files:
+            logger.info("predictions: %s", path)
+        logger.info(
+            "reports: %s; log: %s; config: %s",
+            self.reports_dir,
+            self.log_dir / "train.log",
+            self.run_dir / "config.yaml",
+        )
 
     def _run_stages(
         self,
@@ -211,14 +266,14 @@ class LightningTrainer:
             ckpt_path = None  # evaluate the weights training ended with (or the restored best)
             validates = self.run_type in ("train_val", "train_val_test")
             if validates and loop.steps.get("val") != trainer.global_step:
-                trainer.validate(model, datamodule=datamodule)
+                trainer.validate(model, datamodule=datamodule, verbose=False)
             if validates:
                 self._restore_best(model, checkpoint)
             self._write_final(model)
         elif self.run_type == "val" or (self.config.evaluation.predict and "val" in self.run_type):
-            trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
         if self.run_type in ("test", "train_val_test", "train_inference"):
-            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
         if self.run_type == "predict":
             trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mmf_ext.utils.build import saved_model_name, weights_mismatch
 from mmf_ext.utils.checkpoint import load_checkpoint_file, load_model_weights, save_checkpoint_file
 from mmf_ext.utils.errors import ConfigError
 
@@ -31,6 +33,7 @@ class StartPoint:
     """What Lightning resumes from (`ckpt_path`) and what the trainer loads itself."""
 
     ckpt_path: str | None = None
+    source: str | None = None  # the checkpoint file the run resumes from, as the user named it
     weights_from: str | None = None  # model weights only (resume_pretrained, reset.all, reset.counts)
     optimizer_state: list[dict[str, Any]] | None = None  # reset.counts: restored at train start
     temporary: Path | None = None  # a stripped copy of the checkpoint, deleted after the run
@@ -67,14 +70,14 @@ def start_point(config: DictConfig, save_dir: Path) -> StartPoint:
         return StartPoint()
     reset = config.checkpoint.reset
     if reset.all:
-        return StartPoint(weights_from=source)
+        return StartPoint(source=source, weights_from=source)
     if reset.counts:
         state = load_checkpoint_file(source)
-        return StartPoint(weights_from=source, optimizer_state=list(state.get("optimizer_states") or []))
+        return StartPoint(source=source, weights_from=source, optimizer_state=list(state.get("optimizer_states") or []))
     if reset.optimizer or reset.fp16_scaler:
         copy = _stripped_copy(source, save_dir, reset)
-        return StartPoint(ckpt_path=str(copy), temporary=copy)
-    return StartPoint(ckpt_path=source)
+        return StartPoint(ckpt_path=str(copy), source=source, temporary=copy)
+    return StartPoint(ckpt_path=source, source=source)
 
 
 def _stripped_copy(source: str, save_dir: Path, reset: DictConfig) -> Path:
@@ -93,6 +96,26 @@ def _stripped_copy(source: str, save_dir: Path, reset: DictConfig) -> Path:
         {k: v for k, v in OmegaConf.to_container(reset).items() if v},
     )
     return path
+
+
+def check_start_checkpoint(model: torch.nn.Module, config: DictConfig, point: StartPoint) -> None:
+    """A checkpoint of another model, or whose weights do not fit, is one line before anything runs."""
+    path = point.source or point.weights_from
+    if path is None:
+        return
+    state = load_checkpoint_file(path)
+    saved = saved_model_name(state)
+    if saved is not None and saved != config.model and not config.checkpoint.resume_pretrained:
+        raise ConfigError(
+            f"{path}: holds a model={saved} checkpoint, but this run is model={config.model}; give a {config.model} "
+            "checkpoint (or checkpoint.resume_pretrained=true with checkpoint.pretrained_state_mapping)"
+        )
+    weights = state.get("state_dict")
+    if config.checkpoint.resume_pretrained or not isinstance(weights, Mapping):
+        return  # a mapping loads part of a checkpoint on purpose
+    mismatch = weights_mismatch(model, weights)
+    if mismatch:
+        raise ConfigError(f"{path}: its weights do not fit model={config.model} as configured ({mismatch})")
 
 
 def load_start_weights(model: torch.nn.Module, config: DictConfig, point: StartPoint) -> None:

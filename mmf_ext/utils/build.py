@@ -106,22 +106,35 @@ def build_model(
     return model
 
 
+def weights_mismatch(model: torch.nn.Module, weights: Mapping[str, Any]) -> str | None:
+    """How a state dict fails to fit `model` (counts and one example key), or None when it fits."""
+    own = model.state_dict()
+    missing = [key for key in own if key not in weights]
+    unexpected = [key for key in weights if key not in own]
+    resized = [key for key in weights if key in own and tuple(own[key].shape) != tuple(weights[key].shape)]
+    if not (missing or unexpected or resized):
+        return None
+    example = (missing or unexpected or resized)[0]
+    return (
+        f"{len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped weights, "
+        f"e.g. {example}"
+    )
+
+
+def saved_model_name(state: Mapping[str, Any]) -> str | None:
+    """The model a checkpoint's own run config names (checkpoints written by mmf_run carry it)."""
+    saved = state.get(CONFIG_KEY)
+    return str(saved.get("model")) if isinstance(saved, Mapping) and saved.get("model") else None
+
+
 def load_weights(model: torch.nn.Module, state: Mapping[str, Any], checkpoint: str | os.PathLike) -> None:
     """A loaded checkpoint's "state_dict" into `model`, every key and shape matching (else a one-line UserError)."""
     weights = state.get("state_dict")
     if not isinstance(weights, Mapping):
         raise UserError(f"{checkpoint}: holds no state_dict; give a checkpoint written by mmf_run")
-    own = model.state_dict()
-    missing = [key for key in own if key not in weights]
-    unexpected = [key for key in weights if key not in own]
-    resized = [key for key in weights if key in own and tuple(own[key].shape) != tuple(weights[key].shape)]
-    if missing or unexpected or resized:
-        example = (missing or unexpected or resized)[0]
-        raise UserError(
-            f"{checkpoint}: does not fit model {type(model).__name__} of its run config "
-            f"({len(missing)} missing, {len(unexpected)} unexpected, {len(resized)} differently shaped "
-            f"weights, e.g. {example})"
-        )
+    mismatch = weights_mismatch(model, weights)
+    if mismatch:
+        raise UserError(f"{checkpoint}: does not fit model {type(model).__name__} of its run config ({mismatch})")
     model.load_state_dict(weights)
 
 

@@ -140,4 +140,3 @@ def _merge(base: DictConfig, data: DictConfig, path: Path) -> DictConfig:
         return OmegaConf.merge(base, data)
     except OmegaConfBaseException as error:
         raise ConfigError(f"{path}: {one_line(error)}") from None
-

@@ -2,7 +2,8 @@
 
 `logger_level` sets the level, `log_format: json` writes one JSON object per line (MMF's json
 format: time, level, name, message and, for progress lines, the logged values), `colored_logs`
-colours level names on a terminal, `should_not_log` silences the console.
+colours level names on a terminal, `should_not_log` silences the console. Detail a person does
+not read live (per-category metrics, report tables) goes to train.log only (`extra=FILE_ONLY`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class JsonLinesFormatter(logging.Formatter):
             if hasattr(record, field):
                 entry[field] = getattr(record, field)
         return json.dumps(entry, default=str)
+
+
+FILE_ONLY = {"console": False}  # `logger.info(..., extra=FILE_ONLY)`: train.log only, not the terminal
+
+
+def _for_the_console(record: logging.LogRecord) -> bool:
+    return getattr(record, "console", True)
 
 
 class ColourFormatter(logging.Formatter):
@@ -71,6 +79,7 @@ def setup_logging(
             console.setFormatter(ColourFormatter(_FORMAT, "%H:%M:%S"))
         else:
             console.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
+        console.addFilter(_for_the_console)
         log.addHandler(console)
     if log_dir is not None and is_main:
         Path(log_dir).mkdir(parents=True, exist_ok=True)

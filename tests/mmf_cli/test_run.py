@@ -4,11 +4,12 @@ import csv
 import json
 
 import pytest
+import torch
 import yaml
 
 from mmf_cli.predict import predict
 from mmf_cli.run import run
-from tests.helpers import PLUGIN_DIR, load_state, max_param_diff, plugin_opts, run_cli
+from tests.helpers import PLUGIN_DIR, last_run, load_state, max_param_diff, plugin_opts, run_cli
 
 
 def test_programmatic_run_trains_validates_tests_and_writes_the_save_dir(tmp_path):
@@ -59,13 +60,15 @@ def test_test_run_from_best_ckpt_reproduces_the_trained_score(tmp_path):
 def test_mmf_predict_writes_the_chosen_format_and_keeps_its_options(tmp_path):
     run(plugin_opts(tmp_path, "training.max_updates=10", "run_type=train"))
     predict(plugin_opts(tmp_path, "checkpoint.resume=true", "dataset_config.always_one.test_size=5"))
-    rows = json.loads((tmp_path / "reports" / "always_one_test_predictions.json").read_text())
+    reports = last_run(tmp_path, "predict") / "reports"  # never the training run's own files
+    rows = json.loads((reports / "always_one_test_predictions.json").read_text())
     assert len(rows) == 5  # the override reached the run
     assert [row["sample_index"] for row in rows] == [0, 1, 2, 3, 4]
     assert {"scores", "prediction", "targets"} <= set(rows[0])
-    assert not (tmp_path / "reports" / "always_one_test_predictions.csv").exists()
+    assert not (reports / "always_one_test_predictions.csv").exists()
+    assert not (tmp_path / "reports").exists() and (last_run(tmp_path, "predict") / "config.yaml").is_file()
     predict(plugin_opts(tmp_path, "checkpoint.resume=true", "run_type=val", "evaluation.predict_file_format=csv"))
-    with (tmp_path / "reports" / "always_one_val_predictions.csv").open() as handle:
+    with (last_run(tmp_path, "val") / "reports" / "always_one_val_predictions.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 21
 
 
@@ -135,3 +138,62 @@ def test_malformed_yaml_exits_2_and_debug_shows_the_traceback(tmp_path):
     assert done.returncode == 2 and "malformed YAML" in done.stderr and str(bad) in done.stderr
     debug = run_cli("mmf_cli.run", [*args, "--debug"], timeout=120)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_an_untrained_model_is_evaluated_only_on_purpose(tmp_path):
+    done = run_cli("mmf_cli.predict", plugin_opts(tmp_path), timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "would evaluate untrained weights" in lines[0]
+    assert "checkpoint.allow_untrained=true" in lines[0]
+    results = run(plugin_opts(tmp_path, "run_type=test", "checkpoint.allow_untrained=true"))
+    assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
+
+
+def test_a_checkpoint_of_another_model_or_shape_is_one_line(tmp_path):
+    run(plugin_opts(tmp_path / "a", "training.max_updates=2", "run_type=train"))
+    state = torch.load(tmp_path / "a" / "current.ckpt", weights_only=True)
+    state["config"]["model"] = "clothing_detector"
+    torch.save(state, tmp_path / "other_model.ckpt")
+    done = run_cli(
+        "mmf_cli.run",
+        plugin_opts(tmp_path / "b", "run_type=test", f"checkpoint.resume_file={tmp_path / 'other_model.ckpt'}"),
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1
+    assert "holds a model=clothing_detector checkpoint, but this run is model=always_one_model" in lines[0]
+    done = run_cli(
+        "mmf_cli.run",
+        plugin_opts(
+            tmp_path / "c",
+            "run_type=test",
+            "model_config.always_one_model.hidden=5",
+            f"checkpoint.resume_file={tmp_path / 'a' / 'current.ckpt'}",
+        ),
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "do not fit model=always_one_model" in lines[0]
+    assert "differently shaped" in lines[0]
+
+
+def test_a_test_run_writes_its_own_folder_and_leaves_the_training_run_alone(tmp_path):
+    run(plugin_opts(tmp_path, "training.max_updates=10", "run_type=train"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    run(plugin_opts(tmp_path, "run_type=test", "checkpoint.resume=true"))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    folder = last_run(tmp_path, "test")
+    assert (
+        "run_type: test" in (folder / "config.yaml").read_text()
+        and "test/always_one/accuracy" in (folder / "train.log").read_text()
+    )
+
+
+def test_the_terminal_gets_headlines_and_a_closing_summary_not_lightnings_noise(tmp_path):
+    done = run_cli("mmf_cli.run", plugin_opts(tmp_path, "training.max_updates=10"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout + done.stderr
+    assert "Tip:" not in out and "GPU available" not in out and "LeafSpec" not in out and "┃" not in out
+    assert (
+        "test: accuracy 0." in done.stdout
+        and f"checkpoints: {tmp_path} (current.ckpt, best.ckpt (update" in done.stdout
+    )
+    assert f"reports: {tmp_path / 'reports'}; log: {tmp_path / 'train.log'}" in done.stdout

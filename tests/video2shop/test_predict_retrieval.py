@@ -5,7 +5,7 @@ import json
 
 from mmf_cli.predict import predict
 from mmf_cli.run import run
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, last_run
 
 
 def options(save_dir, data_dir, *extra):
@@ -30,7 +30,8 @@ def options(save_dir, data_dir, *extra):
 
 
 def read_rows(save_dir):
-    return json.loads((save_dir / "reports" / "synthetic_video2shop_test_predictions.json").read_text())
+    reports = last_run(save_dir, "predict") / "reports"
+    return json.loads((reports / "synthetic_video2shop_test_predictions.json").read_text())
 
 
 def test_predict_ranks_the_whole_gallery_and_the_shortlist_agrees_when_it_holds_everything(tmp_path):
@@ -54,7 +55,7 @@ def test_predict_ranks_the_whole_gallery_and_the_shortlist_agrees_when_it_holds_
             "evaluation.predict_file_format=csv",
         )
     )
-    with (save_dir / "reports" / "synthetic_video2shop_test_predictions.csv").open() as handle:
+    with (last_run(save_dir, "predict") / "reports" / "synthetic_video2shop_test_predictions.csv").open() as handle:
         table = list(csv.DictReader(handle))
     assert [r["query_id"] for r in table] == [r["query_id"] for r in rows]
     assert json.loads(table[0]["topk"]) == rows[0]["topk"]

@@ -3,7 +3,7 @@
 from mmf_ext.trainers.callbacks.base import Callback, MMFCallbackAdapter
 from mmf_ext.trainers.callbacks.checkpoint import MMFCheckpoint, criteria_key
 from mmf_ext.trainers.callbacks.evaluation import EvaluationLoop
-from mmf_ext.trainers.callbacks.logistics import IntervalLogger, NaNLossError, NaNLossStop
+from mmf_ext.trainers.callbacks.logistics import IntervalLogger, NaNLossError, NaNLossStop, UpdateProgressBar
 
 __all__ = [
     "Callback",
@@ -13,5 +13,6 @@ __all__ = [
     "MMFCheckpoint",
     "NaNLossError",
     "NaNLossStop",
+    "UpdateProgressBar",
     "criteria_key",
 ]

@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from mmf_ext.datasets.base_dataset import prediction_rows
 from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers.evaluator import DatasetEvaluator, EvaluationResult
+from mmf_ext.utils.logger import FILE_ONLY
 from mmf_ext.utils.predictions import write_predictions
 
 logger = logging.getLogger("mmf_ext")
@@ -76,12 +77,13 @@ class EvaluationLoop(Callback):
                 self._write_predictions(trainer, result)
 
     def _report(self, result: EvaluationResult) -> None:
+        """Headline values on the terminal and in train.log; per-group values and report tables in train.log."""
         for name, value in result.values.items():
-            logger.info("%s: %.4f", name, float(value))
+            logger.info("%s: %.4f", name, float(value), extra=None if name.count("/") == 2 else FILE_ONLY)
         for metric, report in result.reports:
             text = metric.write_report(report, result.split, result.dataset_name, self.reports_dir)
             if text:
-                logger.info("%s", text)
+                logger.info("%s", text, extra=FILE_ONLY)
 
     def _write_predictions(self, trainer: pl.Trainer, result: EvaluationResult) -> None:
         dataset = trainer.datamodule.get_dataset(result.split)

@@ -9,6 +9,7 @@ import torch
 from mmf_cli.predict import predict
 from mmf_cli.run import run
 from mmf_ext.utils.errors import UserError
+from tests.helpers import last_run
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.pipeline.detection import ClothingDetector, Detection
 from video2shop.video.reader import read_frames
@@ -100,7 +101,7 @@ def test_mmf_predict_writes_one_row_per_detected_box(trained, synthetic_dir):
         options(synthetic_dir, save_dir)
         + [f"checkpoint.resume_file={save_dir / 'current.ckpt'}", "model_config.clothing_detector.score_threshold=0.0"]
     )
-    rows = json.loads((save_dir / "reports" / "video2shop_test_predictions.json").read_text())
+    rows = json.loads((last_run(save_dir, "predict") / "reports" / "video2shop_test_predictions.json").read_text())
     assert rows and {"image_id", "kind", "box", "score", "label", "category"} == set(rows[0])
     assert {row["kind"] for row in rows} == {"video", "shop"}
     assert all(row["category"] == PAPER_CATEGORIES[row["label"]] for row in rows)

@@ -103,6 +103,10 @@ class AsymNet(RetrievalModel):
         total = int(trainer.max_steps) if trainer is not None and trainer.max_steps and trainer.max_steps > 0 else 1
         return "ssn" if self.global_step < float(self.config.fusion_start) * total else "fusion"
 
+    def progress_label(self) -> str | None:
+        """The phase being trained (ssn, then fusion with phase=both) for the progress bar."""
+        return f"phase {self.current_phase()}"
+
     def selectable_as_best(self) -> bool:
         """With phase both, only the two-step model competes for best.ckpt, never one with untrained gates."""
         return not (self.phase == "both" and self.fusion == "tree" and self.current_phase() == "ssn")
