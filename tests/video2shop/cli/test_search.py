@@ -6,6 +6,8 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
+from omegaconf import OmegaConf
 
 from tests.helpers import save_small_run, write_shop_folder
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
@@ -35,7 +37,7 @@ def test_search_writes_results_and_a_report_for_every_trajectory(indexed, monkey
     root, checkpoint = indexed
     import video2shop.cli.search as command
 
-    monkeypatch.setattr(command, "_detector", lambda path, device: SquareDetector())
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: SquareDetector())
     code = search(
         root,
         checkpoint,
@@ -69,7 +71,7 @@ def test_no_clothing_found_is_an_empty_result_with_a_message_and_exit_0(indexed,
         def detect(self, frames):
             return [[] for _ in frames]
 
-    monkeypatch.setattr(command, "_detector", lambda path, device: Blind())
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: Blind())
     assert (
         search(
             root, checkpoint, "--detector", "x", "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")
@@ -122,6 +124,155 @@ def test_bad_settings_and_stale_galleries_are_one_error_line(indexed, tmp_path, 
     assert "made by another checkpoint" in capsys.readouterr().err
 
 
+def test_a_gallery_of_another_checkpoint_names_both_and_how_to_index_again(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    other = tmp_path / "other" / "current.ckpt"
+    other.parent.mkdir()
+    shutil.copy(checkpoint.parent / "config.yaml", other.parent / "config.yaml")
+    other.write_bytes(checkpoint.read_bytes() + b"\0")
+    assert search(root, other) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--gallery {root / 'gallery'}: made by another checkpoint" in err
+    assert f"indexed with {checkpoint.resolve()}" in err and f"not with --checkpoint {other}" in err
+    assert f"video2shop index --images {(root / 'shop').resolve()} --checkpoint {other} --out {root / 'gallery'}" in err
+    assert f"or search with --checkpoint {checkpoint.resolve()}" in err
+    # retrained in place: the same path with other weights
+    shutil.copytree(root / "gallery", tmp_path / "g")
+    shutil.copy(other, checkpoint.parent / "retrained.ckpt")
+    meta = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    meta["checkpoint"] = str((checkpoint.parent / "retrained.ckpt").resolve())
+    (tmp_path / "g" / "gallery.json").write_text(json.dumps(meta))
+    code = main(
+        ["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", meta["checkpoint"]]
+    )
+    assert code == 2 and "which has changed since" in capsys.readouterr().err
+    del meta["checkpoint"]  # a gallery that recorded only the fingerprint
+    (tmp_path / "g" / "gallery.json").write_text(json.dumps(meta))
+    code = main(["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"a checkpoint of fingerprint {meta['fingerprint'][:12]}" in err
+    assert "search with the checkpoint it was indexed with" in err
+
+
+def fake_detector_checkpoint(path, steps=5):
+    """A file that says it holds a clothing_detector (no weights: the kind is refused before they are read)."""
+    from mmf_ext.utils.configuration import build_config
+
+    config = build_config(
+        [
+            "config=projects/video2shop/configs/detector.yaml",
+            "model=clothing_detector",
+            "dataset=synthetic_video2shop",
+            f"env.save_dir={path.parent}",
+        ]
+    )
+    state = {"state_dict": {}, "global_step": steps, "config": OmegaConf.to_container(config, resolve=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def test_a_checkpoint_of_the_wrong_kind_of_model_is_one_line_naming_it(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    detector = fake_detector_checkpoint(tmp_path / "detector" / "best.ckpt")
+    assert search(root, detector) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--checkpoint {detector}: holds model clothing_detector" in err
+    assert "not a retrieval model video2shop search can run (asymnet)" in err and "goes to --detector" in err
+    index = ["index", "--images", str(root / "shop"), "--out", str(tmp_path / "g")]
+    assert main([*index, "--checkpoint", str(detector)]) == 2
+    assert "holds model clothing_detector" in capsys.readouterr().err
+    assert main([*index, "--checkpoint", str(checkpoint), "--detector", str(checkpoint)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--detector {checkpoint}: holds model asymnet" in err
+    assert "not a clothing_detector" in err and "goes to --checkpoint" in err
+    assert search(root, checkpoint, "--detector", str(checkpoint)) == 2
+    assert "holds model asymnet" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
+def test_untrained_checkpoints_are_refused_unless_allowed_then_warned_once(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    untrained = tmp_path / "save" / "current.ckpt"
+    untrained.parent.mkdir()
+    shutil.copy(checkpoint.parent / "config.yaml", untrained.parent / "config.yaml")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    del state["global_step"]  # as a checkpoint written before training records it
+    torch.save(state, untrained)
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(untrained), "--out", str(tmp_path / "g")]
+    assert main(index) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--checkpoint {untrained}: holds untrained weights (no global_step" in err
+    assert "--allow-untrained" in err and not (tmp_path / "g").exists()
+    assert main([*index, "--allow-untrained"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and f"--checkpoint {untrained}: untrained weights" in err
+    detector = fake_detector_checkpoint(tmp_path / "detector" / "current.ckpt", steps=0)
+    assert search(root, checkpoint, "--detector", str(detector)) == 2
+    assert f"--detector {detector}: holds untrained weights (global_step 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["index", "--images", "{tmp}/none", "--checkpoint", "{ckpt}", "--out", "{tmp}/g"], "--images {tmp}/none: no "),
+        (
+            ["index", "--images", "{root}/shop", "--checkpoint", "{tmp}/a.ckpt", "--out", "{tmp}/g"],
+            "--checkpoint {tmp}/a.ckpt: no such file; train one with mmf_run "
+            "config=projects/video2shop/configs/asymnet.yaml",
+        ),
+        (["search", "{tmp}/v.mp4", "--gallery", "{root}/gallery", "--checkpoint", "{ckpt}"], "VIDEO {tmp}/v.mp4: no "),
+        (["search", "{root}/clip.mp4", "--gallery", "{tmp}/g", "--checkpoint", "{ckpt}"], "--gallery {tmp}/g: no "),
+        (
+            ["search", "{root}/clip.mp4", "--gallery", "{root}/gallery", "--checkpoint", "{ckpt}", "--detector", "d"],
+            "--detector d: no such file; train one with mmf_run config=projects/video2shop/configs/detector.yaml "
+            "model=clothing_detector",
+        ),
+    ],
+)
+def test_a_missing_file_names_the_argument_it_was_given_as(indexed, tmp_path, capsys, args, message):
+    root, checkpoint = indexed
+    values = {"tmp": tmp_path, "root": root, "ckpt": checkpoint}
+    assert main([a.format(**values) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message.format(**values) in err
+    assert "checkpoint.resume_file" not in err  # the framework's hint for mmf_run, not for these commands
+    if "--detector d" in message:
+        assert err.endswith("or leave --detector out")
+
+
+def test_counts_are_singular_or_plural(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    write_shop_folder(tmp_path / "one", 1)
+    assert (
+        main(
+            ["index", "--images", str(tmp_path / "one"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")]
+        )
+        == 0
+    )
+    assert "indexed 1 shop image into" in capsys.readouterr().out
+    report = tmp_path / "r.html"
+    code = main(
+        [
+            "search",
+            str(root / "clip.mp4"),
+            "--gallery",
+            str(tmp_path / "g"),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--report",
+            str(report),
+        ]
+    )
+    assert code == 0 and "1 clothing trajectory;" in capsys.readouterr().out
+    assert "1 clothing trajectory;" in report.read_text() and "(1 image)" in report.read_text()
+    assert (
+        json.loads((tmp_path / "r.json").read_text())["trajectories"][0]["topk"][0]["item_id"] == "dresses/item000.png"
+    )
+
+
 def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(indexed, tmp_path, capsys):
     root, checkpoint = indexed
     from mmf_ext.utils.configuration import load_yaml
@@ -161,7 +312,7 @@ def test_the_report_renders_in_headless_chromium(indexed, monkeypatch, tmp_path)
     root, checkpoint = indexed
     import video2shop.cli.search as command
 
-    monkeypatch.setattr(command, "_detector", lambda path, device: SquareDetector())
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: SquareDetector())
     assert (
         search(
             root,
