@@ -1,6 +1,9 @@
 """`video2shop index` and `video2shop search` as a user runs them: files written, errors, the HTML report."""
 
+import base64
+import io
 import json
+import re
 import shutil
 import subprocess
 
@@ -12,6 +15,7 @@ from omegaconf import OmegaConf
 from tests.helpers import save_small_run, write_shop_folder
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
 from video2shop.cli.main import main
+from video2shop.datasets.synthetic import write_mp4
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,56 @@ def test_search_writes_results_and_a_report_for_every_trajectory(indexed, monkey
     html = (root / "r.html").read_text()
     assert html.count("data-product=") == 4 and "data-trajectory='0'" in html and "src='http" not in html
     assert "trajectory 0 (Dress" in capsys.readouterr().out
+
+
+def png_at(html, attribute):
+    """The PNG image of the <img> carrying `attribute` in a report, as an RGB array."""
+    from PIL import Image
+
+    data = re.search(attribute + r".*?src='data:image/png;base64,([^']+)'", html).group(1)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+
+def test_the_report_shows_each_trajectory_on_its_middle_frame_and_its_crops_in_their_shape(
+    indexed, monkeypatch, tmp_path
+):
+    root, checkpoint = indexed
+    import video2shop.cli.search as command
+
+    frames = []
+    for i in range(30):  # a tall red item (40 x 80) walking right over a 480x272 frame
+        frame = np.random.default_rng(i).integers(0, 60, (272, 480, 3), dtype=np.uint8)
+        frame[100:180, 40 + 4 * i : 80 + 4 * i] = (210, 40, 40)
+        frames.append(frame)
+    write_mp4(tmp_path / "wide.mp4", frames, fps=25.0)
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: SquareDetector())
+    args = ["search", str(tmp_path / "wide.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
+    out = ["--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]
+    assert main([*args, *out, "--detector", "save/det.ckpt", "--topk", "2"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    (trajectory,) = result["trajectories"]
+    assert result["detector"] == "save/det.ckpt" and result["fps"] == pytest.approx(25.0)
+    assert trajectory["time_span_s"] == [0.0, 1.16] and trajectory["duration_s"] == 1.2
+    html = (tmp_path / "r.html").read_text()
+    assert "<span data-span>frames 0-29, 0.00-1.16 s</span>" in html and "detector: save/det.ckpt" in html
+    assert html.count("data-full-frame=") == 1 and "data-frame='14'" in html
+    whole = png_at(html, "data-full-frame='0'")
+    assert whole.shape == (204, 360, 3) and "width='360' height='204'" in html  # downscaled, aspect kept
+    green = (whole[..., 1] > 180) & (whole[..., 0] < 120) & (whole[..., 2] < 120)
+    ys, xs = np.nonzero(green)  # the box drawn round the item on frame 14: x 96-136, y 100-180, at 0.75
+    assert abs(xs.min() - 72) <= 3 and abs(xs.max() - 102) <= 3 and abs(ys.min() - 75) <= 3 and abs(ys.max() - 135) <= 3
+    crops = [png_at(html, f"data-crop-frame='{f}'") for f in re.findall(r"data-crop-frame='(\d+)'", html)]
+    # 44 x 88 with the margin: the item's shape, not a square (never upscaled: the browser fits it in its tile)
+    assert len(crops) == 4 and all(abs(c.shape[1] / c.shape[0] - 0.5) < 0.05 and c.shape[0] <= 112 for c in crops)
+    assert all(c[40:70, 20:35, 0].mean() > 150 for c in crops)  # the red item, from the original frames
+    assert html.count("data-product=") == 2 and len(html) < 300_000
+    assert main([*args, *out]) == 0  # no detector: the whole frame, said so
+    html = (tmp_path / "r.html").read_text()
+    assert (
+        "detector: none: the whole frame is one trajectory" in html
+        and json.loads((tmp_path / "r.json").read_text())["detector"] is None
+    )
+    assert png_at(html, "data-full-frame='0'").shape == (204, 360, 3)
 
 
 def test_no_clothing_found_is_an_empty_result_with_a_message_and_exit_0(indexed, monkeypatch, tmp_path, capsys):
