@@ -245,6 +245,39 @@ def test_a_checkpoint_of_the_wrong_kind_of_model_is_one_line_naming_it(indexed, 
     assert not (tmp_path / "g").exists()
 
 
+def test_weights_that_do_not_fit_their_run_config_are_one_line_naming_the_flag(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    broken = tmp_path / "save" / "current.ckpt"
+    broken.parent.mkdir()
+    shutil.copy(checkpoint.parent / "config.yaml", broken.parent / "config.yaml")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state["state_dict"].pop(next(iter(state["state_dict"])))
+    torch.save(state, broken)
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(broken), "--out", str(tmp_path / "g")]
+    assert main(index) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--checkpoint {broken}: does not fit model AsymNet" in err
+
+
+def test_search_uses_the_pipeline_detector_settings(indexed, monkeypatch, tmp_path):
+    root, checkpoint = indexed
+    import video2shop.cli.search as command
+
+    built = []
+    monkeypatch.setattr(
+        command, "ClothingDetector", lambda path, **options: built.append((path, options)) or SquareDetector()
+    )
+    detector = fake_detector_checkpoint(tmp_path / "detector" / "best.ckpt")
+    settings = ["pipeline.detector.score_threshold=0.3", "pipeline.detector.frame_short_side=96"]
+    out = ["--out", str(tmp_path / "r.json")]
+    assert search(root, checkpoint, "--detector", str(detector), "pipeline.detector.batch_size=2", *settings, *out) == 0
+    ((path, options),) = built
+    assert path.path == detector and path.label == f"--detector {detector}"
+    assert options["batch_size"] == 2 and options["score_threshold"] == 0.3 and options["frame_short_side"] == 96
+    assert search(root, checkpoint, f"pipeline.detector.checkpoint={detector}", *out) == 0  # no --detector
+    assert len(built) == 2 and json.loads((tmp_path / "r.json").read_text())["detector"] == str(detector)
+
+
 def test_untrained_checkpoints_are_refused_unless_allowed_then_warned_once(indexed, tmp_path, capsys):
     root, checkpoint = indexed
     untrained = tmp_path / "save" / "current.ckpt"
