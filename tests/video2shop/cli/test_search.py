@@ -289,14 +289,16 @@ def test_untrained_checkpoints_are_refused_unless_allowed_then_warned_once(index
     index = ["index", "--images", str(root / "shop"), "--checkpoint", str(untrained), "--out", str(tmp_path / "g")]
     assert main(index) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"--checkpoint {untrained}: holds untrained weights (no global_step" in err
+    assert (
+        len(err.splitlines()) == 1 and f"--checkpoint {untrained}: records no training update (no global_step)" in err
+    )
     assert "--allow-untrained" in err and not (tmp_path / "g").exists()
     assert main([*index, "--allow-untrained"]) == 0
     err = capsys.readouterr().err
-    assert err.count("warning:") == 1 and f"--checkpoint {untrained}: untrained weights" in err
+    assert err.count("warning:") == 1 and f"--checkpoint {untrained}: records no training update" in err
     detector = fake_detector_checkpoint(tmp_path / "detector" / "current.ckpt", steps=0)
     assert search(root, checkpoint, "--detector", str(detector)) == 2
-    assert f"--detector {detector}: holds untrained weights (global_step 0" in capsys.readouterr().err
+    assert f"--detector {detector}: records no training update (global_step 0)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

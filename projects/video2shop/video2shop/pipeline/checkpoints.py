@@ -121,7 +121,7 @@ def require_trained(checkpoint: CheckpointFile, allow_untrained: bool) -> str | 
     recorded = f"global_step {steps}" if steps is not None else "no global_step"
     if not allow_untrained:
         raise UserError(
-            f"{checkpoint.label}: holds untrained weights ({recorded}: saved before any training update); "
-            "give a trained checkpoint, or pass --allow-untrained to use it anyway"
+            f"{checkpoint.label}: records no training update ({recorded}): saved before training, or not by "
+            "mmf_run; give a trained checkpoint, or pass --allow-untrained to use it anyway"
         )
-    return f"{checkpoint.label}: untrained weights ({recorded}); its results mean nothing"
+    return f"{checkpoint.label}: records no training update ({recorded}); results from untrained weights mean nothing"
