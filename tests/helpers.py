@@ -163,7 +163,8 @@ def run_config(workers: int) -> DictConfig:
 
 
 def save_small_run(save_dir: Path, data_dir: Path) -> Path:
-    """config.yaml + current.ckpt of a tiny asymnet (image size 32, 4 frames); returns the checkpoint."""
+    """config.yaml + current.ckpt of a tiny asymnet (image size 32, 4 frames, untrained weights recorded as
+    one update); returns the checkpoint."""
     config = build_config(
         [
             f"config={REPO_ROOT / 'projects/video2shop/configs/asymnet.yaml'}",
@@ -183,7 +184,8 @@ def save_small_run(save_dir: Path, data_dir: Path) -> Path:
     model = build_model(config)
     save_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, save_dir)
-    torch.save({"state_dict": model.state_dict()}, save_dir / "current.ckpt")
+    # global_step 1: a trained checkpoint to video2shop index/search (they refuse ones saved before training)
+    torch.save({"state_dict": model.state_dict(), "global_step": 1}, save_dir / "current.ckpt")
     return save_dir / "current.ckpt"
 
 

@@ -21,14 +21,14 @@ def test_make_synthetic_validate_and_prepare(tmp_path):
 
     valid = run_cli("video2shop.cli.main", ["validate", str(out)])
     assert valid.returncode == 0, valid.stdout + valid.stderr
-    assert "0 problem(s)" in valid.stdout
+    assert "0 problems found" in valid.stdout
 
     prepared = run_cli(
         "video2shop.cli.main",
         ["prepare", str(out), "--cache-dir", str(tmp_path / "cache"), "num_frames=4", "image_size=32"],
     )
     assert prepared.returncode == 0, prepared.stderr
-    assert "0 unreadable" in prepared.stdout and list((tmp_path / "cache").rglob("*.npy"))
+    assert "0 unreadable videos skipped" in prepared.stdout and list((tmp_path / "cache").rglob("*.npy"))
 
 
 def test_validate_reports_hostile_paths_bad_boxes_and_missing_files(tmp_path, movingfashion_dir):
@@ -112,5 +112,5 @@ def test_validate_names_every_kind_of_problem_with_file_and_place(tmp_path, caps
     for pattern in expected:
         assert any(re.search(pattern, line) for line in problems), (pattern, problems)
     assert len(problems) == len(expected), problems
-    assert f"{len(expected)} problem(s) found" in out
+    assert f"{len(expected)} problems found" in out
     assert not any("product ok:" in line for line in problems)  # the sound product is not flagged

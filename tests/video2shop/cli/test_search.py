@@ -1,15 +1,21 @@
 """`video2shop index` and `video2shop search` as a user runs them: files written, errors, the HTML report."""
 
+import base64
+import io
 import json
+import re
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
+import torch
+from omegaconf import OmegaConf
 
 from tests.helpers import save_small_run, write_shop_folder
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
 from video2shop.cli.main import main
+from video2shop.datasets.synthetic import write_mp4
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,7 @@ def test_search_writes_results_and_a_report_for_every_trajectory(indexed, monkey
     root, checkpoint = indexed
     import video2shop.cli.search as command
 
-    monkeypatch.setattr(command, "_detector", lambda path, device: SquareDetector())
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: SquareDetector())
     code = search(
         root,
         checkpoint,
@@ -61,6 +67,56 @@ def test_search_writes_results_and_a_report_for_every_trajectory(indexed, monkey
     assert "trajectory 0 (Dress" in capsys.readouterr().out
 
 
+def png_at(html, attribute):
+    """The PNG image of the <img> carrying `attribute` in a report, as an RGB array."""
+    from PIL import Image
+
+    data = re.search(attribute + r".*?src='data:image/png;base64,([^']+)'", html).group(1)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+
+def test_the_report_shows_each_trajectory_on_its_middle_frame_and_its_crops_in_their_shape(
+    indexed, monkeypatch, tmp_path
+):
+    root, checkpoint = indexed
+    import video2shop.cli.search as command
+
+    frames = []
+    for i in range(30):  # a tall red item (40 x 80) walking right over a 480x272 frame
+        frame = np.random.default_rng(i).integers(0, 60, (272, 480, 3), dtype=np.uint8)
+        frame[100:180, 40 + 4 * i : 80 + 4 * i] = (210, 40, 40)
+        frames.append(frame)
+    write_mp4(tmp_path / "wide.mp4", frames, fps=25.0)
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: SquareDetector())
+    args = ["search", str(tmp_path / "wide.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
+    out = ["--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]
+    assert main([*args, *out, "--detector", "save/det.ckpt", "--topk", "2"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    (trajectory,) = result["trajectories"]
+    assert result["detector"] == "save/det.ckpt" and result["fps"] == pytest.approx(25.0)
+    assert trajectory["time_span_s"] == [0.0, 1.16] and trajectory["duration_s"] == 1.2
+    html = (tmp_path / "r.html").read_text()
+    assert "<span data-span>frames 0-29, 0.00-1.16 s</span>" in html and "detector: save/det.ckpt" in html
+    assert html.count("data-full-frame=") == 1 and "data-frame='14'" in html
+    whole = png_at(html, "data-full-frame='0'")
+    assert whole.shape == (204, 360, 3) and "width='360' height='204'" in html  # downscaled, aspect kept
+    green = (whole[..., 1] > 180) & (whole[..., 0] < 120) & (whole[..., 2] < 120)
+    ys, xs = np.nonzero(green)  # the box drawn round the item on frame 14: x 96-136, y 100-180, at 0.75
+    assert abs(xs.min() - 72) <= 3 and abs(xs.max() - 102) <= 3 and abs(ys.min() - 75) <= 3 and abs(ys.max() - 135) <= 3
+    crops = [png_at(html, f"data-crop-frame='{f}'") for f in re.findall(r"data-crop-frame='(\d+)'", html)]
+    # 44 x 88 with the margin: the item's shape, not a square (never upscaled: the browser fits it in its tile)
+    assert len(crops) == 4 and all(abs(c.shape[1] / c.shape[0] - 0.5) < 0.05 and c.shape[0] <= 112 for c in crops)
+    assert all(c[40:70, 20:35, 0].mean() > 150 for c in crops)  # the red item, from the original frames
+    assert html.count("data-product=") == 2 and len(html) < 300_000
+    assert main([*args, *out]) == 0  # no detector: the whole frame, said so
+    html = (tmp_path / "r.html").read_text()
+    assert (
+        "detector: none: the whole frame is one trajectory" in html
+        and json.loads((tmp_path / "r.json").read_text())["detector"] is None
+    )
+    assert png_at(html, "data-full-frame='0'").shape == (204, 360, 3)
+
+
 def test_no_clothing_found_is_an_empty_result_with_a_message_and_exit_0(indexed, monkeypatch, tmp_path, capsys):
     root, checkpoint = indexed
     import video2shop.cli.search as command
@@ -69,7 +125,7 @@ def test_no_clothing_found_is_an_empty_result_with_a_message_and_exit_0(indexed,
         def detect(self, frames):
             return [[] for _ in frames]
 
-    monkeypatch.setattr(command, "_detector", lambda path, device: Blind())
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: Blind())
     assert (
         search(
             root, checkpoint, "--detector", "x", "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")
@@ -122,6 +178,190 @@ def test_bad_settings_and_stale_galleries_are_one_error_line(indexed, tmp_path, 
     assert "made by another checkpoint" in capsys.readouterr().err
 
 
+def test_a_gallery_of_another_checkpoint_names_both_and_how_to_index_again(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    other = tmp_path / "other" / "current.ckpt"
+    other.parent.mkdir()
+    shutil.copy(checkpoint.parent / "config.yaml", other.parent / "config.yaml")
+    other.write_bytes(checkpoint.read_bytes() + b"\0")
+    assert search(root, other) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--gallery {root / 'gallery'}: made by another checkpoint" in err
+    assert f"indexed with {checkpoint.resolve()}" in err and f"not with --checkpoint {other}" in err
+    assert f"video2shop index --images {(root / 'shop').resolve()} --checkpoint {other} --out {root / 'gallery'}" in err
+    assert f"or search with --checkpoint {checkpoint.resolve()}" in err
+    # retrained in place: the same path with other weights
+    shutil.copytree(root / "gallery", tmp_path / "g")
+    shutil.copy(other, checkpoint.parent / "retrained.ckpt")
+    meta = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    meta["checkpoint"] = str((checkpoint.parent / "retrained.ckpt").resolve())
+    (tmp_path / "g" / "gallery.json").write_text(json.dumps(meta))
+    code = main(
+        ["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", meta["checkpoint"]]
+    )
+    assert code == 2 and "which has changed since" in capsys.readouterr().err
+    del meta["checkpoint"]  # a gallery that recorded only the fingerprint
+    (tmp_path / "g" / "gallery.json").write_text(json.dumps(meta))
+    code = main(["search", str(root / "clip.mp4"), "--gallery", str(tmp_path / "g"), "--checkpoint", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"a checkpoint of fingerprint {meta['fingerprint'][:12]}" in err
+    assert "search with the checkpoint it was indexed with" in err
+
+
+def fake_detector_checkpoint(path, steps=5):
+    """A file that says it holds a clothing_detector (no weights: the kind is refused before they are read)."""
+    from mmf_ext.utils.configuration import build_config
+
+    config = build_config(
+        [
+            "config=projects/video2shop/configs/detector.yaml",
+            "model=clothing_detector",
+            "dataset=synthetic_video2shop",
+            f"env.save_dir={path.parent}",
+        ]
+    )
+    state = {"state_dict": {}, "global_step": steps, "config": OmegaConf.to_container(config, resolve=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def test_a_checkpoint_of_the_wrong_kind_of_model_is_one_line_naming_it(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    detector = fake_detector_checkpoint(tmp_path / "detector" / "best.ckpt")
+    assert search(root, detector) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--checkpoint {detector}: holds model clothing_detector" in err
+    assert "not a retrieval model video2shop search can run (asymnet)" in err and "goes to --detector" in err
+    index = ["index", "--images", str(root / "shop"), "--out", str(tmp_path / "g")]
+    assert main([*index, "--checkpoint", str(detector)]) == 2
+    assert "holds model clothing_detector" in capsys.readouterr().err
+    assert main([*index, "--checkpoint", str(checkpoint), "--detector", str(checkpoint)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--detector {checkpoint}: holds model asymnet" in err
+    assert "not a clothing_detector" in err and "goes to --checkpoint" in err
+    assert search(root, checkpoint, "--detector", str(checkpoint)) == 2
+    assert "holds model asymnet" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
+def test_weights_that_do_not_fit_their_run_config_are_one_line_naming_the_flag(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    broken = tmp_path / "save" / "current.ckpt"
+    broken.parent.mkdir()
+    shutil.copy(checkpoint.parent / "config.yaml", broken.parent / "config.yaml")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state["state_dict"].pop(next(iter(state["state_dict"])))
+    torch.save(state, broken)
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(broken), "--out", str(tmp_path / "g")]
+    assert main(index) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--checkpoint {broken}: does not fit model AsymNet" in err
+
+
+def test_search_uses_the_pipeline_detector_settings(indexed, monkeypatch, tmp_path):
+    root, checkpoint = indexed
+    import video2shop.cli.search as command
+
+    built = []
+    monkeypatch.setattr(
+        command, "ClothingDetector", lambda path, **options: built.append((path, options)) or SquareDetector()
+    )
+    detector = fake_detector_checkpoint(tmp_path / "detector" / "best.ckpt")
+    settings = ["pipeline.detector.score_threshold=0.3", "pipeline.detector.frame_short_side=96"]
+    out = ["--out", str(tmp_path / "r.json")]
+    assert search(root, checkpoint, "--detector", str(detector), "pipeline.detector.batch_size=2", *settings, *out) == 0
+    ((path, options),) = built
+    assert path.path == detector and path.label == f"--detector {detector}"
+    assert options["batch_size"] == 2 and options["score_threshold"] == 0.3 and options["frame_short_side"] == 96
+    assert search(root, checkpoint, f"pipeline.detector.checkpoint={detector}", *out) == 0  # no --detector
+    assert len(built) == 2 and json.loads((tmp_path / "r.json").read_text())["detector"] == str(detector)
+
+
+def test_untrained_checkpoints_are_refused_unless_allowed_then_warned_once(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    untrained = tmp_path / "save" / "current.ckpt"
+    untrained.parent.mkdir()
+    shutil.copy(checkpoint.parent / "config.yaml", untrained.parent / "config.yaml")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    del state["global_step"]  # as a checkpoint written before training records it
+    torch.save(state, untrained)
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(untrained), "--out", str(tmp_path / "g")]
+    assert main(index) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1 and f"--checkpoint {untrained}: records no training update (no global_step)" in err
+    )
+    assert "--allow-untrained" in err and not (tmp_path / "g").exists()
+    assert main([*index, "--allow-untrained"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and f"--checkpoint {untrained}: records no training update" in err
+    detector = fake_detector_checkpoint(tmp_path / "detector" / "current.ckpt", steps=0)
+    assert search(root, checkpoint, "--detector", str(detector)) == 2
+    assert f"--detector {detector}: records no training update (global_step 0)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["index", "--images", "{tmp}/none", "--checkpoint", "{ckpt}", "--out", "{tmp}/g"], "--images {tmp}/none: no "),
+        (
+            ["index", "--images", "{root}/shop", "--checkpoint", "{tmp}/a.ckpt", "--out", "{tmp}/g"],
+            "--checkpoint {tmp}/a.ckpt: no such file; train one with mmf_run "
+            "config=projects/video2shop/configs/asymnet.yaml",
+        ),
+        (["search", "{tmp}/v.mp4", "--gallery", "{root}/gallery", "--checkpoint", "{ckpt}"], "VIDEO {tmp}/v.mp4: no "),
+        (["search", "{root}/clip.mp4", "--gallery", "{tmp}/g", "--checkpoint", "{ckpt}"], "--gallery {tmp}/g: no "),
+        (
+            ["search", "{root}/clip.mp4", "--gallery", "{root}/gallery", "--checkpoint", "{ckpt}", "--detector", "d"],
+            "--detector d: no such file; train one with mmf_run config=projects/video2shop/configs/detector.yaml "
+            "model=clothing_detector",
+        ),
+    ],
+)
+def test_a_missing_file_names_the_argument_it_was_given_as(indexed, tmp_path, capsys, args, message):
+    root, checkpoint = indexed
+    values = {"tmp": tmp_path, "root": root, "ckpt": checkpoint}
+    assert main([a.format(**values) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message.format(**values) in err
+    assert "checkpoint.resume_file" not in err  # the framework's hint for mmf_run, not for these commands
+    if "--detector d" in message:
+        assert err.endswith("or leave --detector out")
+
+
+def test_counts_are_singular_or_plural(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    write_shop_folder(tmp_path / "one", 1)
+    assert (
+        main(
+            ["index", "--images", str(tmp_path / "one"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")]
+        )
+        == 0
+    )
+    assert "indexed 1 shop image into" in capsys.readouterr().out
+    report = tmp_path / "r.html"
+    code = main(
+        [
+            "search",
+            str(root / "clip.mp4"),
+            "--gallery",
+            str(tmp_path / "g"),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--report",
+            str(report),
+        ]
+    )
+    assert code == 0 and "1 clothing trajectory;" in capsys.readouterr().out
+    assert "1 clothing trajectory;" in report.read_text() and "(1 image)" in report.read_text()
+    assert (
+        json.loads((tmp_path / "r.json").read_text())["trajectories"][0]["topk"][0]["item_id"] == "dresses/item000.png"
+    )
+
+
 def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(indexed, tmp_path, capsys):
     root, checkpoint = indexed
     from mmf_ext.utils.configuration import load_yaml
@@ -161,7 +401,7 @@ def test_the_report_renders_in_headless_chromium(indexed, monkeypatch, tmp_path)
     root, checkpoint = indexed
     import video2shop.cli.search as command
 
-    monkeypatch.setattr(command, "_detector", lambda path, device: SquareDetector())
+    monkeypatch.setattr(command, "_detector", lambda *args, **kwargs: SquareDetector())
     assert (
         search(
             root,

@@ -139,7 +139,7 @@ def test_prepare_still_names_each_unreadable_file(broken_folder, tmp_path, proje
     from video2shop.datasets.validation import prepare_cache
 
     summary = prepare_cache(broken_folder, "video2shop", tmp_path / "cache", ["num_frames=4", "image_size=32"])
-    assert "2 unreadable video(s) skipped" in summary
+    assert "2 unreadable videos skipped" in summary
     assert sum("skipping unreadable video" in r.getMessage() for r in project_log.records) == 2
 
 

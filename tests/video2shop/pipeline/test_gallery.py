@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from video2shop.pipeline.gallery import Gallery, GalleryError, build_gallery
 from video2shop.pipeline.trained_model import load_trained_model
 from video2shop.retrieval.feature_bank import StaleFeatureBank
 from video2shop.video.crops import model_crop
-from video2shop.video.image_io import read_rgb
+from video2shop.video.image_io import read_rgb, write_rgb
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +22,17 @@ def checkpoint(tmp_path_factory):
     return save_small_run(root / "save", root / "data")
 
 
-def test_a_folder_catalog_lists_every_image_with_its_relative_id(tmp_path):
+def test_a_folder_catalog_lists_every_image_with_its_relative_path_as_id(tmp_path):
     write_shop_folder(tmp_path / "shop", 4)
     (tmp_path / "shop" / "notes.txt").write_text("not an image")
+    write_rgb(tmp_path / "shop" / "dresses" / "item000.jpg", np.zeros((8, 8, 3), np.uint8))  # same name, other image
+    write_rgb(tmp_path / "shop" / "top.png", np.zeros((8, 8, 3), np.uint8))
     items = list_catalog(tmp_path / "shop")
-    assert [i.item_id for i in items] == ["dresses/item000", "dresses/item002", "shirts/item001", "shirts/item003"]
+    ids = ["dresses/item000.jpg", "dresses/item000.png", "dresses/item002.png", "shirts/item001.png"]
+    assert [i.item_id for i in items] == [*ids, "shirts/item003.png", "top.png"]
+    assert all(i.product_id == i.item_id and i.path == tmp_path / "shop" / i.item_id for i in items)
+    with pytest.raises(UserError, match="--images x: no such file or folder"):
+        list_catalog(tmp_path / "x", "--images x")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no shop images"):
         list_catalog(tmp_path / "empty")
@@ -50,7 +57,7 @@ def test_index_builds_a_gallery_whose_features_equal_the_model_and_refuses_anoth
     crop = model_crop(read_rgb(tmp_path / "shop" / "dresses" / "item000.png"), None, 0.1, 32)
     with torch.no_grad():
         expected = trained.model.encode_images(torch.from_numpy(crop)[None])[0]
-    assert torch.allclose(gallery.features[gallery.ids.index("dresses/item000")], expected, atol=1e-5)
+    assert torch.allclose(gallery.features[gallery.ids.index("dresses/item000.png")], expected, atol=1e-5)
     other = tmp_path / "other.ckpt"
     other.write_bytes(checkpoint.read_bytes() + b"x")
     with pytest.raises(StaleFeatureBank, match="another checkpoint"):

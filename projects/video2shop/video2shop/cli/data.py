@@ -11,6 +11,7 @@ from mmf_ext.utils.errors import UserError
 from video2shop.cli.main import fail
 from video2shop.datasets.synthetic import generate
 from video2shop.datasets.validation import prepare_cache, validate_folder
+from video2shop.wording import counted
 
 
 def make_synthetic_main(argv: list[str]) -> int:
@@ -30,7 +31,7 @@ def make_synthetic_main(argv: list[str]) -> int:
         generate(args.out, products=args.products, seed=args.seed, frames=args.frames)
     except FileExistsError as error:
         return fail("make-synthetic", error)
-    print(f"wrote {args.products} products to {args.out} in {time.perf_counter() - start:.1f}s")
+    print(f"wrote {counted(args.products, 'product')} to {args.out} in {time.perf_counter() - start:.1f}s")
     return 0
 
 
@@ -50,7 +51,7 @@ def validate_main(argv: list[str]) -> int:
         print(line)
     for problem in problems:
         print(f"problem: {problem}")
-    print(f"{len(problems)} problem(s) found in {args.data_dir}")
+    print(f"{counted(len(problems), 'problem')} found in {args.data_dir}")
     return 1 if problems else 0
 
 

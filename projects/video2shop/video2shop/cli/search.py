@@ -4,7 +4,10 @@
     video2shop search VIDEO --gallery GALLERY --checkpoint CKPT [--detector DET_CKPT] [--topk 20]
                       [--out results.json] [--report report.html] [pipeline.tracker.redetect_interval=3 ...]
 
-User errors print one line and exit 2; a video with no clothing found is an empty result, exit 0.
+User errors print one line naming the argument and exit 2: a missing file, a checkpoint of the
+wrong kind of model (a detector as --checkpoint, a retrieval model as --detector), one saved before
+any training update (unless --allow-untrained), a gallery indexed with another checkpoint. A video
+with no clothing found is an empty result, exit 0.
 """
 
 from __future__ import annotations
@@ -12,17 +15,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from mmf_ext.utils.errors import UserError
 from mmf_ext.utils.file_io import atomic_write_text
 from video2shop.cli.main import fail
 from video2shop.pipeline.catalog import list_catalog
+from video2shop.pipeline.checkpoints import (
+    TRAIN_DETECTOR,
+    TRAIN_RETRIEVAL,
+    CheckpointFile,
+    read_checkpoint,
+    require_detector_model,
+    require_retrieval_model,
+    require_trained,
+)
 from video2shop.pipeline.config import load_pipeline_config, tracker_config
 from video2shop.pipeline.detection import ClothingDetector
 from video2shop.pipeline.gallery import Gallery, build_gallery
@@ -30,6 +45,7 @@ from video2shop.pipeline.html_report import write_report
 from video2shop.pipeline.trained_model import load_trained_model
 from video2shop.pipeline.video_search import SearchTimings, Trajectory, find_trajectories, rank_products
 from video2shop.pipeline.video_stream import VideoInfo
+from video2shop.wording import counted, span_text
 
 
 def _device(name: str) -> str:
@@ -40,8 +56,53 @@ def _device(name: str) -> str:
     return name
 
 
-def _detector(path: Path | None, device: str) -> ClothingDetector | None:
-    return None if path is None else ClothingDetector(path, device=device)
+def _warn(program: str, message: str | None) -> None:
+    if message:
+        print(f"video2shop {program}: warning: {message}", file=sys.stderr)
+
+
+def _retrieval_checkpoint(path: Path, allow_untrained: bool, program: str) -> CheckpointFile:
+    """--checkpoint read and checked: a file, a model search can run, trained (or --allow-untrained)."""
+    missing = f"no such file; train one with {TRAIN_RETRIEVAL} (it writes <save_dir>/current.ckpt; see README)"
+    checkpoint = read_checkpoint(path, f"--checkpoint {path}", missing)
+    require_retrieval_model(checkpoint)
+    _warn(program, require_trained(checkpoint, allow_untrained))
+    return checkpoint
+
+
+def _detector(
+    path: Path | None, device: str, allow_untrained: bool, program: str, settings: DictConfig | None = None
+) -> ClothingDetector | None:
+    """--detector read, checked like --checkpoint, and built with the pipeline.detector settings."""
+    if path is None:
+        return None
+    missing = f"no such file; train one with {TRAIN_DETECTOR} (see README) or leave --detector out"
+    checkpoint = read_checkpoint(path, f"--detector {path}", missing)
+    options = settings.pipeline.detector if settings is not None else OmegaConf.create({})
+    if options.get("config") is None:  # else ClothingDetector checks the config given for it
+        require_detector_model(checkpoint)
+    _warn(program, require_trained(checkpoint, allow_untrained))
+    return ClothingDetector(
+        checkpoint,
+        config=options.get("config"),
+        device=_device(str(options.device)) if options.get("device") else device,
+        batch_size=int(options.get("batch_size") or 8),
+        score_threshold=options.get("score_threshold"),
+        frame_short_side=options.get("frame_short_side"),
+    )
+
+
+def _add_model_options(parser: argparse.ArgumentParser, checkpoint_help: str, detector_help: str) -> None:
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, metavar="CKPT", help=f"{checkpoint_help} (mmf_run's *.ckpt)"
+    )
+    parser.add_argument("--detector", type=Path, default=None, metavar="DET_CKPT", help=detector_help)
+    parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="use a checkpoint saved before any training update (a warning instead of an error)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
 
 
 def index_main(argv: list[str]) -> int:
@@ -52,24 +113,25 @@ def index_main(argv: list[str]) -> int:
         "--images", required=True, type=Path, help="a folder of images or a video2shop manifest (<split>.json)"
     )
     parser.add_argument(
-        "--checkpoint", required=True, type=Path, help="a trained model (mmf_run's current.ckpt / best.ckpt)"
-    )
-    parser.add_argument(
         "--out", required=True, type=Path, help="the gallery folder to write (replaced only when finished)"
     )
-    parser.add_argument("--detector", type=Path, default=None, help="crop each image to its best clothing detection")
+    _add_model_options(
+        parser,
+        "the trained retrieval model",
+        "a clothing_detector checkpoint: crop images without a shop box to its best box",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
         "--shortlist-min", type=int, default=50_000, help="save a shortlist index from this many images up"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         device = _device(args.device)
-        items = list_catalog(args.images)
-        trained = load_trained_model(args.checkpoint, device)
-        detector = _detector(args.detector, device)
+        items = list_catalog(args.images, f"--images {args.images}")
+        checkpoint = _retrieval_checkpoint(args.checkpoint, args.allow_untrained, "index")
+        detector = _detector(args.detector, device, args.allow_untrained, "index")
+        trained = load_trained_model(checkpoint, device)
         start = time.perf_counter()
         with tqdm(total=len(items), unit="img", desc="indexing", disable=None) as bar:
 
@@ -84,28 +146,26 @@ def index_main(argv: list[str]) -> int:
                 detector=detector,
                 shortlist_min=args.shortlist_min,
                 progress=progress,
+                source=args.images,
             )
     except UserError as error:
         return fail("index", error)
-    print(f"indexed {len(items)} shop images into {out} in {time.perf_counter() - start:.1f}s")
+    print(f"indexed {counted(len(items), 'shop image')} into {out} in {time.perf_counter() - start:.1f}s")
     return 0
 
 
 def _search_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="video2shop search", description="Find the shop items worn in a video.")
-    parser.add_argument("video", type=Path)
+    parser.add_argument("video", type=Path, metavar="VIDEO", help="the video file to search")
     parser.add_argument("--gallery", required=True, type=Path, help="a folder written by video2shop index")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="the model the gallery was indexed with")
-    parser.add_argument(
-        "--detector",
-        type=Path,
-        default=None,
-        help="a clothing_detector checkpoint; without it the whole frame is one trajectory",
+    _add_model_options(
+        parser,
+        "the model the gallery was indexed with",
+        "a clothing_detector checkpoint; without it the whole frame is one trajectory",
     )
     parser.add_argument("--topk", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: <video name>.results.json here)")
     parser.add_argument("--report", type=Path, default=None, help="also write a self-contained HTML report")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
         "--config",
         type=Path,
@@ -116,14 +176,34 @@ def _search_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_search(args: argparse.Namespace, timings: SearchTimings) -> tuple[VideoInfo, list[Trajectory], Gallery, float]:
-    """Load the model, gallery and detector, find the video's trajectories and rank products for each;
-    the last value is the seconds the search took once everything was loaded."""
+@dataclass
+class SearchRun:
+    """What one search found, and with what."""
+
+    info: VideoInfo
+    trajectories: list[Trajectory]
+    gallery: Gallery
+    detector: Path | None  # the detector checkpoint used (None: the whole frame is one trajectory)
+    seconds: float  # the search once everything was loaded
+
+
+def _run_search(args: argparse.Namespace, timings: SearchTimings) -> SearchRun:
+    """Check the inputs, load the model, detector and gallery, find the video's trajectories and rank products."""
     settings = load_pipeline_config(args.config, args.settings)
     device = _device(args.device)
-    trained = load_trained_model(args.checkpoint, device)
-    gallery = Gallery(args.gallery, args.checkpoint)
-    detector = _detector(args.detector, device)
+    if not args.video.is_file():
+        raise UserError(f"VIDEO {args.video}: no such file; give the video file to search")
+    checkpoint = _retrieval_checkpoint(args.checkpoint, args.allow_untrained, "search")
+    if not args.gallery.exists() and not args.gallery.with_name(args.gallery.name + ".partial").exists():
+        raise UserError(
+            f"--gallery {args.gallery}: no such folder; build it with "
+            f"video2shop index --images DIR_OR_MANIFEST --checkpoint {args.checkpoint} --out {args.gallery}"
+        )
+    detector_path = args.detector or settings.pipeline.detector.get("checkpoint")
+    detector_path = Path(detector_path) if detector_path else None
+    detector = _detector(detector_path, device, args.allow_untrained, "search", settings)
+    trained = load_trained_model(checkpoint, device)
+    gallery = Gallery(args.gallery, checkpoint, f"--gallery {args.gallery}")
     search = settings.pipeline.search
     start = time.perf_counter()
     info, trajectories = find_trajectories(
@@ -139,42 +219,37 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings) -> tuple[Video
     begin = time.perf_counter()
     rank_products(trained, gallery, trajectories, args.topk, int(search.shortlist_size))
     timings.score_s = time.perf_counter() - begin
-    return info, trajectories, gallery, time.perf_counter() - start
+    return SearchRun(info, trajectories, gallery, detector_path, time.perf_counter() - start)
 
 
-def _result(
-    args: argparse.Namespace,
-    info: VideoInfo,
-    trajectories: list[Trajectory],
-    gallery: Gallery,
-    timings: SearchTimings,
-    seconds: float,
-) -> dict[str, Any]:
+def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) -> dict[str, Any]:
     """What results.json holds."""
+    info, fps = run.info, run.info.fps
     return {
         "video": str(args.video),
-        "fps": info.fps,
+        "fps": fps,
         "frames_claimed": info.claimed_frames,
         "frames_decoded": timings.frames,
         "width": info.width,
         "height": info.height,
         "gallery": str(args.gallery),
-        "gallery_items": len(gallery.ids),
+        "gallery_items": len(run.gallery.ids),
         "checkpoint": str(args.checkpoint),
-        "detector": str(args.detector) if args.detector else None,
-        "seconds": round(seconds, 3),
-        "message": None if trajectories else f"no clothing found in {args.video}",
+        "detector": str(run.detector) if run.detector else None,
+        "seconds": round(run.seconds, 3),
+        "message": None if run.trajectories else f"no clothing found in {args.video}",
         "trajectories": [
             {
                 "id": t.trajectory_id,
                 "frame_span": [t.frames[0], t.frames[-1]],
-                "time_span_s": [round(t.frames[0] / info.fps, 3), round(t.frames[-1] / info.fps, 3)],
+                "time_span_s": [round(t.frames[0] / fps, 3), round(t.frames[-1] / fps, 3)],
+                "duration_s": round((t.frames[-1] - t.frames[0] + 1) / fps, 3),
                 "category": t.category,
                 "detection_score": round(t.detection_score, 4),
                 "boxes": [[f, *[round(v, 1) for v in b]] for f, b in zip(t.frames, t.boxes)],
                 "topk": t.results,
             }
-            for t in trajectories
+            for t in run.trajectories
         ],
     }
 
@@ -186,19 +261,21 @@ def search_main(argv: list[str]) -> int:
         return fail("search", UserError(f"--topk {args.topk}: must be at least 1"))
     timings = SearchTimings()
     try:
-        info, trajectories, gallery, seconds = _run_search(args, timings)
+        run = _run_search(args, timings)
     except UserError as error:
         return fail("search", error)
-    result = _result(args, info, trajectories, gallery, timings, seconds)
+    result = _result(args, run, timings)
     out = args.out or Path(f"{args.video.stem}.results.json")
     atomic_write_text(out, json.dumps(result, indent=2))
     if args.report is not None:
-        items = {row["item_id"]: row for row in gallery.items}
-        write_report(args.report, str(args.video), result, trajectories, items)
+        items = {row["item_id"]: row for row in run.gallery.items}
+        write_report(args.report, str(args.video), result, run.trajectories, items)
     if result["message"]:
         print(result["message"])
-    for t in trajectories:
+    for t in run.trajectories:
         best = ", ".join(f"{hit['product_id']} ({hit['score']:.3f})" for hit in t.results[:3])
-        print(f"trajectory {t.trajectory_id} ({t.category or 'clothing'}, frames {t.frames[0]}-{t.frames[-1]}): {best}")
-    print(f"results written to {out}" + (f", report to {args.report}" if args.report else ""))
+        span = span_text(t.frames[0], t.frames[-1], run.info.fps)
+        print(f"trajectory {t.trajectory_id} ({t.category or 'clothing'}, {span}): {best}")
+    found = counted(len(run.trajectories), "clothing trajectory")
+    print(f"{found}; results written to {out}" + (f", report to {args.report}" if args.report else ""))
     return 0

@@ -19,6 +19,7 @@ from video2shop.datasets.manifest import (
     parse_manifest,
 )
 from video2shop.video.reader import VideoReadError, read_frames
+from video2shop.wording import counted
 
 
 def _frame_size(video: Path) -> tuple[int, int] | None:
@@ -89,7 +90,7 @@ def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> 
             continue
         problems += [f"{split}: {p}" for p in check_files(products)]
         videos = sum(len(p.video_paths) for p in products)
-        summary.append(f"{split}: {len(products)} products, {videos} videos")
+        summary.append(f"{split}: {counted(len(products), 'product')}, {counted(videos, 'video')}")
         product_ids.update(p.product_id for p in products)
         if check_media:
             for product in products:
@@ -112,7 +113,7 @@ def validate_folder(root: Path, splits: list[str], check_media: bool = True) -> 
                 if d.image_path.is_file() and _image_size(d.image_path) is None
             ]
         if distractors:
-            summary.append(f"distractors: {len(distractors)} images")
+            summary.append(f"distractors: {counted(len(distractors), 'image')}")
     except ManifestError as error:
         problems.append(str(error))
     return problems, summary
@@ -150,6 +151,6 @@ def prepare_cache(root: Path, dataset: str, cache_dir: Path | None, options: lis
         for video, tracklet in items:
             loader.load(video, tracklet)
         failed += len(loader.failed)
-        counts.append(f"{split}: {len(items)} trajectories")
+        counts.append(f"{split}: {counted(len(items), 'trajectory')}")
     cache = f"{env_cache / dataset}"
-    return f"prepared {', '.join(counts)} into {cache}; {failed} unreadable video(s) skipped"
+    return f"prepared {', '.join(counts)} into {cache}; {counted(failed, 'unreadable video')} skipped"

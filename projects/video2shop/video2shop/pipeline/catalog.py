@@ -1,6 +1,7 @@
 """The shop images a gallery is built from: a folder of images or a video2shop-format manifest.
 
-A folder gives one item per image file (id: its path relative to the folder, without suffix). A
+A folder gives one item per image file (id: its path relative to the folder, subfolders and
+extension included, e.g. `dresses/item001.png`, so `a.jpg` and `a.png` stay two items). A
 manifest (`<split>.json` of the video2shop / MovingFashion format) gives one item per shop image
 of every product, with its shop box and category, plus the folder's gallery-only distractors.
 """
@@ -26,29 +27,35 @@ class CatalogItem:
     category: str | None = None
 
 
-def list_catalog(source: str | os.PathLike) -> list[CatalogItem]:
+def list_catalog(source: str | os.PathLike, label: str | None = None) -> list[CatalogItem]:
+    """The catalog's items; errors name the source as `label` (e.g. "--images shop/"), else its path."""
     source = Path(source)
+    label = label or str(source)
+    if not source.exists():
+        raise UserError(
+            f"{label}: no such file or folder; give a folder of shop images or a video2shop manifest (<split>.json)"
+        )
     if source.is_dir():
         items = _from_folder(source)
     elif source.is_file() and source.suffix == ".json":
         items = _from_manifest(source)
     else:
         raise UserError(
-            f"{source}: not a folder of images or a video2shop manifest (.json); pass --images DIR_OR_MANIFEST"
+            f"{label}: not a folder of images or a video2shop manifest (.json); pass --images DIR_OR_MANIFEST"
         )
     if not items:
-        raise UserError(f"{source}: no shop images found ({', '.join(IMAGE_SUFFIXES)})")
+        raise UserError(f"{label}: no shop images found ({', '.join(IMAGE_SUFFIXES)})")
     ids = [item.item_id for item in items]
     if len(set(ids)) != len(ids):
         duplicate = next(i for i in ids if ids.count(i) > 1)
-        raise UserError(f"{source}: item id {duplicate!r} appears twice; ids must be unique")
+        raise UserError(f"{label}: item id {duplicate!r} appears twice; ids must be unique")
     return items
 
 
 def _from_folder(folder: Path) -> list[CatalogItem]:
     items = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
-        item_id = path.relative_to(folder).with_suffix("").as_posix()
+        item_id = path.relative_to(folder).as_posix()
         items.append(CatalogItem(item_id, item_id, path))
     return items
 

@@ -3,7 +3,8 @@
 `ClothingDetector` builds what `mmf_run` trained from its checkpoint (a weights-only file that
 carries its run config, or has the run's config.yaml beside it; see mmf_ext.utils.build), so
 inference builds exactly the network that was trained, with the same category list, and never
-needs the training data or pretrained files again.
+needs the training data or pretrained files again. It shows the network every frame at the scale
+training frames were seen at, whatever the video's resolution (models/detector/frame_scale.py).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mmf_ext.utils.build import build_model, checkpoint_run_config, load_weights
-from mmf_ext.utils.checkpoint import load_checkpoint_file
+from mmf_ext.utils.build import build_model, load_weights
 from mmf_ext.utils.configuration import load_yaml
 from mmf_ext.utils.errors import ConfigError, UserError
 from video2shop.models.detector.categories import detector_categories
+from video2shop.models.detector.frame_scale import MAX_ASPECT
+from video2shop.models.detector.frame_scale import frame_short_side as trained_short_side
+from video2shop.pipeline.checkpoints import CheckpointFile, read_checkpoint, require_detector_model
 
 MODEL_NAME = "clothing_detector"
 
@@ -37,7 +40,7 @@ class Detection:
     category: str | None = None
 
 
-def _run_config(checkpoint: Path, state: dict[str, Any], config: str | os.PathLike | DictConfig | None) -> DictConfig:
+def _run_config(checkpoint: CheckpointFile, config: str | os.PathLike | DictConfig | None) -> DictConfig:
     """The training run's config: given (a config or its file), else the checkpoint's."""
     if isinstance(config, DictConfig):
         return config
@@ -46,47 +49,57 @@ def _run_config(checkpoint: Path, state: dict[str, Any], config: str | os.PathLi
         if not path.is_file():
             raise UserError(f"{path}: config file not found; give the training run's config.yaml")
         return load_yaml(path)
-    return checkpoint_run_config(checkpoint, state)
+    return checkpoint.config
 
 
-def _inference_config(checkpoint: Path, state: dict[str, Any], run_config: DictConfig) -> DictConfig:
+def _inference_config(checkpoint: CheckpointFile, run_config: DictConfig) -> DictConfig:
     """The run config with the detector's categories fixed (the checkpoint's) and nothing pretrained to load."""
-    if run_config.get("model") not in (None, MODEL_NAME) or MODEL_NAME not in (run_config.get("model_config") or {}):
-        raise UserError(
-            f"{checkpoint}: its run trained model {run_config.get('model')!r}, not {MODEL_NAME}; "
-            "give a clothing_detector checkpoint"
-        )
+    require_detector_model(checkpoint, run_config)
     model_config = run_config.model_config[MODEL_NAME]
-    saved = (state.get(MODEL_NAME) or {}).get("categories")
+    saved = (checkpoint.state.get(MODEL_NAME) or {}).get("categories")
     categories = list(saved) if saved else detector_categories(model_config, run_config)
     fixed = {"categories": categories, "num_classes": None, "pretrained": None, "pretrained_backbone": None}
     return OmegaConf.merge(run_config, {"model": MODEL_NAME, "model_config": {MODEL_NAME: fixed}})
 
 
 class ClothingDetector:
-    """Batched inference of a `clothing_detector` checkpoint on CPU or CUDA."""
+    """Batched inference of a `clothing_detector` checkpoint on CPU or CUDA, on frames of any size.
+
+    Every frame is resized so its short side is `frame_short_side` (None: the short side training
+    frames were seen at, recorded in the checkpoint; models/detector/frame_scale.py), so clothing
+    in a 1080p or a 16:9 frame reaches the network at the scale it was trained at.
+    """
 
     def __init__(
         self,
-        checkpoint: str | os.PathLike,
+        checkpoint: str | os.PathLike | CheckpointFile,
         config: str | os.PathLike | DictConfig | None = None,
         device: str | torch.device | None = None,
         batch_size: int = 8,
         score_threshold: float | None = None,
+        frame_short_side: int | None = None,
     ) -> None:
-        checkpoint = Path(checkpoint).expanduser()
-        state = load_checkpoint_file(checkpoint)
-        run_config = _inference_config(checkpoint, state, _run_config(checkpoint, state, config))
+        checkpoint = read_checkpoint(checkpoint)
+        run_config = _inference_config(checkpoint, _run_config(checkpoint, config))
         if batch_size < 1:
             raise ConfigError(f"pipeline.detector.batch_size={batch_size}: must be at least 1")
+        self.checkpoint = checkpoint.path
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = build_model(run_config)  # the weights come from `state`, read once
-        load_weights(model, state, checkpoint)
+        load_weights(model, checkpoint.state, checkpoint.label)
         self.detector = model.detector.to(self.device).eval()
         if score_threshold is not None:
             self.detector.roi_heads.score_thresh = float(score_threshold)
         self.categories: list[str] = list(model.categories)
         self.batch_size = int(batch_size)
+        options = run_config.model_config[MODEL_NAME]
+        self.frame_short_side = int(
+            frame_short_side or trained_short_side(checkpoint.state.get(MODEL_NAME), options.min_size, options.max_size)
+        )
+        if self.frame_short_side < 16:
+            raise ConfigError(f"pipeline.detector.frame_short_side={self.frame_short_side}: must be at least 16")
+        self.detector.transform.min_size = (self.frame_short_side,)
+        self.detector.transform.max_size = self.frame_short_side * MAX_ASPECT
 
     @classmethod
     def from_save_dir(cls, save_dir: str | os.PathLike, **options: Any) -> ClothingDetector:

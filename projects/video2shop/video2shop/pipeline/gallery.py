@@ -1,7 +1,8 @@
 """`video2shop index`: a gallery folder of shop-image features, resumable and replaced atomically.
 
 Layout of a finished gallery folder:
-  gallery.json      what it was built from (checkpoint fingerprint, catalog, preprocessing); written last
+  gallery.json      what it was built from (the checkpoint's path and fingerprint, the catalog, preprocessing);
+                    written last
   features.pt       the feature bank (video2shop.retrieval.feature_bank), tied to the checkpoint
   items.json        per row: item id, product id, image path, box, category
   shortlist.faiss   an inner-product index for the shortlist, for galleries of `shortlist_min` items or more:
@@ -31,8 +32,9 @@ import torch
 from mmf_ext.utils.errors import UserError
 from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text
 from video2shop.pipeline.catalog import CatalogItem
+from video2shop.pipeline.checkpoints import CheckpointFile
 from video2shop.pipeline.trained_model import TrainedModel
-from video2shop.retrieval.feature_bank import file_fingerprint, load_feature_bank, save_feature_bank
+from video2shop.retrieval.feature_bank import StaleFeatureBank, file_fingerprint, load_feature_bank, save_feature_bank
 from video2shop.retrieval.search import Shortlist, ShortlistSettings, surrogate_index
 from video2shop.retrieval.shortlist import ShortlistIndex
 from video2shop.retrieval.surrogate import ReluFeatureMap
@@ -64,8 +66,13 @@ def build_gallery(
     detector: Any | None = None,
     shortlist_min: int = 50_000,
     progress: Callable[[int, int], None] | None = None,
+    source: str | os.PathLike | None = None,
 ) -> Path:
-    """Encode every item's crop with the model's IFN and write the gallery folder `out`."""
+    """Encode every item's crop with the model's IFN and write the gallery folder `out`.
+
+    `source` (the folder or manifest the items came from) is recorded so that a refusal of this
+    gallery can print the command that indexes it again.
+    """
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     plan = {
@@ -104,7 +111,7 @@ def build_gallery(
         payload = {"features": torch.cat(features), "boxes": boxes}
         shard_bytes = _torch_bytes(payload)
         atomic_write_bytes(shard_path, shard_bytes)
-    _finish(partial, items, plan, shortlist_min, trained)
+    _finish(partial, items, {**plan, "images": str(Path(source).resolve()) if source else None}, shortlist_min, trained)
     _replace(partial, out)
     return out
 
@@ -174,6 +181,25 @@ def _finish(
     (partial / "plan.json").unlink()
 
 
+def stale_message(label: str, meta: dict[str, Any], folder: Path, given: Path, given_label: str, now: str) -> str:
+    """Why the gallery does not fit the checkpoint given now: both checkpoints named, and what to do."""
+    old = str(meta.get("fingerprint"))[:12]
+    indexed = meta.get("checkpoint")
+    images = meta.get("images") or "DIR_OR_MANIFEST"
+    again = f"index again with `video2shop index --images {images} --checkpoint {given} --out {folder}`"
+    if indexed and Path(indexed) == given.resolve():
+        return (
+            f"{label}: made by another checkpoint: it was indexed with {indexed} (fingerprint {old}), which has "
+            f"changed since (now {now[:12]}); {again}"
+        )
+    made_with = f"{indexed} (fingerprint {old})" if indexed else f"a checkpoint of fingerprint {old}"
+    search_with = f"search with --checkpoint {indexed}" if indexed else "search with the checkpoint it was indexed with"
+    return (
+        f"{label}: made by another checkpoint: it was indexed with {made_with}, not with {given_label} "
+        f"(fingerprint {now[:12]}); {again}, or {search_with}"
+    )
+
+
 def _save_shortlist(partial: Path, features: torch.Tensor, trained: TrainedModel) -> None:
     """shortlist.faiss (and feature_map.pt when the model gives one) for a large gallery."""
     model = trained.model
@@ -203,21 +229,36 @@ def _replace(partial: Path, out: Path) -> None:
 class Gallery:
     """A finished gallery folder, checked against the checkpoint that will score it."""
 
-    def __init__(self, folder: str | os.PathLike, checkpoint: Path | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        checkpoint: str | os.PathLike | CheckpointFile | None = None,
+        label: str | None = None,
+    ) -> None:
+        """`checkpoint`: the one that will score it (None: unchecked); errors name the folder as `label`."""
         folder = Path(folder)
+        label = label or str(folder)
         meta_path = folder / "gallery.json"
         if not meta_path.is_file():
-            hint = (
-                " (an index build was interrupted: run video2shop index again to finish it)"
-                if folder.with_name(folder.name + ".partial").exists()
-                else ""
-            )
+            interrupted = folder.with_name(folder.name + ".partial").exists()
+            if not folder.exists() and not interrupted:
+                raise GalleryError(
+                    f"{label}: no such folder; build it with "
+                    f"video2shop index --images DIR_OR_MANIFEST --checkpoint CKPT --out {folder}"
+                )
+            hint = " (an index build was interrupted: run video2shop index again to finish it)" if interrupted else ""
             raise GalleryError(
-                f"{folder}: not a finished gallery, gallery.json missing{hint}; build it with video2shop index"
+                f"{label}: not a finished gallery, gallery.json missing{hint}; build it with video2shop index"
             )
         self.folder = folder
         self.meta = json.loads(meta_path.read_text())
-        fingerprint = file_fingerprint(checkpoint) if checkpoint is not None else None
+        fingerprint = None
+        if checkpoint is not None:
+            given = checkpoint.path if isinstance(checkpoint, CheckpointFile) else Path(checkpoint)
+            fingerprint = file_fingerprint(given)
+            if self.meta.get("fingerprint") not in (None, fingerprint):
+                given_label = checkpoint.label if isinstance(checkpoint, CheckpointFile) else str(given)
+                raise StaleFeatureBank(stale_message(label, self.meta, folder, given, given_label, fingerprint))
         self.features, self.ids, _ = load_feature_bank(folder / "features.pt", fingerprint)
         self.items = json.loads((folder / "items.json").read_text())
         self.product_ids = [row["product_id"] for row in self.items]

@@ -14,9 +14,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from mmf_ext.utils.build import build_model, checkpoint_run_config, load_weights
-from mmf_ext.utils.checkpoint import load_checkpoint_file
-from mmf_ext.utils.errors import UserError
+from mmf_ext.utils.build import build_model, load_weights
+from video2shop.pipeline.checkpoints import CheckpointFile, read_checkpoint, require_retrieval_model
 
 
 @dataclass
@@ -29,19 +28,20 @@ class TrainedModel:
     context_margin: float
 
 
-def load_trained_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
-    """The run's model with the checkpoint's weights (strict), in eval mode on `device`."""
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise UserError(
-            f"{checkpoint}: checkpoint not found; train one with mmf_run (it writes <save_dir>/current.ckpt)"
-        )
-    state = load_checkpoint_file(checkpoint)
-    config = checkpoint_run_config(checkpoint, state)
+def load_trained_model(
+    checkpoint: str | os.PathLike | CheckpointFile, device: str | torch.device = "cpu"
+) -> TrainedModel:
+    """The run's model with the checkpoint's weights (strict), in eval mode on `device`.
+
+    `checkpoint` is a path or one read already (read_checkpoint), whose label then names it in errors.
+    """
+    checkpoint = read_checkpoint(checkpoint)
+    require_retrieval_model(checkpoint)
+    config = checkpoint.config
     model = build_model(config, device=device)
-    load_weights(model, state, checkpoint)
+    load_weights(model, checkpoint.state, checkpoint.label)
     model.eval()
     data = config.dataset_config[config.datasets]
     return TrainedModel(
-        model, config, checkpoint, int(data.image_size), int(data.num_frames), float(data.context_margin)
+        model, config, checkpoint.path, int(data.image_size), int(data.num_frames), float(data.context_margin)
     )

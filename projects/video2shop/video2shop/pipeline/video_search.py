@@ -69,6 +69,16 @@ class Trajectory:
     detection_score: float = 0.0
     results: list[dict[str, Any]] = field(default_factory=list)
 
+    def middle_frame(self) -> int:
+        """The frame halfway through the trajectory's span (the report shows it whole)."""
+        return (self.frames[0] + self.frames[-1]) // 2
+
+    def box_at(self, frame: int) -> tuple[float, float, float, float]:
+        """The box on `frame`: the tracked box of the nearest tracked frame (a whole-frame trajectory
+        records its two ends only, with the same box)."""
+        nearest = min(range(len(self.frames)), key=lambda k: abs(self.frames[k] - frame))
+        return tuple(self.boxes[nearest])
+
 
 @dataclass
 class SearchTimings:

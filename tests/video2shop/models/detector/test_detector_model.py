@@ -60,6 +60,29 @@ def test_a_few_steps_on_one_scene_lower_the_loss():
     assert totals[-1] < 0.7 * totals[0]
 
 
+def test_training_records_the_scale_its_video_frames_were_seen_at():
+    model = make_model(min_size=64, max_size=80)
+    model.train()
+    video = [scene(0), scene(1)]  # 64 x 72: the short side is resized to 64 (the long one to 72 <= 80)
+    shop = Sample(image=torch.zeros((3, 40, 100), dtype=torch.uint8), boxes=torch.tensor([[5.0, 5, 30, 30]]))
+    shop.labels = torch.tensor([1])
+    for sample, kind in ((video[0], "video"), (video[1], "video"), (shop, "shop")):
+        sample.kind = kind
+    model(SampleList([*video, shop]))
+    assert model.frame_scale.sides == [64.0, 64.0]  # shop images are not frames
+    wide = Sample(image=torch.zeros((3, 64, 160), dtype=torch.uint8), boxes=torch.tensor([[5.0, 5, 30, 30]]))
+    wide.labels, wide.kind = torch.tensor([1]), "video"
+    model(SampleList([wide, wide, wide]))  # capped by max_size: 64 x 160 -> 32 x 80
+    checkpoint = {}
+    model.on_save_checkpoint(checkpoint)
+    assert checkpoint["clothing_detector"]["frame_short_side"] == 32.0  # the median of 64, 64, 32, 32, 32
+    resumed = make_model(min_size=64, max_size=80)
+    resumed.on_load_checkpoint(checkpoint)
+    saved = {}
+    resumed.on_save_checkpoint(saved)  # nothing trained since: the value it was resumed with
+    assert saved["clothing_detector"]["frame_short_side"] == 32.0
+
+
 def test_evaluation_forward_gives_per_image_predictions_and_aggregation_lists_them():
     model = make_model(score_threshold=0.0)
     model.eval()

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 
 from mmf_cli.predict import predict
 from mmf_cli.run import run
@@ -77,6 +78,46 @@ def test_the_pipeline_detector_loads_the_checkpoint_and_returns_detections(train
         assert [d.score for d in detections] == sorted((d.score for d in detections), reverse=True)
     with pytest.raises(ValueError, match="frame 0: expected an RGB uint8"):
         detector.detect([frames[0].astype(np.float32)])
+
+
+def upscaled(frame, k):
+    return np.ascontiguousarray(np.repeat(np.repeat(frame, k, 0), k, 1))
+
+
+def matched(boxes, others, scale):
+    """Whether every box has one among `others` (brought back by `scale`) with IoU above 0.9."""
+    back = torch.tensor([d.box for d in others]) / scale
+    return bool((box_iou(torch.tensor([d.box for d in boxes]), back).max(1).values > 0.9).all())
+
+
+def test_the_detector_sees_frames_of_any_size_at_the_scale_it_was_trained_at(trained, synthetic_dir, tmp_path):
+    save_dir, _ = trained
+    state = torch.load(save_dir / "current.ckpt", map_location="cpu", weights_only=True)
+    assert state["clothing_detector"]["frame_short_side"] == 64  # the 64x64 training frames, as the network saw them
+    detector = ClothingDetector(save_dir / "current.ckpt", device="cpu", score_threshold=0.0)
+    seen = []
+    detector.detector.transform.register_forward_hook(lambda module, inputs, output: seen.extend(output[0].image_sizes))
+    video = sorted((synthetic_dir / "videos").glob("*.mp4"))[0]
+    frame = read_frames(video, [3])[0][0]
+    wide = np.random.default_rng(0).integers(0, 255, (64, 114, 3), dtype=np.uint8)  # 16:9, the frame in its middle
+    wide[:, 25:89] = frame
+    frames = [frame, upscaled(frame, 2), upscaled(frame, 4), wide, upscaled(wide, 2), upscaled(wide, 4), wide[:, :40]]
+    results = detector.detect(frames)
+    # every frame reaches the network with the trained short side, whatever its size or shape (a 16:9 frame
+    # capped by the training config's max_size=64 would shrink to 36x64, its clothing to 56% of the trained size)
+    assert [tuple(size) for size in seen] == [(64, 64)] * 3 + [(64, 114)] * 3 + [(102, 64)]
+    for base, k in ((0, 2), (0, 4), (3, 2), (3, 4)):
+        top = results[base][:5]
+        assert len(top) == 5 and matched(top, results[base + k // 2], k)  # boxes scale with the frame
+    assert all(0 <= d.box[0] < d.box[2] <= 456 and 0 <= d.box[1] < d.box[3] <= 256 for d in results[5])
+    del state["clothing_detector"]["frame_short_side"]  # an older checkpoint: min(min_size, max_size) of its config
+    torch.save(state, tmp_path / "old.ckpt")
+    assert ClothingDetector(tmp_path / "old.ckpt", device="cpu").frame_short_side == 64
+    finer = ClothingDetector(save_dir / "current.ckpt", device="cpu", frame_short_side=128)
+    seen.clear()
+    finer.detector.transform.register_forward_hook(lambda module, inputs, output: seen.extend(output[0].image_sizes))
+    finer.detect([wide])
+    assert [tuple(size) for size in seen] == [(128, 228)]
 
 
 def test_a_non_detector_checkpoint_or_missing_run_is_a_clear_error(trained, tmp_path):

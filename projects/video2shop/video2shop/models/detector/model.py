@@ -19,6 +19,7 @@ from mmf_ext.utils.configuration import get_global_config
 from mmf_ext.utils.errors import ConfigError
 from video2shop.models.detector.categories import detector_categories
 from video2shop.models.detector.factory import build_faster_rcnn
+from video2shop.models.detector.frame_scale import FrameScaleRecord
 from video2shop.modules.detection_metrics import per_image_list as as_list
 from video2shop.paths import model_defaults
 
@@ -41,6 +42,7 @@ class ClothingDetectorModel(BaseModel):
                 f"{len(self.categories)} categories ({', '.join(self.categories[:3])}...) plus background = "
                 f"{num_classes}; set num_classes=null"
             )
+        self.frame_scale = FrameScaleRecord(float(c.min_size), float(c.max_size))
         rpn = c.rpn
         self.detector = build_faster_rcnn(
             str(c.architecture),
@@ -93,6 +95,7 @@ class ClothingDetectorModel(BaseModel):
                 raise ConfigError(
                     "clothing_detector trains on boxes; serve the dataset with dataset_config.<name>.task=detection"
                 )
+            self.frame_scale.observe(images, sample_list.get("kind"))
             return {"losses": self.detector(images, self._targets(sample_list))}
         detections = self.detector(images)
         return {
@@ -111,4 +114,11 @@ class ClothingDetectorModel(BaseModel):
         return output
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The categories and the scale training frames were seen at (the pipeline detects at that scale)."""
         checkpoint["clothing_detector"] = {"categories": list(self.categories)}
+        side = self.frame_scale.value()
+        if side is not None:
+            checkpoint["clothing_detector"]["frame_short_side"] = round(float(side), 2)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.frame_scale.loaded = (checkpoint.get("clothing_detector") or {}).get("frame_short_side")
