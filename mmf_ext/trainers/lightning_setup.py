@@ -29,6 +29,7 @@ from mmf_ext.trainers.callbacks.logistics import UpdateProgressBar
 from mmf_ext.utils.configuration import component_entries
 from mmf_ext.utils.distributed import LaunchInfo
 from mmf_ext.utils.errors import ConfigError
+from mmf_ext.utils.general import global_batch
 
 logger = logging.getLogger("mmf_ext")
 
@@ -111,22 +112,14 @@ def gradient_clipping(config: DictConfig) -> dict[str, Any]:
 
 
 def global_batch_size(config: DictConfig, world_size: int) -> int:
-    """training.batch_size, or MMF's batch_size_per_device x world size; divisible by the world size."""
-    training = config.training
-    if training.batch_size_per_device is not None:
-        size = int(training.batch_size_per_device) * world_size
+    """training.batch_size, or MMF's batch_size_per_device x world size (mmf_ext.utils.general's rule)."""
+    size = global_batch(config.training, world_size)
+    if config.training.batch_size_per_device is not None:
         logger.info(
             "training.batch_size_per_device=%s: global batch %d over %d processes",
-            training.batch_size_per_device,
+            config.training.batch_size_per_device,
             size,
             world_size,
-        )
-    else:
-        size = int(training.batch_size)
-    if size % world_size:
-        raise ConfigError(
-            f"training.batch_size={size} is not divisible by the {world_size} processes; "
-            f"choose a multiple of {world_size}"
         )
     return size
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from mmf_ext.common.registry import registry
 from mmf_ext.utils.distributed import get_rank, get_world_size
+from mmf_ext.utils.errors import ConfigError
 
 logger = logging.getLogger("mmf_ext")
 
@@ -91,18 +92,25 @@ def log_device_names() -> None:
         logger.info("CUDA Device %d is: %s", get_rank(), torch.cuda.get_device_name())
 
 
+def global_batch(training: Any, world_size: int) -> int:
+    """MMF's rule: training.batch_size is global, or batch_size_per_device x world size; divisible by it."""
+    per_device = training.get("batch_size_per_device")
+    size = int(per_device) * world_size if per_device is not None else int(training.get("batch_size"))
+    if size % world_size:
+        raise ConfigError(
+            f"training.batch_size={size} is not divisible by the {world_size} processes; "
+            f"choose a multiple of {world_size}"
+        )
+    return size
+
+
 def get_batch_size() -> int:
-    """The per-process batch size: training.batch_size (or batch_size_per_device x world) / world."""
+    """MMF's helper: the per-process batch size of the registered run config."""
     config = registry.get("config", no_warning=True)
     if config is None:
         raise RuntimeError("get_batch_size() needs the run config; it is registered when a run starts")
-    training = config.get("training") or {}
     world_size = get_world_size()
-    per_device = training.get("batch_size_per_device")
-    batch_size = int(per_device) * world_size if per_device is not None else int(training.get("batch_size"))
-    if batch_size % world_size != 0:
-        raise RuntimeError(f"Batch size {batch_size} must be divisible by number of GPUs {world_size} used.")
-    return batch_size // world_size
+    return global_batch(config.get("training") or {}, world_size) // world_size
 
 
 # -- small tensor and model helpers --------------------------------------------------------------

@@ -4,29 +4,15 @@ import json
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from mmf_ext.common.registry import registry
-from mmf_ext.utils.configuration import load_yaml
+from tests import helpers
 from video2shop.datasets.categories import PAPER_CATEGORIES
 from video2shop.datasets.manifest import ManifestError
 
 
 def dataset_config(name, data_dir, cache_dir, **overrides):
-    builder = registry.get_builder_class(name)()
-    raw = load_yaml(builder.config_path()).dataset_config[name]
-    raw = OmegaConf.merge(
-        raw,
-        {
-            "data_dir": str(data_dir),
-            "cache_dir": str(cache_dir),
-            "num_frames": 4,
-            "image_size": 32,
-            "positives_per_trajectory": 2,
-            **overrides,
-        },
-    )
-    return builder, raw
+    """The shared helper's small config, with augmentation left as the builder's default (on)."""
+    return helpers.dataset_config(name, data_dir, cache_dir, **{"augment": True, **overrides})
 
 
 def test_synthetic_dataset_is_split_by_product_with_the_paper_categories(synthetic_dir):
