@@ -61,20 +61,16 @@ class AsymNet(RetrievalModel):
         if self.phase not in ("ssn", "fusion", "both"):
             raise ConfigError(f"model_config.asymnet.phase={self.phase!r}; choose ssn, fusion or both")
         self.approximate_training = bool(c.approximate_training)
-        self.ifn = ImageFeatureNetwork(
-            str(c.ifn.backbone),
-            tuple(c.ifn.spp_levels),
-            int(c.ifn.feature_dim),
-            c.ifn.get("pretrained"),
-            float(c.ifn.dropout),
-        )
-        feature_dim = int(c.ifn.feature_dim)
+        self.ifn = ImageFeatureNetwork.from_config(c.ifn)
+        feature_dim = self.ifn.feature_dim
         self.encoding = (
             build_encoding(self.representation, feature_dim, c.encoding) if self.representation in ENCODINGS else None
         )
         image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
         if self.representation == "lstm":
-            self.vfn = VideoFeatureNetwork(feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout))
+            self.vfn = VideoFeatureNetwork(
+                feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout), str(c.vfn.init)
+            )
             state_dim = int(c.vfn.hidden_dim)
             branches = (
                 list(OmegaConf.to_container(c.tree, resolve=True)) if self.fusion == "tree" else [int(c.num_leaves)]
