@@ -4,7 +4,8 @@ generated videos, and the video2shop plugin's hand-made dataset folders and smal
 Dataset folders are in the video2shop format with every optional extension in play: shop images
 are solid colours (one per image), so a loaded shop image tells which file it came from; videos are
 a red square moving over noise (`moving_video`). `save_small_run` writes a tiny untrained AsymNet
-as an mmf_run save dir would hold it; `write_shop_folder` a folder of shop images.
+as an mmf_run save dir would hold it; `write_shop_folder` a folder of shop images;
+`torchvision_weights_file` a local backbone weights file for `ifn.pretrained`.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ def free_port() -> int:
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def torchvision_weights_file(path: Path, backbone: str = "resnet18") -> Path:
+    """A local torchvision weights file (seeded random weights: ImageNet's cannot be downloaded here), as
+    `ifn.pretrained` reads one."""
+    import torchvision.models as tvm
+
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(getattr(tvm, backbone)(weights=None).state_dict(), path)
+    return path
 
 
 def max_param_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
