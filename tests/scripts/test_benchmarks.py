@@ -76,6 +76,7 @@ def test_pipeline_benchmark_reports_every_stage():
     )
     assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
     assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"
+    assert isinstance(result["tracks"], int)  # scripts/reproduce.yaml's pipeline row shows it
 
 
 def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):
