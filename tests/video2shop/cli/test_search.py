@@ -491,3 +491,12 @@ def test_detector_coco_uses_torchvisions_file_from_the_cache_and_the_results_nam
     assert result["trajectories"]  # people, or (random weights may find none) the shot searched whole
     assert f"detector: coco person detector {path}" in (tmp_path / "r.html").read_text()
     assert search(root, checkpoint, "--detector", "coco:retinanet", *out) == 2  # named, but not in the cache
+
+
+def test_person_settings_are_checked_whatever_the_detector(indexed, capsys):
+    root, checkpoint = indexed
+    assert search(root, checkpoint, "--detector", "none", "pipeline.persons.regions.upper_body=[0,1]") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pipeline.persons.regions.upper_body=[0, 1]: give [left, top" in err
+    assert search(root, checkpoint, "--detector", "coco:yolo") == 2
+    assert "--detector coco:yolo: 'yolo' is no torchvision COCO detector" in capsys.readouterr().err

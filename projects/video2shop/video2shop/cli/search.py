@@ -212,13 +212,13 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings) -> SearchRun:
             f"--gallery {args.gallery}: no such folder; build it with "
             f"video2shop index --images DIR_OR_MANIFEST --checkpoint {args.checkpoint} --out {args.gallery}"
         )
-    persons = person_detector_settings(settings)
+    persons, people, shots = person_detector_settings(settings), people_settings(settings), shot_settings(settings)
     choice = choose_detector(args.detector, settings.pipeline.detector.get("checkpoint"), persons)
-    detector, people = None, None
+    detector = None
     if choice.kind == CLOTHING:
         detector = _detector(choice.path, device, args.allow_untrained, "search", settings)
     elif choice.kind != NONE:
-        detector, people = build_person_detector(choice, persons, device), people_settings(settings)
+        detector = build_person_detector(choice, persons, device)
     trained = load_trained_model(checkpoint, device)
     gallery = Gallery(args.gallery, checkpoint, f"--gallery {args.gallery}")
     search = settings.pipeline.search
@@ -232,8 +232,8 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings) -> SearchRun:
         int(search.crop_capacity),
         timings,
         settings.pipeline.trajectories.get("length"),
-        shot_settings(settings),
-        people,
+        shots,
+        people if choice.kind not in (CLOTHING, NONE) else None,
     )
     begin = time.perf_counter()
     rank_products(trained, gallery, trajectories, args.topk, int(search.shortlist_size))
