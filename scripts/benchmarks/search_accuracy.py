@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks.common import print_result
 from video2shop.datasets.manifest import parse_manifest
 from video2shop.pipeline.catalog import list_catalog
-from video2shop.pipeline.config import load_pipeline_config, tracker_config
+from video2shop.pipeline.config import load_pipeline_config, shot_settings, tracker_config
 from video2shop.pipeline.detection import ClothingDetector
 from video2shop.pipeline.gallery import Gallery, build_gallery
 from video2shop.pipeline.trained_model import load_trained_model
@@ -81,6 +81,7 @@ def _mode(
             int(search.frame_stride),
             int(search.crop_capacity),
             length=settings.pipeline.trajectories.get("length"),
+            shots=shot_settings(settings),
         )
         rank_products(
             trained, gallery, trajectories, topk=len(gallery.product_ids), shortlist_size=int(search.shortlist_size)
