@@ -446,19 +446,34 @@ def test_the_report_renders_in_headless_chromium(indexed, monkeypatch, tmp_path)
     assert reds > 200  # the trajectory crops (a red square) are drawn, not broken images
 
 
-def test_with_no_detector_and_no_weights_search_follows_people_with_hog_and_says_so(indexed, tmp_path, capsys):
+def test_with_no_detector_and_no_weights_each_shot_is_a_trajectory_and_it_says_so(indexed, tmp_path, capsys):
     root, checkpoint = indexed
     people_video(tmp_path / "people.mp4", first=30, empty=6, second=24)
     args = ["search", str(tmp_path / "people.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
-    assert main([*args, "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"), "--topk", "2"]) == 0
+    assert main([*args, "--out", str(tmp_path / "r.json"), "--topk", "2"]) == 0
     captured = capsys.readouterr()
     (note,) = captured.err.strip().splitlines()
-    assert note.startswith("video2shop search: detector: OpenCV's HOG people detector (no --detector, no clothing")
-    assert "give --detector none to search each shot's whole frame" in note
+    assert note.startswith(
+        "video2shop search: detector: none: each shot's whole frame is one trajectory (no --detector"
+    )
+    assert "--detector hog" in note
     result = json.loads((tmp_path / "r.json").read_text())
     assert (
-        result["detector"] == "hog" and result["detector_kind"] == "hog" and "no --detector" in result["detector_note"]
+        result["detector"] is None and result["detector_kind"] == "none" and "no --detector" in result["detector_note"]
     )
+    assert [(t["kind"], t["shot"]) for t in result["trajectories"]] == [("shot", 0), ("shot", 1)]
+    assert result["trajectories"][-1]["frame_span"][0] >= 36  # the second shot, after the black stretch
+
+
+def test_with_hog_search_follows_each_persons_clothing_regions(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    people_video(tmp_path / "people.mp4", first=30, empty=6, second=24)
+    args = ["search", str(tmp_path / "people.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
+    out = ["--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"), "--topk", "2"]
+    assert main([*args, "--detector", "hog", *out]) == 0
+    captured = capsys.readouterr()
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["detector"] == "hog" and result["detector_kind"] == "hog"
     found = [(t["shot"], t["person"], t["region"]) for t in result["trajectories"]]
     regions = ["upper_body", "lower_body", "full_figure"]
     assert found == [(shot, person, r) for shot, person in [(0, 0), (0, 1), (1, 2)] for r in regions]
@@ -466,7 +481,7 @@ def test_with_no_detector_and_no_weights_search_follows_people_with_hog_and_says
     assert result["trajectories"][-1]["frame_span"][0] >= 36  # the second shot's person, after the black stretch
     assert "trajectory 0 (person 0, upper body, frames 0-" in captured.out
     html = (tmp_path / "r.html").read_text()
-    assert "detector: hog (OpenCV&#x27;s HOG people detector) (no --detector" in html
+    assert "detector: hog (OpenCV&#x27;s HOG people detector)" in html
     assert html.count("data-region='upper_body'") == 3 and "Trajectory 4: person 1, lower body" in html
     assert html.count("data-crop-frame=") == 9 * trained_frames(checkpoint)
 
