@@ -101,6 +101,12 @@ class BaseModel(pl.LightningModule):
         renamed = collections.OrderedDict((self.format_state_key(k), v) for k, v in state_dict.items())
         return super().load_state_dict(renamed, *args, **kwargs)
 
+    def weights_source(self) -> str | None:
+        """What gave this model meaningful weights in build() without a checkpoint (e.g. a pretrained
+        file its config names), so a run that does not train may evaluate it as is; None: its
+        weights are random until trained or loaded (such a run needs checkpoint.allow_untrained)."""
+        return None
+
     def selectable_as_best(self) -> bool:
         """Whether the current weights may become best.ckpt; a staged model says no mid-recipe."""
         return True

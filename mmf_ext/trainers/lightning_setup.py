@@ -222,6 +222,7 @@ _NOISE = (
     r"The number of training batches .* is smaller than the logging interval.*",
     r".*returned None if it was on purpose.*",
     r"The '\w+_dataloader' does not have many workers.*",
+    r"Found \d+ module\(s\) in eval mode at the start of training.*",  # frozen parts a model keeps in eval mode
 )
 
 

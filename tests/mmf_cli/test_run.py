@@ -149,6 +149,19 @@ def test_an_untrained_model_is_evaluated_only_on_purpose(tmp_path):
     assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
 
 
+def test_a_model_whose_config_gives_its_weights_is_evaluated_without_a_checkpoint(tmp_path, monkeypatch):
+    from mmf_ext.common.registry import registry
+    from mmf_ext.utils.env import import_user_module
+
+    import_user_module(PLUGIN_DIR)
+    model_class = registry.get_model_class("always_one_model")
+    monkeypatch.setattr(model_class, "weights_source", lambda self: "a pretrained file", raising=False)
+    results = run(plugin_opts(tmp_path, "run_type=test"))  # no checkpoint.allow_untrained needed
+    assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
+    log = (last_run(tmp_path, "test") / "train.log").read_text()
+    assert "no checkpoint; evaluating the weights of a pretrained file" in log
+
+
 def test_a_checkpoint_of_another_model_or_shape_is_one_line(tmp_path):
     run(plugin_opts(tmp_path / "a", "training.max_updates=2", "run_type=train"))
     state = torch.load(tmp_path / "a" / "current.ckpt", weights_only=True)

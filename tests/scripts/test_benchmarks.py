@@ -76,6 +76,7 @@ def test_pipeline_benchmark_reports_every_stage():
     )
     assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
     assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"
+    assert isinstance(result["tracks"], int)  # scripts/reproduce.yaml's pipeline row shows it
 
 
 def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):
@@ -91,6 +92,9 @@ def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, s
         whole["trajectories_per_video"] == 1.0 and whole["no_trajectory_share"] == 0.0
     )  # the whole frame is one trajectory
     assert 0 <= whole["top1"] <= whole["top5"] <= whole["top10"] <= whole["top20"] <= 100
+    within = whole["within_category"]  # ranked among fewer products: never worse than the whole gallery
+    assert all(whole[f"top{k}"] <= within[f"top{k}"] <= 100 for k in (1, 5, 10, 20))
+    assert within["median_rank"] <= whole["median_rank"]
     assert (
         whole["top20"] == 100.0 or result["products"] > 20
     )  # a gallery of at most 20 products always holds the answer

@@ -1,13 +1,14 @@
 """`video2shop index` and `video2shop search`: a shop catalog into a gallery, a video into shop items.
 
     video2shop index --images DIR_OR_MANIFEST --checkpoint CKPT --out GALLERY [--detector DET_CKPT]
-    video2shop search VIDEO --gallery GALLERY --checkpoint CKPT [--detector DET_CKPT] [--topk 20]
-                      [--out results.json] [--report report.html] [pipeline.tracker.redetect_interval=3 ...]
+    video2shop search VIDEO --gallery GALLERY --checkpoint CKPT [--detector DET_CKPT|coco[:ARCH]|hog|none]
+                      [--topk 20] [--out results.json] [--report report.html] [pipeline.tracker.redetect_interval=3 ...]
 
 User errors print one line naming the argument and exit 2: a missing file, a checkpoint of the
 wrong kind of model (a detector as --checkpoint, a retrieval model as --detector), one saved before
 any training update (unless --allow-untrained), a gallery indexed with another checkpoint. A video
-with no clothing found is an empty result, exit 0.
+with no clothing found is an empty result, exit 0. Which detector search uses, given or not, is
+pipeline/detector_choice.py's; people become clothing-region trajectories (pipeline/subjects.py).
 """
 
 from __future__ import annotations
@@ -38,8 +39,15 @@ from video2shop.pipeline.checkpoints import (
     require_retrieval_model,
     require_trained,
 )
-from video2shop.pipeline.config import load_pipeline_config, tracker_config
+from video2shop.pipeline.config import (
+    load_pipeline_config,
+    people_settings,
+    person_detector_settings,
+    shot_settings,
+    tracker_config,
+)
 from video2shop.pipeline.detection import ClothingDetector
+from video2shop.pipeline.detector_choice import CLOTHING, NONE, DetectorChoice, build_person_detector, choose_detector
 from video2shop.pipeline.gallery import Gallery, build_gallery
 from video2shop.pipeline.html_report import write_report
 from video2shop.pipeline.trained_model import load_trained_model
@@ -92,11 +100,14 @@ def _detector(
     )
 
 
-def _add_model_options(parser: argparse.ArgumentParser, checkpoint_help: str, detector_help: str) -> None:
+def _add_model_options(
+    parser: argparse.ArgumentParser, checkpoint_help: str, detector_help: str, detector: type = Path
+) -> None:
     parser.add_argument(
         "--checkpoint", required=True, type=Path, metavar="CKPT", help=f"{checkpoint_help} (mmf_run's *.ckpt)"
     )
-    parser.add_argument("--detector", type=Path, default=None, metavar="DET_CKPT", help=detector_help)
+    metavar = "DET_CKPT" if detector is Path else "DETECTOR"
+    parser.add_argument("--detector", type=detector, default=None, metavar=metavar, help=detector_help)
     parser.add_argument(
         "--allow-untrained",
         action="store_true",
@@ -161,7 +172,9 @@ def _search_parser() -> argparse.ArgumentParser:
     _add_model_options(
         parser,
         "the model the gallery was indexed with",
-        "a clothing_detector checkpoint; without it the whole frame is one trajectory",
+        "a clothing_detector checkpoint; coco (torchvision's COCO person detector in the torch cache; coco:ARCH "
+        "picks which) or its file; hog (OpenCV's people detector); none (each shot whole). Default: the best available",
+        detector=str,
     )
     parser.add_argument("--topk", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: <video name>.results.json here)")
@@ -183,7 +196,7 @@ class SearchRun:
     info: VideoInfo
     trajectories: list[Trajectory]
     gallery: Gallery
-    detector: Path | None  # the detector checkpoint used (None: the whole frame is one trajectory)
+    detector: DetectorChoice  # the detector used, and why
     seconds: float  # the search once everything was loaded
 
 
@@ -199,9 +212,13 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings) -> SearchRun:
             f"--gallery {args.gallery}: no such folder; build it with "
             f"video2shop index --images DIR_OR_MANIFEST --checkpoint {args.checkpoint} --out {args.gallery}"
         )
-    detector_path = args.detector or settings.pipeline.detector.get("checkpoint")
-    detector_path = Path(detector_path) if detector_path else None
-    detector = _detector(detector_path, device, args.allow_untrained, "search", settings)
+    persons, people, shots = person_detector_settings(settings), people_settings(settings), shot_settings(settings)
+    choice = choose_detector(args.detector, settings.pipeline.detector.get("checkpoint"), persons)
+    detector = None
+    if choice.kind == CLOTHING:
+        detector = _detector(choice.path, device, args.allow_untrained, "search", settings)
+    elif choice.kind != NONE:
+        detector = build_person_detector(choice, persons, device)
     trained = load_trained_model(checkpoint, device)
     gallery = Gallery(args.gallery, checkpoint, f"--gallery {args.gallery}")
     search = settings.pipeline.search
@@ -215,11 +232,13 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings) -> SearchRun:
         int(search.crop_capacity),
         timings,
         settings.pipeline.trajectories.get("length"),
+        shots,
+        people if choice.kind not in (CLOTHING, NONE) else None,
     )
     begin = time.perf_counter()
     rank_products(trained, gallery, trajectories, args.topk, int(search.shortlist_size))
     timings.score_s = time.perf_counter() - begin
-    return SearchRun(info, trajectories, gallery, detector_path, time.perf_counter() - start)
+    return SearchRun(info, trajectories, gallery, choice, time.perf_counter() - start)
 
 
 def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) -> dict[str, Any]:
@@ -235,12 +254,18 @@ def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) ->
         "gallery": str(args.gallery),
         "gallery_items": len(run.gallery.ids),
         "checkpoint": str(args.checkpoint),
-        "detector": str(run.detector) if run.detector else None,
+        "detector": run.detector.label,
+        "detector_kind": run.detector.kind,
+        "detector_note": run.detector.note,
         "seconds": round(run.seconds, 3),
-        "message": None if run.trajectories else f"no clothing found in {args.video}",
+        "message": None if run.trajectories else _nothing_found(args.video, run.detector.kind),
         "trajectories": [
             {
                 "id": t.trajectory_id,
+                "kind": t.kind,
+                "shot": t.shot,
+                "person": t.person,
+                "region": t.region,
                 "frame_span": [t.frames[0], t.frames[-1]],
                 "time_span_s": [round(t.frames[0] / fps, 3), round(t.frames[-1] / fps, 3)],
                 "duration_s": round((t.frames[-1] - t.frames[0] + 1) / fps, 3),
@@ -252,6 +277,17 @@ def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) ->
             for t in run.trajectories
         ],
     }
+
+
+def _nothing_found(video: Path, kind: str) -> str:
+    if kind == CLOTHING:
+        return f"no clothing found in {video}"
+    if kind == NONE:
+        return (
+            f"no shot found in {video}: every frame is empty (pipeline.shots.empty_std) or in a shot shorter than "
+            "pipeline.shots.min_frames"
+        )
+    return f"no person found in {video}"
 
 
 def search_main(argv: list[str]) -> int:
@@ -270,12 +306,14 @@ def search_main(argv: list[str]) -> int:
     if args.report is not None:
         items = {row["item_id"]: row for row in run.gallery.items}
         write_report(args.report, str(args.video), result, run.trajectories, items)
+    if run.detector.note and run.detector.kind != CLOTHING:  # chosen for the user: say which, and why
+        print(f"video2shop search: detector: {run.detector.description} ({run.detector.note})", file=sys.stderr)
     if result["message"]:
         print(result["message"])
     for t in run.trajectories:
         best = ", ".join(f"{hit['product_id']} ({hit['score']:.3f})" for hit in t.results[:3])
         span = span_text(t.frames[0], t.frames[-1], run.info.fps)
-        print(f"trajectory {t.trajectory_id} ({t.category or 'clothing'}, {span}): {best}")
+        print(f"trajectory {t.trajectory_id} ({t.describe()}, {span}): {best}")
     found = counted(len(run.trajectories), "clothing trajectory")
     print(f"{found}; results written to {out}" + (f", report to {args.report}" if args.report else ""))
     return 0

@@ -126,10 +126,23 @@ def _trajectory_views(video: str, trajectory: Any) -> str:
     return "".join(parts)
 
 
+def _detector_text(result: dict[str, Any]) -> str:
+    """The detector used, as the results name it (kind, file) and why it was chosen when it was not named."""
+    kind, label, note = result.get("detector_kind"), result.get("detector"), result.get("detector_note")
+    if kind == "hog":
+        text = "hog (OpenCV's HOG people detector)"
+    elif kind == "coco":
+        text = f"coco person detector {label}"
+    elif label:
+        text = str(label)
+    else:
+        text = "none: each shot's whole frame is one trajectory"
+    return text + (f" ({note})" if note else "")
+
+
 def _header(video: str, result: dict[str, Any], found: int) -> list[str]:
     e = html.escape
-    detector = result.get("detector")
-    detector_text = e(str(detector)) if detector else "none: the whole frame is one trajectory"
+    detector_text = e(_detector_text(result))
     return [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>video2shop: {e(Path(video).name)}</title><style>{STYLE}</style></head><body>",
@@ -155,9 +168,10 @@ def write_report(
         parts.append(f"<p class='empty' data-empty='1'>{e(result.get('message') or 'No clothing found.')}</p>")
     for trajectory in trajectories:
         span = span_text(trajectory.frames[0], trajectory.frames[-1], result["fps"])
+        region = f" data-region='{e(trajectory.region)}'" if trajectory.region else ""
         parts.append(
-            f"<section data-trajectory='{trajectory.trajectory_id}'><h2>Trajectory {trajectory.trajectory_id}: "
-            f"{e(trajectory.category or 'clothing')}, <span data-span>{span}</span></h2>"
+            f"<section data-trajectory='{trajectory.trajectory_id}'{region}><h2>Trajectory {trajectory.trajectory_id}: "
+            f"{e(trajectory.describe())}, <span data-span>{span}</span></h2>"
         )
         parts.append(_trajectory_views(video, trajectory))
         parts.append(f"<div class='label'>top-{len(trajectory.results)} shop items</div><div class='row'>")

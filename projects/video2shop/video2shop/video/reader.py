@@ -20,6 +20,8 @@ import numpy as np
 from mmf_ext.utils.errors import UserError
 from video2shop.video.sampling import evenly_spaced
 
+READER_VERSION = 1  # bump whenever read_frames returns other pixels or frames for the same file and indices
+
 
 class VideoReadError(UserError):
     """A video that cannot be decoded at all."""
