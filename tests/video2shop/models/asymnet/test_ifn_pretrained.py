@@ -20,7 +20,7 @@ from mmf_ext.utils.configuration import build_config, load_yaml
 from mmf_ext.utils.errors import ConfigError
 from tests.helpers import REPO_ROOT
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
-from video2shop.models.torch_cache import torchvision_file_name
+from video2shop.models.detector.torchvision_files import file_name
 
 # backbone -> (torchvision builder, weights, the torchvision node whose output the IFN's backbone gives)
 TORCHVISION = {
@@ -54,7 +54,7 @@ def torch_home(tmp_path_factory):
     folder.mkdir(parents=True)
     torch.manual_seed(0)
     for builder, weights, _ in TORCHVISION.values():
-        torch.save(builder(weights=None).state_dict(), folder / torchvision_file_name(weights))
+        torch.save(builder(weights=None).state_dict(), folder / file_name(weights))
     return home
 
 
@@ -65,7 +65,7 @@ def cache(torch_home, monkeypatch):
 
 
 def test_file_names_are_torchvisions_download_names():
-    names = {name: torchvision_file_name(weights) for name, (_, weights, _) in TORCHVISION.items()}
+    names = {name: file_name(weights) for name, (_, weights, _) in TORCHVISION.items()}
     assert names == {
         "vgg16": "vgg16-397923af.pth",
         "resnet18": "resnet18-f37072fd.pth",
@@ -106,7 +106,7 @@ def test_a_missing_file_is_one_line_naming_it_and_where_it_goes(name, tmp_path, 
     with pytest.raises(ConfigError) as error:
         ImageFeatureNetwork(name, pretrained="imagenet")
     message = str(error.value)
-    assert "\n" not in message and torchvision_file_name(weights) in message
+    assert "\n" not in message and file_name(weights) in message
     assert str(tmp_path / "hub" / "checkpoints") in message and "ifn.pretrained=imagenet" in message
 
 
@@ -118,14 +118,14 @@ def test_a_file_of_another_backbone_is_one_line(cache, tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as error:
         ImageFeatureNetwork("vgg16", pretrained="imagenet")
     message = str(error.value)
-    assert "\n" not in message and "not torchvision's vgg16 state dict" in message and "vgg16-397923af.pth" in message
+    assert "\n" not in message and "does not fit VGG" in message and "vgg16-397923af.pth" in message
 
 
 def test_a_file_with_a_wrong_shape_is_one_line(cache, tmp_path):
     state = torch.load(cache / "resnet18-f37072fd.pth", weights_only=True)
     state["layer1.0.conv1.weight"] = torch.zeros(32, 64, 3, 3)
     torch.save(state, tmp_path / "r18.pth")
-    with pytest.raises(ConfigError, match=r"1 differently shaped weights, e\.g\. layer1\.0\.conv1\.weight") as error:
+    with pytest.raises(ConfigError, match=r"1 tensors of another shape \(layer1\.0\.conv1\.weight") as error:
         ImageFeatureNetwork("resnet18", pretrained=str(tmp_path / "r18.pth"))
     assert "\n" not in str(error.value)
 

@@ -194,7 +194,7 @@ class ImageFeatureNetwork(nn.Module):
                 f"{file.setting}: {file.path} holds torchvision weights, and the tiny backbone has none; "
                 "choose a torchvision backbone or give a project checkpoint"
             )
-        load_torchvision(torchvision.network, file, backbone, IMAGENET_WEIGHTS[backbone])
+        load_torchvision(torchvision.network, file)
         if self.vgg_fc:
             self._load_vgg_fc(torchvision.network, channels)
 

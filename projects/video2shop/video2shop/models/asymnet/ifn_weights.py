@@ -1,7 +1,8 @@
 """What `ifn.pretrained` reads: torchvision's own ImageNet file, or the IFN of a project checkpoint.
 
 - `imagenet`: the file torchvision would download for the backbone (its Weights enum's URL), read
-  from the torch cache (video2shop.models.torch_cache); nothing is downloaded.
+  from the torch cache (video2shop.models.detector.torchvision_files, which the detector's
+  `pretrained: coco` reads through too); nothing is downloaded.
 - a path to a torchvision file: the same weights, from wherever the user keeps them.
 - a path to a checkpoint of any project model (`mmf_run`'s .ckpt or `<model>_final.pth`): that
   model's IFN, the weights under `ifn.` (asymnet, contrastive_softmax) or `video_ifn.`
@@ -25,19 +26,24 @@ from torchvision.models import WeightsEnum
 from mmf_ext.utils.build import CONFIG_KEY, weights_mismatch
 from mmf_ext.utils.checkpoint import load_checkpoint_file
 from mmf_ext.utils.errors import ConfigError
-from video2shop.models.torch_cache import cached_torchvision_file, torchvision_file_name
+from video2shop.models.detector.torchvision_files import (
+    cached_file,
+    file_name,
+    is_cached,
+    load_torchvision_state,
+    missing_file_message,
+)
 
 IFN_PREFIXES = ("ifn.", "video_ifn.")  # where project models keep their (frame) IFN
 
 
 @dataclass(frozen=True)
 class PretrainedFile:
-    """A weights file read once: its tensors, and whether they are torchvision's or a project model's IFN."""
+    """The file `ifn.pretrained` names: torchvision's weights, or a project checkpoint (read once)."""
 
     path: Path
     setting: str  # how messages name it, e.g. "ifn.pretrained=imagenet"
-    state: dict[str, torch.Tensor]
-    checkpoint: Mapping[str, Any] | None  # the whole project checkpoint, None for a torchvision file
+    checkpoint: Mapping[str, Any] | None  # the whole project checkpoint; None for a torchvision file
 
     @property
     def is_torchvision(self) -> bool:
@@ -45,7 +51,7 @@ class PretrainedFile:
 
 
 def read_pretrained(pretrained: str, weights: WeightsEnum | None, backbone: str) -> PretrainedFile:
-    """The file `ifn.pretrained` names (`imagenet` or a path), read weights-only; a one-line ConfigError otherwise."""
+    """The file `ifn.pretrained` names (`imagenet` or a path); a one-line ConfigError when there is none."""
     setting = f"ifn.pretrained={pretrained}"
     if pretrained == "imagenet":
         if weights is None:
@@ -53,45 +59,34 @@ def read_pretrained(pretrained: str, weights: WeightsEnum | None, backbone: str)
                 f"{setting}: the {backbone} backbone has no ImageNet weights; use resnet18, mobilenet_v3_small or "
                 "vgg16, a project checkpoint's path, or ifn.pretrained=null"
             )
-        path = cached_torchvision_file(weights, setting, f"torchvision's ImageNet {backbone}")
-    else:
-        path = Path(pretrained).expanduser()
-        if not path.is_file():
-            raise ConfigError(
-                f"{setting}: no such file; give torchvision's {backbone} weights file, a project checkpoint "
-                "(.ckpt / _final.pth), imagenet or null"
-            )
-    loaded = load_checkpoint_file(path)
-    if not isinstance(loaded, Mapping):
-        raise ConfigError(f"{setting}: {path} holds no state dict; give a weights file or a checkpoint")
-    state = loaded.get("state_dict", loaded)
-    if not isinstance(state, Mapping):
-        raise ConfigError(f"{setting}: {path} holds no state dict; give a weights file or a checkpoint")
-    is_project = "state_dict" in loaded or any(key.startswith(IFN_PREFIXES) for key in state)
-    return PretrainedFile(path, setting, dict(state), loaded if is_project else None)
-
-
-def load_torchvision(network: nn.Module, file: PretrainedFile, backbone: str, weights: WeightsEnum) -> None:
-    """torchvision's whole `network` from the file, strictly (its classifier included): a wrong file is one line.
-
-    BatchNorm's `num_batches_tracked` counters may be absent (files saved before PyTorch 0.4.1 lack
-    them, and torchvision's own loading fills them in); they are kept from the network then.
-    """
-    counters = {key: value for key, value in network.state_dict().items() if key.endswith("num_batches_tracked")}
-    state = {**counters, **file.state}
-    mismatch = weights_mismatch(network, state)
-    if mismatch:
+        if not is_cached(weights):
+            alternatives = f"give ifn.pretrained=/path/to/{file_name(weights)}, or set ifn.pretrained=null"
+            raise ConfigError(missing_file_message(weights, setting, alternatives))
+        return PretrainedFile(cached_file(weights), setting, None)
+    path = Path(pretrained).expanduser()
+    if not path.is_file():
         raise ConfigError(
-            f"{file.setting}: {file.path} is not torchvision's {backbone} state dict ({mismatch}); give torchvision's "
-            f"own file {torchvision_file_name(weights)}"
+            f"{setting}: no such file; give torchvision's {backbone} weights file, a project checkpoint "
+            "(.ckpt / _final.pth), imagenet or null"
         )
-    network.load_state_dict(state)
+    loaded = load_checkpoint_file(path)
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, Mapping) else None
+    is_project = isinstance(state, Mapping) and (
+        "state_dict" in loaded or any(str(key).startswith(IFN_PREFIXES) for key in state)
+    )
+    return PretrainedFile(path, setting, loaded if is_project else None)  # torchvision's: loaded when needed
+
+
+def load_torchvision(network: nn.Module, file: PretrainedFile) -> None:
+    """torchvision's whole `network` from the file, every key and shape checked (its classifier included)."""
+    load_torchvision_state(network, file.path, file.setting)
 
 
 def checkpoint_ifn_state(file: PretrainedFile) -> dict[str, torch.Tensor]:
     """The IFN weights of a project checkpoint, prefix removed; one line when it holds none."""
+    state = (file.checkpoint or {}).get("state_dict", file.checkpoint or {})
     for prefix in IFN_PREFIXES:
-        found = {key[len(prefix) :]: value for key, value in file.state.items() if key.startswith(prefix)}
+        found = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
         if found:
             return found
     raise ConfigError(
