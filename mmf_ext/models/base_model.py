@@ -146,6 +146,7 @@ class BaseModel(pl.LightningModule):
         for name, value in losses.items():
             self.log(name, value.detach().mean(), batch_size=batch_size, prog_bar=False)
         self.log("train/total_loss", total.detach(), batch_size=batch_size, prog_bar=True)
+        self.current_loss_names = frozenset([*losses, "train/total_loss"])  # the progress line shows only these
         return total
 
     def _evaluation_step(self, batch: SampleList, split: str, log_losses: bool = True) -> dict[str, Any]:

@@ -348,7 +348,13 @@ class AsymNet(RetrievalModel):
         """Exact scores, the mean over a query's windows; with `shortlist.enabled` and one window per
         query, exact scores of each query's shortlist and -inf elsewhere."""
         windows = query_states.shape[1]
-        shortlist = ShortlistSettings.from_config(self.config.shortlist) if windows == 1 else None
+        shortlist = ShortlistSettings.from_config(self.config.shortlist)
+        if shortlist is not None and windows > 1:
+            raise ConfigError(
+                f"model_config.asymnet.shortlist.enabled=true needs one window per query, and these queries have "
+                f"{windows} (more frames than the {self.num_leaves} leaves); set the dataset's num_frames to "
+                f"{self.num_leaves} or disable the shortlist"
+            )
         return search(
             self,
             query_states.to(self.device),
