@@ -96,16 +96,16 @@ def _quota_v2(folder: Path) -> float | None:
     if not text:
         return None
     fields = text.split()
-    if fields[0] == "max" or len(fields) != 2:
-        return None
+    if len(fields) != 2 or not fields[0].isdigit() or not fields[1].isdigit() or int(fields[1]) == 0:
+        return None  # `max`: no limit (anything unreadable is treated alike)
     return int(fields[0]) / int(fields[1])
 
 
 def _quota_v1(folder: Path) -> float | None:
     """`cpu.cfs_quota_us` (-1: no limit) over `cpu.cfs_period_us`."""
-    quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
-    if not quota or not period or int(quota) <= 0 or int(period) <= 0:
-        return None
+    quota, period = _read(folder / "cpu.cfs_quota_us") or "", _read(folder / "cpu.cfs_period_us") or ""
+    if not quota.isdigit() or not period.isdigit() or int(quota) == 0 or int(period) == 0:
+        return None  # -1: no limit (anything unreadable is treated alike)
     return int(quota) / int(period)
 
 

@@ -28,6 +28,8 @@ def test_cgroup_v2_quota_is_read_from_cpu_max(tmp_path):
     assert cgroup_quota(tmp_path / "cg", proc) == 1.5
     write(tmp_path / "cg" / "cpu.max", "max 100000\n")
     assert cgroup_quota(tmp_path / "cg", proc) is None
+    write(tmp_path / "cg" / "cpu.max", "garbled\n")
+    assert cgroup_quota(tmp_path / "cg", proc) is None
 
 
 def test_cgroup_v2_takes_the_tightest_limit_of_the_cgroup_and_its_parents(tmp_path):
