@@ -189,6 +189,7 @@ class LightningTrainer:
     def run(self) -> dict[str, dict[str, float]]:
         self._setup_run()
         plan = setup.device_plan(self.config, self.launch)
+        setup.cpu_threads(self.config, plan, log=self.launch.rank == 0)
         self.config.training.batch_size = setup.global_batch_size(self.config, plan.world_size)
         model = self.model = self.build_model()
         datamodule = self.build_datamodule()

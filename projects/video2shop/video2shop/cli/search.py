@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from mmf_ext.utils.errors import UserError
 from mmf_ext.utils.file_io import atomic_write_text
+from mmf_ext.utils.threads import apply_thread_policy
 from video2shop.cli.main import fail
 from video2shop.pipeline.catalog import list_catalog
 from video2shop.pipeline.checkpoints import (
@@ -138,6 +139,7 @@ def index_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        apply_thread_policy()  # the framework's CPU threads (OMP_NUM_THREADS wins), logged in one line
         device = _device(args.device)
         items = list_catalog(args.images, f"--images {args.images}")
         checkpoint = _retrieval_checkpoint(args.checkpoint, args.allow_untrained, "index")
@@ -297,6 +299,7 @@ def search_main(argv: list[str]) -> int:
         return fail("search", UserError(f"--topk {args.topk}: must be at least 1"))
     timings = SearchTimings()
     try:
+        apply_thread_policy()  # the framework's CPU threads (OMP_NUM_THREADS wins)
         run = _run_search(args, timings)
     except UserError as error:
         return fail("search", error)
