@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.errors import ConfigError
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
 from video2shop.video.sampling import window_starts
@@ -145,3 +146,9 @@ def test_with_phase_both_only_the_two_step_model_may_become_best(monkeypatch):
     assert staged.selectable_as_best()
     assert build(phase="ssn").selectable_as_best()  # a phase-ssn run selects among its own evaluations
     assert build(phase="both", fusion="avg").selectable_as_best()  # no gates to wait for
+
+
+@pytest.mark.parametrize("budget", [0, -2.5, "big", True])
+def test_a_bad_scoring_block_size_is_one_config_error(budget):
+    with pytest.raises(ConfigError, match=r"scoring\.memory_budget_mb=.*above 0, or null"):
+        build(scoring={"memory_budget_mb": budget})
