@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.errors import ConfigError
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
 from video2shop.video.sampling import window_starts
@@ -185,3 +186,9 @@ def test_a_long_query_scores_the_mean_over_its_windows():
         scores = model.score_gallery(states, embedding, gallery)
         per_window = [model.score_gallery(states[:, w : w + 1], embedding, gallery) for w in range(3)]
     assert torch.allclose(scores, torch.stack(per_window).mean(0), atol=1e-6)
+
+
+@pytest.mark.parametrize("budget", [0, -2.5, "big", True])
+def test_a_bad_scoring_block_size_is_one_config_error(budget):
+    with pytest.raises(ConfigError, match=r"scoring\.memory_budget_mb=.*above 0, or null"):
+        build(scoring={"memory_budget_mb": budget})

@@ -29,6 +29,7 @@ from mmf_ext.utils.errors import ConfigError
 from video2shop.models.asymnet.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from video2shop.models.asymnet.fusion_tree import FusionTree, mixture_log_likelihood
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
+from video2shop.models.asymnet.pair_head import LeafProjectionHead
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
 from video2shop.models.asymnet.training_signal import (
     PhaseSchedule,
@@ -112,6 +113,10 @@ class AsymNet(RetrievalModel):
                 "separate run and load it with ifn.pretrained"
             )
         budget = c.scoring.get("memory_budget_mb")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
+            raise ConfigError(
+                f"model_config.asymnet.scoring.memory_budget_mb={budget!r}; give a size in MB above 0, or null"
+            )
         self.memory_budget_mb = float(budget) if budget is not None else None
 
     # -- phases -----------------------------------------------------------------------------
@@ -204,29 +209,9 @@ class AsymNet(RetrievalModel):
     def gallery_projection(self, gallery_features: torch.Tensor) -> torch.Tensor:
         return self.ssn.image_projection(self.encode_gallery(gallery_features))
 
-    def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
-        """[L, Q, G, 256] fc1 pre-activations -> [Q, G], reading the fc1 features once.
-
-        fc2 and every gate logit of the tree are linear in a leaf's fc1 feature (an upper gate
-        sees the mean of its leaves, and v^T mean(x) = mean(v^T x)), so one batched product per
-        leaf gives them all; everything after works on [Q, G, L, 1 + levels].
-        """
-        leaves, queries, gallery, width = preactivations.shape
-        features = torch.relu_(preactivations).reshape(leaves, queries * gallery, width)
-        if self.fusion == "tree":
-            fc2 = self.ssn.fc2.weight.view(1, 1, -1).expand(leaves, 1, -1)
-            weights = torch.cat([fc2, self.tree.path_weights()], dim=1)  # [L, 1 + levels, 256]
-            projections = torch.bmm(features, weights.transpose(1, 2))  # [L, QG, 1 + levels]
-            projections = projections.view(leaves, queries, gallery, -1).permute(1, 2, 0, 3)
-            similarity = torch.sigmoid(projections[..., 0] + self.ssn.fc2.bias)
-            return self.tree.fuse_projected(similarity, projections[..., 1:])
-        logits = (features @ self.ssn.fc2.weight.t()).view(leaves, queries, gallery).permute(
-            1, 2, 0
-        ) + self.ssn.fc2.bias
-        leaf_features = (
-            features.view(leaves, queries, gallery, width).permute(1, 2, 0, 3) if self.fusion == "kvm" else None
-        )
-        return self.fuse(logits, leaf_features)
+    def pair_head(self) -> LeafProjectionHead:
+        """fc2 and the fusion as one product of each leaf's fc1 feature with a few vectors (see pair_head.py)."""
+        return LeafProjectionHead(self.fusion, self.ssn.fc2, self.tree, self.key_volume)
 
     def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
         expanded = self.encode_gallery(gallery_features)[:, None, :].expand(-1, query_states.shape[1], -1)
