@@ -17,7 +17,6 @@ import contextlib
 import logging
 import math
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -219,15 +218,16 @@ def apply_thread_policy(
 
 
 def worker_init(worker_id: int, rank: int = 0) -> None:
-    """A DataLoader worker's start: one torch (and OpenCV) thread, then Lightning's seeding when the run is seeded.
+    """A DataLoader worker's start: one torch thread, then Lightning's seeding when the run is seeded.
+
+    OpenCV's pool is left alone: `cv2.setNumThreads` in a forked worker whose parent had started
+    that pool (a run that generated its synthetic dataset first) hung in pthread_cond_destroy, and
+    the workers' OpenCV calls (resizing crops) are small.
 
     The framework's loaders install this, which stops Lightning from adding its own seeding
     worker_init_fn, so that seeding is called here (as Lightning would: PL_SEED_WORKERS).
     """
     torch.set_num_threads(WORKER_THREADS)
-    cv2 = sys.modules.get("cv2")  # OpenCV's own pool also starts one thread per CPU in every worker
-    if cv2 is not None:
-        cv2.setNumThreads(WORKER_THREADS)
     if int(os.environ.get("PL_SEED_WORKERS", "0") or 0):
         from lightning.fabric.utilities.seed import pl_worker_init_function  # noqa: PLC0415  (only when seeded)
 
