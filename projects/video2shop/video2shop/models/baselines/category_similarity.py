@@ -38,6 +38,21 @@ from video2shop.retrieval.scoring import exact_score_matrix
 NAME = "category_similarity"
 
 
+class FrameMeanHead:
+    """The PairHead (video2shop.retrieval.interfaces) of a PairSimilarityNetwork: fc2 logits, then the frame mean."""
+
+    def __init__(self, fc2: nn.Linear) -> None:
+        self.fc2 = fc2
+
+    def project(self, preactivations: torch.Tensor) -> torch.Tensor:
+        """[T, Q, G, H] -> fc2 logits [T, Q * G] (ReLU in place)."""
+        return self.fc2(preactivations.relu_()).flatten(1)
+
+    def fuse(self, projections: torch.Tensor) -> torch.Tensor:
+        """[T, N] logits -> [N]: the mean over frames of each pair's similarity."""
+        return torch.sigmoid(projections).mean(0)
+
+
 class PairSimilarityNetwork(nn.Module):
     """Two layers on [frame; shop] features -> a similarity in (0, 1); a FactorizedPairScorer."""
 
@@ -53,9 +68,8 @@ class PairSimilarityNetwork(nn.Module):
     def gallery_projection(self, gallery_features: torch.Tensor) -> torch.Tensor:
         return F.linear(gallery_features, self.fc1.weight[:, self.feature_dim :])
 
-    def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
-        """[T, Q, G, H] -> [Q, G]: the mean over frames of each pair's similarity."""
-        return torch.sigmoid(self.fc2(preactivations.relu_()).squeeze(-1)).mean(0)
+    def pair_head(self) -> FrameMeanHead:
+        return FrameMeanHead(self.fc2)
 
     def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
         """Naive reference: [N, T, D] frames and [N, D] shop features -> [N] average similarities."""
