@@ -124,11 +124,13 @@ def collect_crops(
     timings: SearchTimings,
 ) -> tuple[dict[int, CropBuffer], int]:
     """Stream the video once: each track's crops (model_crop of its box; without items, of the whole
-    frame, as track 0) in a bounded buffer, and the index of the last frame decoded."""
+    frame, as track 0) in a bounded buffer, and the index of the last frame decoded; `info.shortfall`
+    says afterwards whether frames the header claims did not decode."""
     buffers: dict[int, CropBuffer] = {}
     last_index = -1
     clock = time.perf_counter()
-    for index, frame in stream_frames(info.path, info.claimed_frames, frame_stride):
+    stream = stream_frames(info.path, info.claimed_frames, frame_stride)
+    for index, frame in stream:
         timings.decode_s += time.perf_counter() - clock
         timings.frames += 1
         boxes: dict[int, Box | None] = {0: None} if items is None else items.boxes(index, frame)
@@ -140,6 +142,7 @@ def collect_crops(
         clock = time.perf_counter()
     if timings.frames == 0:
         raise VideoReadError(f"{info.path}: no frame could be decoded (truncated or corrupt file)")
+    info.decoders, info.shortfall = "+".join(stream.decoders), stream.shortfall()
     return buffers, last_index
 
 
