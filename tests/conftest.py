@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ from video2shop.datasets.synthetic import generate
 from video2shop.video.image_io import write_rgb
 
 torch.set_num_threads(1)
+# In-process runs apply the thread policy (mmf_ext.utils.threads); the environment variable keeps them at one
+# thread too, as cli_env() does for the command-line tests.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ generated videos, and the video2shop plugin's hand-made dataset folders and smal
 Dataset folders are in the video2shop format with every optional extension in play: shop images
 are solid colours (one per image), so a loaded shop image tells which file it came from; videos are
 a red square moving over noise (`moving_video`). `save_small_run` writes a tiny untrained AsymNet
-as an mmf_run save dir would hold it; `write_shop_folder` a folder of shop images.
+as an mmf_run save dir would hold it; `write_shop_folder` a folder of shop images;
+`torchvision_weights_file` a local backbone weights file for `ifn.pretrained`.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ def free_port() -> int:
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def torchvision_weights_file(path: Path, backbone: str = "resnet18") -> Path:
+    """A local torchvision weights file (seeded random weights: ImageNet's cannot be downloaded here), as
+    `ifn.pretrained` reads one."""
+    import torchvision.models as tvm
+
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(getattr(tvm, backbone)(weights=None).state_dict(), path)
+    return path
 
 
 def max_param_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -206,3 +218,87 @@ def last_run(save_dir: Path, run_type: str) -> Path:
     runs = sorted((Path(save_dir) / run_type).iterdir(), key=lambda p: p.stat().st_mtime)
     assert runs, f"no {run_type} run under {save_dir}"
     return runs[-1]
+
+
+# -- torchvision's weight files, as stand-ins ----------------------------------------------
+def write_torchvision_file(torch_home: Path, weights: Any, builder: Any) -> Path:
+    """A stand-in for torchvision's file of `weights` under its own name in `torch_home`/hub/checkpoints.
+
+    It holds exactly the keys and shapes of the network torchvision builds to load those weights
+    (`builder(weights=weights)`, frozen BatchNorm and all: built with torchvision's own loading
+    turned into a no-op), with random values; so the real loading code reads it as it would read the
+    downloaded file.
+    """
+    from unittest import mock
+
+    from torchvision.models._api import WeightsEnum
+
+    path = torch_home / "hub" / "checkpoints" / Path(weights.url).name
+    if path.is_file():
+        return path
+    with (
+        mock.patch.object(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: {}),
+        mock.patch.object(torch.nn.Module, "load_state_dict", lambda self, *args, **kwargs: None),
+    ):
+        torch.manual_seed(0)
+        model = builder(weights=weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+# -- people in a room ------------------------------------------------------------------------
+def draw_person(frame: np.ndarray, centre: float, top: float, height: float, step: float, shirt, trousers) -> list:
+    """A walking figure OpenCV's HOG people detector finds (from about 150 pixels tall); returns its box.
+
+    The body is 8 head-units tall: head, a shirt from 1.2 to 4.1 units, trousers from 3.9 down to
+    the feet; `step` is the walking phase (radians) that swings legs and arms.
+    """
+    import cv2
+
+    unit = height / 8.0
+
+    def point(x: float, y: float) -> tuple[int, int]:
+        return int(round(centre + x * unit)), int(round(top + y * unit))
+
+    swing, width = 0.55 * np.sin(step), max(2, int(0.55 * unit))
+    for side in (1, -1):
+        cv2.line(frame, point(0.15 * side, 4.2), point(swing * side, 7.8), trousers, width + 2)
+    cv2.rectangle(frame, point(-0.75, 3.9), point(0.75, 4.7), trousers, -1)
+    torso = np.array([point(-0.8, 1.2), point(0.8, 1.2), point(0.7, 4.1), point(-0.7, 4.1)], np.int32)
+    cv2.fillPoly(frame, [torso], shirt)
+    for side in (1, -1):
+        cv2.line(frame, point(0.85 * side, 1.4), point((0.95 - 0.5 * swing) * side, 3.9), shirt, width)
+    cv2.ellipse(frame, point(0, 0.6), (int(0.42 * unit), int(0.55 * unit)), 0, 0, 360, (205, 165, 135), -1)
+    return [centre - 1.3 * unit, top, centre + 1.3 * unit, top + 8.0 * unit]
+
+
+def room(height: int, width: int, wall, seed: int) -> np.ndarray:
+    """A wall over a floor, with a little noise (no two frames alike, as in real footage)."""
+    rng = np.random.default_rng(seed)
+    frame = np.empty((height, width, 3), np.int16)
+    frame[:] = wall
+    frame[int(height * 0.75) :] = (100, 90, 80)
+    return np.clip(frame + rng.integers(-12, 12, frame.shape), 0, 255).astype(np.uint8)
+
+
+def people_video(path: Path, first: int = 30, empty: int = 6, second: int = 24, size=(360, 640)) -> dict[str, Any]:
+    """Two shots and a black stretch: shot 0 (`first` frames, a beige room) with two people walking
+    apart, `empty` black frames, shot 1 (`second` frames, a blue room) with one person. Returns
+    {"shots": [(first frame, last frame), ...], "people": {shot: [boxes by frame, per person]}}."""
+    height, width = size
+    frames, people = [], {0: [{}, {}], 1: [{}]}
+    for i in range(first):
+        frame = room(height, width, (150, 140, 120), i)
+        people[0][0][i] = draw_person(frame, 180 + 2 * i, 50, 150, 0.5 * i, (200, 40, 40), (40, 40, 150))
+        people[0][1][i] = draw_person(frame, 460 - 2 * i, 70, 150, 0.5 * i + 1, (40, 150, 40), (70, 70, 70))
+        frames.append(frame)
+    frames += [np.zeros((height, width, 3), np.uint8) for _ in range(empty)]
+    start = first + empty
+    for i in range(second):
+        frame = room(height, width, (60, 90, 170), 100 + i)
+        people[1][0][start + i] = draw_person(frame, 300 + 3 * i, 60, 160, 0.5 * i, (230, 200, 40), (30, 30, 30))
+        frames.append(frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, frames, fps=10.0)
+    return {"shots": [(0, first - 1), (start, start + second - 1)], "people": people}

@@ -10,6 +10,7 @@ resumable training stream and exact evaluation shards.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 import lightning.pytorch as pl
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from mmf_ext.common.sample import Sample, collate_samples
 from mmf_ext.datasets.samplers import StepBatchSampler, UnpaddedShardSampler
 from mmf_ext.utils.distributed import get_rank, get_world_size
+from mmf_ext.utils.threads import worker_init
 
 SPLITS = ("train", "val", "test")
 
@@ -150,11 +152,12 @@ class BaseDatasetBuilder(pl.LightningDataModule):
         return int(self.run_config.training.num_workers) if self.run_config is not None else 0
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        """training.num_workers, pin_memory and persistent_workers (with workers only, as torch requires)."""
+        """training.num_workers (one torch thread each, seeded as Lightning seeds), pin_memory, persistent_workers."""
         workers = self._num_workers()
         training = self.run_config.training if self.run_config is not None else None
         return {
             "num_workers": workers,
+            "worker_init_fn": partial(worker_init, rank=get_rank()) if workers > 0 else None,
             "collate_fn": self.collate_fn,
             "persistent_workers": bool(training.persistent_workers) and workers > 0 if training is not None else False,
             "pin_memory": bool(training.pin_memory) if training is not None else False,

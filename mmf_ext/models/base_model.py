@@ -101,6 +101,12 @@ class BaseModel(pl.LightningModule):
         renamed = collections.OrderedDict((self.format_state_key(k), v) for k, v in state_dict.items())
         return super().load_state_dict(renamed, *args, **kwargs)
 
+    def weights_source(self) -> str | None:
+        """What gave this model meaningful weights in build() without a checkpoint (e.g. a pretrained
+        file its config names), so a run that does not train may evaluate it as is; None: its
+        weights are random until trained or loaded (such a run needs checkpoint.allow_untrained)."""
+        return None
+
     def selectable_as_best(self) -> bool:
         """Whether the current weights may become best.ckpt; a staged model says no mid-recipe."""
         return True
@@ -140,6 +146,7 @@ class BaseModel(pl.LightningModule):
         for name, value in losses.items():
             self.log(name, value.detach().mean(), batch_size=batch_size, prog_bar=False)
         self.log("train/total_loss", total.detach(), batch_size=batch_size, prog_bar=True)
+        self.current_loss_names = frozenset([*losses, "train/total_loss"])  # the progress line shows only these
         return total
 
     def _evaluation_step(self, batch: SampleList, split: str, log_losses: bool = True) -> dict[str, Any]:

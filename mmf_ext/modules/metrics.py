@@ -84,8 +84,9 @@ class BaseMetric:
         return None
 
     def reported_names(self) -> list[str] | None:
-        """The result names a `flat_result_keys` metric reports (their last path part), so a run can
-        check training.early_stop.criteria before it starts; None when not declared."""
+        """The headline result names a `flat_result_keys` metric reports (as after `<split>/<dataset>/`;
+        finer breakdowns may add path parts), so a run can check training.early_stop.criteria before
+        it starts and show them in its closing summary; None when not declared."""
         return None
 
 
@@ -166,6 +167,15 @@ class Metrics:
 
     def __iter__(self) -> Iterator[BaseMetric]:
         return iter(self.metrics.values())
+
+    def is_headline(self, key: str) -> bool:
+        """Whether a reported `<split>/<dataset>/<name>` value is a headline (terminal, closing summary):
+        an unnested name, or one a metric declares in `reported_names`; finer breakdowns go to the log."""
+        parts = key.split("/", 2)
+        if len(parts) < 3:
+            return False
+        name = parts[2]
+        return "/" not in name or any(name in (metric.reported_names() or ()) for metric in self)
 
     def __len__(self) -> int:
         return len(self.metrics)

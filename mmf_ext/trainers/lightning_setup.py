@@ -30,6 +30,7 @@ from mmf_ext.utils.configuration import component_entries
 from mmf_ext.utils.distributed import LaunchInfo
 from mmf_ext.utils.errors import ConfigError
 from mmf_ext.utils.general import global_batch
+from mmf_ext.utils.threads import ThreadPlan, apply_thread_policy
 
 logger = logging.getLogger("mmf_ext")
 
@@ -72,6 +73,11 @@ def device_plan(config: DictConfig, launch: LaunchInfo) -> DevicePlan:
         devices = max(1, world // num_nodes)
     backend = distributed.backend or ("nccl" if on_cuda else "gloo")
     return DevicePlan("gpu" if on_cuda else "cpu", devices, num_nodes, str(backend))
+
+
+def cpu_threads(config: DictConfig, plan: DevicePlan, log: bool) -> ThreadPlan:
+    """training.cpu_threads and num_workers through the thread policy; the node's CPUs shared by its processes."""
+    return apply_thread_policy(config.training.cpu_threads, int(config.training.num_workers), plan.devices, log)
 
 
 def apply_init_method(config: DictConfig) -> None:
@@ -222,6 +228,7 @@ _NOISE = (
     r"The number of training batches .* is smaller than the logging interval.*",
     r".*returned None if it was on purpose.*",
     r"The '\w+_dataloader' does not have many workers.*",
+    r"Found \d+ module\(s\) in eval mode at the start of training.*",  # frozen parts a model keeps in eval mode
 )
 
 

@@ -189,6 +189,7 @@ class LightningTrainer:
     def run(self) -> dict[str, dict[str, float]]:
         self._setup_run()
         plan = setup.device_plan(self.config, self.launch)
+        setup.cpu_threads(self.config, plan, log=self.launch.rank == 0)
         self.config.training.batch_size = setup.global_batch_size(self.config, plan.world_size)
         model = self.model = self.build_model()
         datamodule = self.build_datamodule()
@@ -217,27 +218,36 @@ class LightningTrainer:
         self.results = dict(loop.results)
         self.prediction_files = list(loop.prediction_files)
         if self.launch.rank == 0:
-            self._summary(checkpoint)
+            self._summary(checkpoint, loop.metrics)
         return self.results
 
     def _check_weights(self, model: Any, point: StartPoint) -> None:
         """No silent runs of untrained weights; no checkpoint of another model or shape."""
         check_start_checkpoint(model, self.config, point)
-        untrained = point.ckpt_path is None and point.weights_from is None
-        if "train" not in self.run_type and untrained and not self.config.checkpoint.allow_untrained:
+        if "train" in self.run_type or point.ckpt_path is not None or point.weights_from is not None:
+            return
+        source = model.weights_source()  # a model whose config gave it its weights (pretrained features)
+        if source is not None:
+            logger.info("model %s: no checkpoint; evaluating the weights of %s", self.config.model, source)
+            return
+        if not self.config.checkpoint.allow_untrained:
             raise ConfigError(
                 f"run_type={self.run_type} would evaluate untrained weights: give checkpoint.resume_file=PATH "
                 "(or checkpoint.resume=true for <save_dir>/current.ckpt), or checkpoint.allow_untrained=true "
                 "to measure an untrained model on purpose"
             )
 
-    def _summary(self, checkpoint: MMFCheckpoint) -> None:
-        """The closing lines: headline metrics, rounded, and where everything went."""
+    def _summary(self, checkpoint: MMFCheckpoint, metrics: Metrics) -> None:
+        """The closing lines: headline metrics, rounded, one line per name group, and where everything went."""
         for split, values in self.results.items():
-            headline = {k.split("/")[-1]: v for k, v in values.items() if k.count("/") == 2}
-            if headline:
+            groups: dict[str, dict[str, float]] = {}  # `within_category/median_rank` -> group within_category
+            for key, value in values.items():
+                if metrics.is_headline(key):
+                    group, _, name = key.split("/", 2)[2].rpartition("/")
+                    groups.setdefault(group, {})[name] = value
+            for group, headline in groups.items():
                 text = ", ".join(f"{name} {value:.4g}" for name, value in headline.items())
-                logger.info("%s: %s", split, text)
+                logger.info("%s: %s", f"{split} {group}" if group else split, text)
         if "train" in self.run_type:
             best = f", best.ckpt (update {checkpoint.best_step})" if checkpoint.best_step is not None else ""
             logger.info("checkpoints: %s (current.ckpt%s, models/)", self.save_dir, best)

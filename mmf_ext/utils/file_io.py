@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,3 +38,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda handle: handle.write(data), binary=True)
+
+
+def replace_dir(new: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Put the finished folder `new` at `target` with two renames; an old `target` is deleted only once
+    the new one is in place, so a run killed at any moment leaves a complete folder (old or new) or, in
+    the instant between the renames, the old one beside it as `.<name>.old.<pid>`."""
+    new, target = Path(new), Path(target)
+    old = target.with_name(f".{target.name}.old.{os.getpid()}")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    if old.exists():
+        shutil.rmtree(old)
+    return target

@@ -145,7 +145,12 @@ def stage_speeds(video: Path, frames: int, detector: ClothingDetector, settings:
     tracks = tracker.finish()
     track_fps = decoded / (seconds + time.perf_counter() - start)
     print(f"tracking:  {track_fps:8.1f} frames/s (KCF, {len(tracks)} tracks)")
-    return {"decode_fps": round(decode_fps, 1), "detect_fps": round(detect_fps, 2), "track_fps": round(track_fps, 1)}
+    return {
+        "decode_fps": round(decode_fps, 1),
+        "detect_fps": round(detect_fps, 2),
+        "track_fps": round(track_fps, 1),
+        "tracks": len(tracks),
+    }
 
 
 def end_to_end(

@@ -120,6 +120,7 @@ def test_pretrained_weights_load_without_a_mapping(tmp_path):
         (["model=always_one_model", "dataset=no_such_data"], "No builder registered under the name 'no_such_data'"),
         (["config=missing.yaml", "model=always_one_model", "dataset=always_one"], "config file not found"),
         (["model=always_one_model", "dataset=always_one", "run_type=fly"], "run_type='fly' is unknown"),
+        (["model=always_one_model", "dataset=always_one", "training.cpu_threads=0"], "training.cpu_threads=0: give"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, args, expected):
@@ -147,6 +148,19 @@ def test_an_untrained_model_is_evaluated_only_on_purpose(tmp_path):
     assert "checkpoint.allow_untrained=true" in lines[0]
     results = run(plugin_opts(tmp_path, "run_type=test", "checkpoint.allow_untrained=true"))
     assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
+
+
+def test_a_model_whose_config_gives_its_weights_is_evaluated_without_a_checkpoint(tmp_path, monkeypatch):
+    from mmf_ext.common.registry import registry
+    from mmf_ext.utils.env import import_user_module
+
+    import_user_module(PLUGIN_DIR)
+    model_class = registry.get_model_class("always_one_model")
+    monkeypatch.setattr(model_class, "weights_source", lambda self: "a pretrained file", raising=False)
+    results = run(plugin_opts(tmp_path, "run_type=test"))  # no checkpoint.allow_untrained needed
+    assert 0.0 <= results["test"]["test/always_one/accuracy"] <= 1.0
+    log = (last_run(tmp_path, "test") / "train.log").read_text()
+    assert "no checkpoint; evaluating the weights of a pretrained file" in log
 
 
 def test_a_checkpoint_of_another_model_or_shape_is_one_line(tmp_path):
@@ -197,3 +211,21 @@ def test_the_terminal_gets_headlines_and_a_closing_summary_not_lightnings_noise(
         and f"checkpoints: {tmp_path} (current.ckpt, best.ckpt (update" in done.stdout
     )
     assert f"reports: {tmp_path / 'reports'}; log: {tmp_path / 'train.log'}" in done.stdout
+
+
+def test_the_run_applies_and_logs_its_cpu_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        run(plugin_opts(tmp_path / "forced", "training.max_updates=2", "run_type=train", "training.cpu_threads=2"))
+        assert torch.get_num_threads() == 2
+        log = (tmp_path / "forced" / "train.log").read_text()
+        assert "CPU threads: 2 intra-op (training.cpu_threads=2), 1 inter-op; 0 DataLoader workers x 1 thread (" in log
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        run(plugin_opts(tmp_path / "env", "training.max_updates=2", "run_type=train", "training.cpu_threads=2"))
+        assert torch.get_num_threads() == 1
+        log = (tmp_path / "env" / "train.log").read_text()
+        assert "1 intra-op (OMP_NUM_THREADS=1 set in the environment: it wins over training.cpu_threads)" in log
+    finally:
+        torch.set_num_threads(before)

@@ -27,6 +27,38 @@ def test_scoring_benchmark_reports_speedup_and_exactness():
     assert result["max_abs_diff"] < 1e-5 and result["speedup"] > 0
 
 
+def test_contended_scoring_prints_idle_and_loaded_side_by_side_and_ends_with_both_in_json():
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "scoring", "--gallery", "300", "--states", "8", "--dim", "32"]
+        + ["--queries", "2", "--naive-pairs", "200", "--contended"],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert lines[0].startswith("CPU threads: 1 intra-op (OMP_NUM_THREADS=1")
+    assert result["contended"] and result["idle"]["benchmark"] == result["loaded"]["benchmark"] == "scoring"
+    for key in ("exact_pairs_per_s", "naive_pairs_per_s"):
+        ratio = result["loaded"][key] / result["idle"][key]
+        assert result["ratio"].get(key, 1.0) == round(ratio, 3)  # a figure equal in both runs has no ratio
+    assert "gallery" not in result["ratio"] and any(line.startswith("exact_pairs_per_s ") for line in lines)
+
+
+def test_contended_is_only_for_speed_benchmarks():
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "search_accuracy", "--contended"],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "--contended is for loading" in done.stderr
+
+
 def test_approx_training_benchmark_reports_both_paths_with_equal_losses():
     result = run_benchmark("approx_training", "--positives", "2", "--frames", "8", "--image-size", "32")
     assert result["approximate_s_per_step"] > 0 and result["per_pair_s_per_step"] > 0
@@ -76,6 +108,7 @@ def test_pipeline_benchmark_reports_every_stage_and_the_memory_of_each_length():
     result = run_benchmark("pipeline", "--seconds", "1", *small, *memory)
     assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
     assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"
+    assert isinstance(result["tracks"], int)  # scripts/reproduce.yaml's pipeline row shows it
     figures = result["memory"]
     assert figures["video"] == "160x96 at 5 fps" and [figures[k]["frames"] for k in ("1s", "3s")] == [5, 15]
     for length in ("1s", "3s"):  # measured in a child: at least the loaded models, and a peak above the RSS
@@ -97,6 +130,9 @@ def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, s
         whole["trajectories_per_video"] == 1.0 and whole["no_trajectory_share"] == 0.0
     )  # the whole frame is one trajectory
     assert 0 <= whole["top1"] <= whole["top5"] <= whole["top10"] <= whole["top20"] <= 100
+    within = whole["within_category"]  # ranked among fewer products: never worse than the whole gallery
+    assert all(whole[f"top{k}"] <= within[f"top{k}"] <= 100 for k in (1, 5, 10, 20))
+    assert within["median_rank"] <= whole["median_rank"]
     assert (
         whole["top20"] == 100.0 or result["products"] > 20
     )  # a gallery of at most 20 products always holds the answer

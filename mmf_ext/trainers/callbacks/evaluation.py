@@ -79,7 +79,7 @@ class EvaluationLoop(Callback):
     def _report(self, result: EvaluationResult) -> None:
         """Headline values on the terminal and in train.log; per-group values and report tables in train.log."""
         for name, value in result.values.items():
-            logger.info("%s: %.4f", name, float(value), extra=None if name.count("/") == 2 else FILE_ONLY)
+            logger.info("%s: %.4f", name, float(value), extra=None if self.metrics.is_headline(name) else FILE_ONLY)
         for metric, report in result.reports:
             text = metric.write_report(report, result.split, result.dataset_name, self.reports_dir)
             if text:

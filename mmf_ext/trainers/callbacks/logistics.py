@@ -36,7 +36,14 @@ class IntervalLogger(Callback):
         step = trainer.global_step
         if step % self.log_interval or not trainer.is_global_zero:
             return
-        values = {k: round(float(v), 6) for k, v in sorted(trainer.callback_metrics.items()) if k.startswith("train/")}
+        # Lightning keeps a loss's last value after a model stops returning it (a model with phases): show the
+        # losses of this update only, when the model says which they are
+        current = getattr(pl_module, "current_loss_names", None)
+        values = {
+            k: round(float(v), 6)
+            for k, v in sorted(trainer.callback_metrics.items())
+            if k.startswith("train/") and (current is None or k in current)
+        }
         lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
         values["lr"] = lrs[0] if len(lrs) == 1 else lrs
         text = ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in values.items())

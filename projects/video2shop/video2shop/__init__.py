@@ -7,8 +7,10 @@ point declared in setup.py, so the README's commands need no `env.user_dir`.
 
 from video2shop.datasets import builder as _builder  # noqa: F401
 from video2shop.models.asymnet import model as _asymnet  # noqa: F401
+from video2shop.models.baselines import category_similarity as _ft  # noqa: F401
 from video2shop.models.baselines import contrastive_softmax as _cs  # noqa: F401
 from video2shop.models.baselines import infonce_dual_encoder as _infonce  # noqa: F401
+from video2shop.models.baselines import pretrained_cosine as _al  # noqa: F401
 from video2shop.models.detector import model as _detector  # noqa: F401
 from video2shop.modules import detection_metrics as _detection_metrics  # noqa: F401
 from video2shop.modules import retrieval_metrics as _retrieval_metrics  # noqa: F401

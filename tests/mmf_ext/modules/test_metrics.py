@@ -333,3 +333,22 @@ def test_in_batch_retrieval_recall_and_its_reverse():
             "r@k_retrieval": 1.0,
         }.items()
     }
+
+
+@registry.register_metric("test_flat_declared")
+class FlatDeclared(BaseMetric):
+    flat_result_keys = True
+
+    def calculate(self, sample_list, model_output, *args, **kwargs):
+        return {"median_rank": 3.0, "strict/median_rank": 1.0, "group/a/median_rank": 2.0}
+
+    def reported_names(self):
+        return ["median_rank", "strict/median_rank"]
+
+
+def test_headlines_are_unnested_names_and_the_nested_ones_a_metric_declares():
+    metrics = Metrics(["test_flat_declared", "test_unnamed"])
+    assert metrics.is_headline("test/d/median_rank") and metrics.is_headline("test/d/strict/median_rank")
+    assert not metrics.is_headline("test/d/group/a/median_rank")  # a breakdown: train.log only
+    assert not metrics.is_headline("test/d/test_unnamed/a")  # nested, declared by no metric
+    assert not metrics.is_headline("total_loss")

@@ -37,3 +37,20 @@ def test_best_checkpoint_skips_evaluations_the_model_does_not_offer(tmp_path):
     assert saved == [(800, str(tmp_path / "best.ckpt"))] and callback.best_step == 800
     callback.on_validation_end(_trainer(1200, 7.0, saved), module)  # worse: best.ckpt stays
     assert len(saved) == 1
+
+
+def test_progress_line_shows_only_the_losses_of_this_update(caplog):
+    """A loss a model stopped returning (an earlier phase's) keeps its last value in Lightning's metrics."""
+    from mmf_ext.trainers.callbacks.logistics import IntervalLogger
+
+    metrics = {"train/d/pretrain_loss": torch.tensor(0.5), "train/d/ssn_loss": torch.tensor(0.25)}
+    metrics["train/total_loss"] = torch.tensor(0.25)
+    trainer = SimpleNamespace(
+        global_step=100, max_steps=200, is_global_zero=True, callback_metrics=metrics, optimizers=[]
+    )
+    trainer.optimizers = [SimpleNamespace(param_groups=[{"lr": 0.001}])]
+    module = SimpleNamespace(current_loss_names=frozenset(["train/d/ssn_loss", "train/total_loss"]))
+    with caplog.at_level("INFO", logger="mmf_ext"):
+        IntervalLogger(50).on_train_batch_end(trainer, module, None, None, 0)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    assert "ssn_loss: 0.25" in line and "pretrain_loss" not in line

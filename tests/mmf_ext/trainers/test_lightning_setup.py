@@ -76,3 +76,20 @@ def test_wandb_without_the_package_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setitem(__import__("sys").modules, "wandb", None)  # as if not installed
     with pytest.raises(ConfigError, match="needs the wandb package"):
         setup.loggers(config(training={"wandb": {"enabled": True}}), tmp_path, tmp_path)
+
+
+def test_cpu_threads_share_the_nodes_cpus_among_its_processes(monkeypatch):
+    import torch
+
+    from mmf_ext.utils.threads import cpu_budget
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    before, two_processes = torch.get_num_threads(), setup.DevicePlan("cpu", 2, 1, "gloo")
+    try:
+        plan = setup.cpu_threads(config(training={"num_workers": 0}), two_processes, log=False)
+        assert plan.intra_op == max(1, cpu_budget().usable // 2) == torch.get_num_threads()
+        with pytest.raises(ConfigError, match="training.cpu_threads='auto'"):
+            setup.cpu_threads(config(training={"cpu_threads": "auto"}), two_processes, log=False)
+    finally:
+        torch.set_num_threads(before)

@@ -15,6 +15,10 @@ def test_make_synthetic_validate_and_prepare(tmp_path):
     )
     assert made.returncode == 0, made.stderr
     assert "wrote 6 products" in made.stdout and (out / "test.json").is_file()
+    assert json.loads((out / "generator.json").read_text())["params"] == {
+        "products": 6, "seed": 2, "frames": 6, "video_size": 112, "image_size": 96,
+        "test_share": 0.25, "val_share": 0.1, "videos_per_train_product": 2,
+    }  # fmt: skip
 
     again = run_cli("video2shop.cli.main", ["make-synthetic", str(out), "--products", "6"])
     assert again.returncode == 2 and "already exists" in again.stderr

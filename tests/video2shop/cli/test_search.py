@@ -12,10 +12,16 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.helpers import save_small_run, write_shop_folder
+from tests.helpers import people_video, save_small_run, write_shop_folder, write_torchvision_file
 from tests.video2shop.pipeline.test_video_search import SquareDetector, square_video
 from video2shop.cli.main import main
 from video2shop.datasets.synthetic import write_mp4
+
+
+@pytest.fixture(autouse=True)
+def empty_torch_cache(tmp_path, monkeypatch):
+    """No torchvision file in the torch cache, whatever this machine holds (the default detector is then HOG)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +114,12 @@ def test_the_report_shows_each_trajectory_on_its_middle_frame_and_its_crops_in_t
     assert len(crops) == 4 and all(abs(c.shape[1] / c.shape[0] - 0.5) < 0.05 and c.shape[0] <= 112 for c in crops)
     assert all(c[40:70, 20:35, 0].mean() > 150 for c in crops)  # the red item, from the original frames
     assert html.count("data-product=") == 2 and len(html) < 300_000
-    assert main([*args, *out]) == 0  # no detector: the whole frame, said so
+    assert main([*args, *out, "--detector", "none"]) == 0  # no detector: the shot's whole frame, said so
     html = (tmp_path / "r.html").read_text()
-    assert (
-        "detector: none: the whole frame is one trajectory" in html
-        and json.loads((tmp_path / "r.json").read_text())["detector"] is None
-    )
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert "detector: none: each shot&#x27;s whole frame is one trajectory" in html
+    assert result["detector"] is None and result["detector_kind"] == "none"
+    assert result["trajectories"][0]["kind"] == "shot"
     assert png_at(html, "data-full-frame='0'").shape == (204, 360, 3)
 
 
@@ -396,6 +402,19 @@ def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(ind
     assert "no config.yaml beside it" in capsys.readouterr().err
 
 
+def test_index_and_search_apply_the_frameworks_thread_policy(indexed, tmp_path, monkeypatch, caplog, capsys):
+    root, checkpoint = indexed
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with caplog.at_level("INFO", logger="mmf_ext"):
+        index = ["index", "--images", str(root / "shop"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")]
+        assert main(index) == 0
+    assert "CPU threads: 1 intra-op (OMP_NUM_THREADS=1 set in the environment: it wins)" in caplog.text
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    assert search(root, checkpoint, "--out", str(tmp_path / "r.json")) == 2  # read before anything is loaded
+    assert not (tmp_path / "r.json").exists()
+    assert "video2shop search: error: OMP_NUM_THREADS='many': give a whole number" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed (CI installs it)")
 def test_the_report_renders_in_headless_chromium(indexed, monkeypatch, tmp_path):
     root, checkpoint = indexed
@@ -468,7 +487,8 @@ def test_a_photo_is_searched_with_the_same_json_and_report_as_a_video(indexed, m
     assert "detector: none: the whole photo is one trajectory" in html and "photo 120x90" in html
     assert "the whole photo" in html and html.count("data-product=") == 3
     assert png_at(html, "data-full-frame='0'").shape == (90, 120, 3)  # the photo, not a stand-in
-    assert "trajectory 0 (clothing, the whole photo)" in capsys.readouterr().out
+    assert (whole["kind"], whole["shot"], result["detector_kind"]) == ("shot", None, "none")
+    assert "trajectory 0 (whole frame, the whole photo)" in capsys.readouterr().out
 
     monkeypatch.setattr(command, "_detector", lambda *a, **k: SquareDetector())
     assert main([*args, *out, "--detector", "det.ckpt"]) == 0
@@ -479,6 +499,15 @@ def test_a_photo_is_searched_with_the_same_json_and_report_as_a_video(indexed, m
     crop = png_at(html, f"data-crop-frame='{crop_frame}'")
     assert crop[crop.shape[0] // 2, crop.shape[1] // 2, 0] > 150  # the item's crop, from the photo
     assert "trajectory 0 (Dress, box " in capsys.readouterr().out
+
+    monkeypatch.setattr(command, "build_person_detector", lambda *a, **k: SquareDetector())  # its box: a person
+    assert main([*args, *out, "--detector", "hog"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    regions = [(t["kind"], t["person"], t["region"]) for t in result["trajectories"]]
+    assert regions == [("person", 0, r) for r in ("upper_body", "lower_body", "full_figure")]
+    assert result["detector_kind"] == "hog" and "person 0, lower body" in (tmp_path / "r.html").read_text()
+    upper = result["trajectories"][0]["boxes"][0][1:]
+    assert upper[1] > 20 and upper[3] < 50  # a part of the person's box, not the whole photo
 
 
 def test_a_folder_of_photos_and_videos_searches_each_and_names_any_that_fail(indexed, tmp_path, capsys):
@@ -495,7 +524,8 @@ def test_a_folder_of_photos_and_videos_searches_each_and_names_any_that_fail(ind
     args = ["search", str(folder), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint), "--topk", "2"]
     assert main([*args, "--out", str(out), "--report", str(report)]) == 2  # one file failed
     captured = capsys.readouterr()
-    (error,) = captured.err.strip().splitlines()
+    note, error = captured.err.strip().splitlines()  # the detector chosen is said once for the folder
+    assert note.startswith("video2shop search: detector: none: ")
     assert error.startswith("video2shop search: error: ") and "broken.jpg: not a readable image" in error
     assert "searched 4 files of 5" in captured.out
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json"))
@@ -515,7 +545,7 @@ def test_a_folder_of_photos_and_videos_searches_each_and_names_any_that_fail(ind
         "street/b.webp.html",
     ]
     (folder / "broken.jpg").unlink()
-    assert main([*args, "--out", str(out)]) == 0 and capsys.readouterr().err == ""
+    assert main([*args, "--out", str(out), "--detector", "none"]) == 0 and capsys.readouterr().err == ""
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([*args[:1], str(empty), *args[2:]]) == 2
@@ -550,7 +580,7 @@ def test_broken_videos_give_one_clean_line_and_no_decoder_log_lines(indexed, tmp
     whole.write_bytes((root / "clip.mp4").read_bytes()[:-200])
     avi_claiming_twice_its_frames(folder / "fields.avi")
     args = ["search", str(folder), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
-    args += ["--out", str(tmp_path / "out"), "--report", str(tmp_path / "reports")]
+    args += ["--out", str(tmp_path / "out"), "--report", str(tmp_path / "reports"), "--detector", "none"]
     done = run_cli("video2shop.cli.main", args)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -566,3 +596,74 @@ def test_broken_videos_give_one_clean_line_and_no_decoder_log_lines(indexed, tmp
     assert "data-decode-warning" in (tmp_path / "reports" / "cut.mp4.html").read_text()
     debug = run_cli("video2shop.cli.main", [*args, "--debug"])
     assert debug.returncode == 2 and len(debug.stderr.strip().splitlines()) > 3  # the lines exist, and are shown
+
+
+def test_with_no_detector_and_no_weights_each_shot_is_a_trajectory_and_it_says_so(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    people_video(tmp_path / "people.mp4", first=30, empty=6, second=24)
+    args = ["search", str(tmp_path / "people.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
+    assert main([*args, "--out", str(tmp_path / "r.json"), "--topk", "2"]) == 0
+    captured = capsys.readouterr()
+    (note,) = captured.err.strip().splitlines()
+    assert note.startswith(
+        "video2shop search: detector: none: each shot's whole frame is one trajectory (no --detector"
+    )
+    assert "--detector hog" in note
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (
+        result["detector"] is None and result["detector_kind"] == "none" and "no --detector" in result["detector_note"]
+    )
+    assert [(t["kind"], t["shot"]) for t in result["trajectories"]] == [("shot", 0), ("shot", 1)]
+    assert result["trajectories"][-1]["frame_span"][0] >= 36  # the second shot, after the black stretch
+
+
+def test_with_hog_search_follows_each_persons_clothing_regions(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    people_video(tmp_path / "people.mp4", first=30, empty=6, second=24)
+    args = ["search", str(tmp_path / "people.mp4"), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
+    out = ["--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"), "--topk", "2"]
+    assert main([*args, "--detector", "hog", *out]) == 0
+    captured = capsys.readouterr()
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["detector"] == "hog" and result["detector_kind"] == "hog"
+    found = [(t["shot"], t["person"], t["region"]) for t in result["trajectories"]]
+    regions = ["upper_body", "lower_body", "full_figure"]
+    assert found == [(shot, person, r) for shot, person in [(0, 0), (0, 1), (1, 2)] for r in regions]
+    assert all(t["kind"] == "person" and t["category"] is None for t in result["trajectories"])
+    assert result["trajectories"][-1]["frame_span"][0] >= 36  # the second shot's person, after the black stretch
+    assert "trajectory 0 (person 0, upper body, frames 0-" in captured.out
+    html = (tmp_path / "r.html").read_text()
+    assert "detector: hog (OpenCV&#x27;s HOG people detector)" in html
+    assert html.count("data-region='upper_body'") == 3 and "Trajectory 4: person 1, lower body" in html
+    assert html.count("data-crop-frame=") == 9 * trained_frames(checkpoint)
+
+
+def trained_frames(checkpoint):
+    from video2shop.pipeline.trained_model import load_trained_model
+
+    return load_trained_model(checkpoint).num_frames
+
+
+def test_detector_coco_uses_torchvisions_file_from_the_cache_and_the_results_name_it(indexed, tmp_path, monkeypatch):
+    from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights, ssdlite320_mobilenet_v3_large
+
+    root, checkpoint = indexed
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = SSDLite320_MobileNet_V3_Large_Weights.COCO_V1
+    path = write_torchvision_file(tmp_path / "torch", weights, ssdlite320_mobilenet_v3_large)
+    out = ["--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]
+    assert search(root, checkpoint, "--detector", "coco", *out) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["detector"] == str(path) and result["detector_kind"] == "coco" and result["detector_note"] is None
+    assert result["trajectories"]  # people, or (random weights may find none) the shot searched whole
+    assert f"detector: coco person detector {path}" in (tmp_path / "r.html").read_text()
+    assert search(root, checkpoint, "--detector", "coco:retinanet", *out) == 2  # named, but not in the cache
+
+
+def test_person_settings_are_checked_whatever_the_detector(indexed, capsys):
+    root, checkpoint = indexed
+    assert search(root, checkpoint, "--detector", "none", "pipeline.persons.regions.upper_body=[0,1]") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pipeline.persons.regions.upper_body=[0, 1]: give [left, top" in err
+    assert search(root, checkpoint, "--detector", "coco:yolo") == 2
+    assert "--detector coco:yolo: 'yolo' is no torchvision COCO detector" in capsys.readouterr().err

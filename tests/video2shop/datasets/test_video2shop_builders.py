@@ -66,6 +66,23 @@ def test_synthetic_builder_generates_once_into_the_data_dir(tmp_path):
     assert len(builder.load(config, "val")) > 0
 
 
+def test_synthetic_builder_regenerates_a_dataset_made_otherwise_and_refuses_a_foreign_folder(tmp_path):
+    from video2shop.datasets.synthetic import read_stamp
+
+    root = tmp_path / "data" / "syn"
+    builder, config = dataset_config("synthetic_video2shop", root, tmp_path / "cache", products=6, video_frames=6)
+    builder.build(config, "train")
+    config.video_frames = 5  # not in the folder's name: only the stamp tells
+    builder.build(config, "train")
+    assert read_stamp(root)["params"]["frames"] == 5
+    mine = tmp_path / "mine"
+    (mine / "imgs").mkdir(parents=True)
+    config.data_dir = str(mine)
+    with pytest.raises(ManifestError, match="mine: exists but was not written by the synthetic generator"):
+        builder.build(config, "train")
+    assert (mine / "imgs").is_dir()
+
+
 def test_movingfashion_folder_loads_and_keeps_every_answer_of_a_shared_video(movingfashion_dir, tmp_path):
     builder, config = dataset_config("movingfashion", movingfashion_dir, tmp_path)
     train = builder.load(config, "train")

@@ -1,11 +1,14 @@
-"""Top-k retrieval accuracy: whole gallery, within category, multi-answer queries, ties, splits, reports."""
+"""Top-k retrieval accuracy: whole gallery and within category side by side, multi-answer queries, ties, splits,
+reports."""
 
 import json
 import math
 
+import pytest
 import torch
 
 from mmf_ext.common.sample import Sample, SampleList
+from mmf_ext.utils.errors import ConfigError
 from video2shop.modules.retrieval_metrics import TopKRetrievalAccuracy, best_correct_ranks
 
 
@@ -46,9 +49,46 @@ def test_whole_gallery_topk_and_median_rank_with_multi_answer_queries():
     assert values["median_rank"].item() == 2.0
 
 
-def test_within_category_ranks_only_same_category_items():
-    values = TopKRetrievalAccuracy(k=[1], within_category=True).calculate(split_list(QUERIES, GALLERY), output())
-    assert values["top1_accuracy"].item() == 1.0  # q1: d beats a, b no longer; q2: b beats a
+def test_both_protocols_are_reported_and_within_category_ranks_only_same_category_items():
+    values = TopKRetrievalAccuracy(k=[1]).calculate(split_list(QUERIES, GALLERY), output())
+    assert math.isclose(values["top1_accuracy"].item(), 1 / 3)  # whole gallery: only q0 is first
+    assert values["within_category/top1_accuracy"].item() == 1.0  # q1: d beats a, b no longer; q2: b beats a
+    assert values["median_rank"].item() == 2.0 and values["within_category/median_rank"].item() == 1.0
+    assert values["within_category/regular/top1_accuracy"].item() == 1.0
+    assert values["within_category/category/c0/top1_accuracy"].item() == 1.0
+    assert values["category/c0/top1_accuracy"].item() == 0.5
+
+
+def test_within_category_is_the_whole_gallery_for_unknown_categories():
+    queries = [("q0", ["a"], -1, 1), ("q1", ["c", "d"], 1, 2), ("q2", ["b"], 0, 1)]
+    values = TopKRetrievalAccuracy(k=[1]).calculate(split_list(queries, GALLERY), output())
+    assert values["within_category/top1_accuracy"].item() == 1.0  # q0 (unknown) ranks a first among all four
+    no_categories = SampleList(
+        [Sample(is_query=True, query_id=q, target_ids=t) for q, t, _, _ in QUERIES]
+        + [Sample(is_query=False, gallery_id=g) for g, _ in GALLERY]
+    )
+    metric = TopKRetrievalAccuracy(k=[1])
+    values, report = metric.calculate_with_report(no_categories, output())
+    assert values["within_category/top1_accuracy"] == values["top1_accuracy"]
+    assert report["categories_known"] is False
+
+
+def test_the_old_within_category_switch_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="within_category/median_rank") as error:
+        TopKRetrievalAccuracy(k=[1], within_category=True)
+    assert "\n" not in str(error.value)
+
+
+def test_reported_names_cover_both_protocols():
+    names = TopKRetrievalAccuracy(k=[1, 5]).reported_names()
+    assert names == [
+        "top1_accuracy",
+        "top5_accuracy",
+        "median_rank",
+        "within_category/top1_accuracy",
+        "within_category/top5_accuracy",
+        "within_category/median_rank",
+    ]
 
 
 def test_split_by_source_and_overall_is_query_weighted():
@@ -72,9 +112,13 @@ def test_report_files_and_per_category_rows(tmp_path):
     report = json.loads((tmp_path / "test_retrieval.json").read_text())
     assert report["categories"]["c0"]["queries"] == 2 and report["categories"]["c1"]["images"] == 2
     table = (tmp_path / "test_retrieval.md").read_text()
-    assert "| c0 | 2 | 2 | 2 | 50.00 | 50.00 | 2.0 |" in table and "| c1 | 2 | 1 | 1 |" in table
+    # whole gallery (q0 first, q2 third: 50 / 50, median 2), then within category (both first)
+    assert "| c0 | 2 | 2 | 2 | 50.00 | 50.00 | 2.0 | 100.00 | 100.00 | 1.0 |" in table and "| c1 | 2 | 1 | 1 |" in table
+    assert "in-category top-1" in table and "in-category median rank" in table
+    assert report["within_category"]["overall"]["top1_accuracy"] == 1.0
+    assert report["within_category"]["categories"]["c0"]["median_rank"] == 1.0
     assert (tmp_path / "test_retrieval.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Overall" in text
+    assert "Overall" in text and "within category" in text
 
 
 def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
@@ -129,18 +173,16 @@ def test_metric_is_exact_under_uneven_rank_shards(monkeypatch):
         q, g = torch.nonzero(is_query).flatten(), torch.nonzero(~is_query).flatten()
         emb = outputs["embedding"]
         model_output = {"scores": emb[q] @ emb[g].t(), "query_positions": q, "gallery_positions": g}
-        results = []
-        for within in (False, True):
-            metric = TopKRetrievalAccuracy(k=[1, 2, 5], within_category=within)
-            results.append({k: float(v) for k, v in metric.calculate(sample_list, model_output).items()})
-        return results
+        metric = TopKRetrievalAccuracy(k=[1, 2, 5])
+        return {k: float(v) for k, v in metric.calculate(sample_list, model_output).items()}
 
     everything = list(range(len(samples)))
     single = run([everything])
     order = torch.randperm(len(samples)).tolist()
     shards = [order[:3], order[3:15] + [order[0]], order[15:]]  # uneven, one duplicate
     assert run(shards) == single
-    assert "regular/top1_accuracy" in single[0] and "hard/median_rank" in single[0]
+    assert "regular/top1_accuracy" in single and "hard/median_rank" in single
+    assert "within_category/top5_accuracy" in single and "within_category/hard/median_rank" in single
 
 
 def test_per_category_keys_are_returned():

@@ -64,6 +64,25 @@ def test_index_builds_a_gallery_whose_features_equal_the_model_and_refuses_anoth
         Gallery(out, other)
 
 
+def test_a_gallery_made_by_other_code_is_refused_in_one_line_and_rebuilt_by_index(tmp_path, checkpoint, monkeypatch):
+    import video2shop.pipeline.gallery as gallery_module
+    from video2shop.video import crops
+
+    write_shop_folder(tmp_path / "shop", 3)
+    trained = load_trained_model(checkpoint)
+    out = build_gallery(list_catalog(tmp_path / "shop"), trained, tmp_path / "g", source=tmp_path / "shop")
+    assert json.loads((out / "gallery.json").read_text())["code"]["crop"] == crops.CROP_VERSION
+    monkeypatch.setattr(crops, "CROP_VERSION", crops.CROP_VERSION + 1)
+    with pytest.raises(GalleryError, match=r"indexed by other code: its crops were made by other code \(crop 1 -> 2"):
+        Gallery(out, checkpoint)
+    build_gallery(list_catalog(tmp_path / "shop"), trained, out)  # indexing again makes it usable
+    assert len(Gallery(out, checkpoint).ids) == 3
+    monkeypatch.setattr(gallery_module, "FORMAT", gallery_module.FORMAT + 1)
+    with pytest.raises(GalleryError, match=f"format {gallery_module.FORMAT - 1}, this code writes format") as error:
+        Gallery(out, checkpoint)
+    assert "\n" not in str(error.value) and "video2shop index --images" in str(error.value)
+
+
 def test_an_interrupted_build_resumes_and_never_replaces_the_good_gallery(tmp_path, checkpoint, monkeypatch):
     write_shop_folder(tmp_path / "shop", 6)
     items = list_catalog(tmp_path / "shop")

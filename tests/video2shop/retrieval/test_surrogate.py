@@ -13,8 +13,14 @@ from video2shop.retrieval.surrogate import LinearSurrogate, ridge_fit, score_log
 class LinearLogitScorer(StandInScorer):
     """A scorer whose logit is exactly linear in the gallery feature: sigmoid(sum_t (A q_t + B g))."""
 
-    def score_preactivations(self, pre):  # [T, Q, G, H]
-        return torch.sigmoid(pre.sum(-1).mean(0))
+    def pair_head(self):
+        return self
+
+    def project(self, pre):  # [T, Q, G, H] -> [T, Q * G]
+        return pre.sum(-1).flatten(1)
+
+    def fuse(self, projections):
+        return torch.sigmoid(projections.mean(0))
 
 
 @pytest.mark.parametrize("index_type", ["flat", "ivf", "hnsw"])

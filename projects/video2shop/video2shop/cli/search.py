@@ -1,8 +1,9 @@
 """`video2shop index` and `video2shop search`: a shop catalog into a gallery, a video or photo into shop items.
 
     video2shop index --images DIR_OR_MANIFEST --checkpoint CKPT --out GALLERY [--detector DET_CKPT]
-    video2shop search VIDEO_PHOTO_OR_FOLDER --gallery GALLERY --checkpoint CKPT [--detector DET_CKPT] [--topk 20]
-                      [--out results.json] [--report report.html] [--debug] [pipeline.tracker.redetect_interval=3 ...]
+    video2shop search VIDEO_PHOTO_OR_FOLDER --gallery GALLERY --checkpoint CKPT
+                      [--detector DET_CKPT|coco[:ARCH]|hog|none] [--topk 20] [--out results.json]
+                      [--report report.html] [--debug] [pipeline.tracker.redetect_interval=3 ...]
 
 A photo is searched as a video of one frame (pipeline/photo_search.py); a folder searches each video
 and photo in it. Decoder log lines are hidden unless --debug; frames a header claims that do not
@@ -11,7 +12,8 @@ decode are one warning line.
 User errors print one line naming the argument and exit 2: a missing file, a checkpoint of the
 wrong kind of model (a detector as --checkpoint, a retrieval model as --detector), one saved before
 any training update (unless --allow-untrained), a gallery indexed with another checkpoint. A video
-with no clothing found is an empty result, exit 0.
+with no clothing found is an empty result, exit 0. Which detector search uses, given or not, is
+pipeline/detector_choice.py's; people become clothing-region trajectories (pipeline/subjects.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tqdm import tqdm
 
 from mmf_ext.utils.errors import UserError
 from mmf_ext.utils.file_io import atomic_write_text
+from mmf_ext.utils.threads import apply_thread_policy
 from video2shop.cli.main import fail
 from video2shop.pipeline.catalog import IMAGE_SUFFIXES, list_catalog
 from video2shop.pipeline.checkpoints import (
@@ -43,11 +46,21 @@ from video2shop.pipeline.checkpoints import (
     require_retrieval_model,
     require_trained,
 )
-from video2shop.pipeline.config import load_pipeline_config, tracker_config
+from video2shop.pipeline.config import (
+    load_pipeline_config,
+    people_settings,
+    person_detector_settings,
+    shot_settings,
+    tracker_config,
+)
 from video2shop.pipeline.detection import ClothingDetector
+from video2shop.pipeline.detector_choice import CLOTHING, NONE, DetectorChoice, build_person_detector, choose_detector
 from video2shop.pipeline.gallery import Gallery, build_gallery
 from video2shop.pipeline.html_report import write_report
+from video2shop.pipeline.person_detectors import CocoPersonDetector, HogPersonDetector
 from video2shop.pipeline.photo_search import VIDEO_SUFFIXES, find_photo_trajectories, is_photo, query_files
+from video2shop.pipeline.shots import ShotSettings
+from video2shop.pipeline.subjects import PeopleSettings
 from video2shop.pipeline.trained_model import load_trained_model
 from video2shop.pipeline.video_search import SearchTimings, Trajectory, find_trajectories, rank_products
 from video2shop.pipeline.video_stream import VideoInfo
@@ -99,11 +112,14 @@ def _detector(
     )
 
 
-def _add_model_options(parser: argparse.ArgumentParser, checkpoint_help: str, detector_help: str) -> None:
+def _add_model_options(
+    parser: argparse.ArgumentParser, checkpoint_help: str, detector_help: str, detector: type = Path
+) -> None:
     parser.add_argument(
         "--checkpoint", required=True, type=Path, metavar="CKPT", help=f"{checkpoint_help} (mmf_run's *.ckpt)"
     )
-    parser.add_argument("--detector", type=Path, default=None, metavar="DET_CKPT", help=detector_help)
+    metavar = "DET_CKPT" if detector is Path else "DETECTOR"
+    parser.add_argument("--detector", type=detector, default=None, metavar=metavar, help=detector_help)
     parser.add_argument(
         "--allow-untrained",
         action="store_true",
@@ -134,6 +150,7 @@ def index_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        apply_thread_policy()  # the framework's CPU threads (OMP_NUM_THREADS wins), logged in one line
         device = _device(args.device)
         items = list_catalog(args.images, f"--images {args.images}")
         checkpoint = _retrieval_checkpoint(args.checkpoint, args.allow_untrained, "index")
@@ -175,7 +192,10 @@ def _search_parser() -> argparse.ArgumentParser:
     _add_model_options(
         parser,
         "the model the gallery was indexed with",
-        "a clothing_detector checkpoint; without it the whole frame (or photo) is one trajectory",
+        "a clothing_detector checkpoint; coco (torchvision's COCO person detector in the torch cache; coco:ARCH "
+        "picks which) or its file; hog (OpenCV's people detector); none (each shot, or photo, whole). "
+        "Default: the best available",
+        detector=str,
     )
     parser.add_argument("--topk", type=int, default=20)
     parser.add_argument(
@@ -208,8 +228,10 @@ class SearchSetup:
     settings: DictConfig
     trained: Any
     gallery: Gallery
-    detector: ClothingDetector | None
-    detector_path: Path | None  # the detector checkpoint used (None: the whole frame is one trajectory)
+    detector: ClothingDetector | CocoPersonDetector | HogPersonDetector | None  # None: each shot (photo) whole
+    choice: DetectorChoice  # the detector used, and why
+    shots: ShotSettings
+    people: PeopleSettings | None  # the clothing regions cut from each person (None: not a person detector)
 
 
 @dataclass
@@ -219,7 +241,7 @@ class SearchRun:
     info: VideoInfo
     trajectories: list[Trajectory]
     gallery: Gallery
-    detector: Path | None  # the detector checkpoint used (None: the whole frame is one trajectory)
+    detector: DetectorChoice  # the detector used, and why
     seconds: float  # the search once everything was loaded
     photo: bool = False  # the query was a still photo (one frame)
 
@@ -236,12 +258,17 @@ def _load_search(args: argparse.Namespace) -> SearchSetup:
             f"--gallery {args.gallery}: no such folder; build it with "
             f"video2shop index --images DIR_OR_MANIFEST --checkpoint {args.checkpoint} --out {args.gallery}"
         )
-    detector_path = args.detector or settings.pipeline.detector.get("checkpoint")
-    detector_path = Path(detector_path) if detector_path else None
-    detector = _detector(detector_path, device, args.allow_untrained, "search", settings)
+    persons, people, shots = person_detector_settings(settings), people_settings(settings), shot_settings(settings)
+    choice = choose_detector(args.detector, settings.pipeline.detector.get("checkpoint"), persons)
+    detector = None
+    if choice.kind == CLOTHING:
+        detector = _detector(choice.path, device, args.allow_untrained, "search", settings)
+    elif choice.kind != NONE:
+        detector = build_person_detector(choice, persons, device)
     trained = load_trained_model(checkpoint, device)
     gallery = Gallery(args.gallery, checkpoint, f"--gallery {args.gallery}")
-    return SearchSetup(settings, trained, gallery, detector, detector_path)
+    people = people if choice.kind not in (CLOTHING, NONE) else None
+    return SearchSetup(settings, trained, gallery, detector, choice, shots, people)
 
 
 def _run_search(args: argparse.Namespace, timings: SearchTimings, setup: SearchSetup | None = None) -> SearchRun:
@@ -254,7 +281,9 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings, setup: SearchS
     photo = is_photo(args.video)
     start = time.perf_counter()
     if photo:
-        info, trajectories = find_photo_trajectories(args.video, trained, setup.detector, tracker_config(settings))
+        info, trajectories = find_photo_trajectories(
+            args.video, trained, setup.detector, tracker_config(settings), setup.people
+        )
         timings.frames = 1
     else:
         info, trajectories = find_trajectories(
@@ -266,11 +295,13 @@ def _run_search(args: argparse.Namespace, timings: SearchTimings, setup: SearchS
             int(search.crop_capacity),
             timings,
             settings.pipeline.trajectories.get("length"),
+            setup.shots,
+            setup.people,
         )
     begin = time.perf_counter()
     rank_products(trained, setup.gallery, trajectories, args.topk, int(search.shortlist_size))
     timings.score_s = time.perf_counter() - begin
-    return SearchRun(info, trajectories, setup.gallery, setup.detector_path, time.perf_counter() - start, photo)
+    return SearchRun(info, trajectories, setup.gallery, setup.choice, time.perf_counter() - start, photo)
 
 
 def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) -> dict[str, Any]:
@@ -293,12 +324,18 @@ def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) ->
         "gallery": str(args.gallery),
         "gallery_items": len(run.gallery.ids),
         "checkpoint": str(args.checkpoint),
-        "detector": str(run.detector) if run.detector else None,
+        "detector": run.detector.label,
+        "detector_kind": run.detector.kind,
+        "detector_note": run.detector.note,
         "seconds": round(run.seconds, 3),
-        "message": None if run.trajectories else f"no clothing found in {args.video}",
+        "message": None if run.trajectories else _nothing_found(args.video, run.detector.kind),
         "trajectories": [
             {
                 "id": t.trajectory_id,
+                "kind": t.kind,
+                "shot": t.shot,
+                "person": t.person,
+                "region": t.region,
                 "frame_span": [t.frames[0], t.frames[-1]],
                 "time_span_s": None if run.photo else [seconds(t.frames[0] / fps), seconds(t.frames[-1] / fps)],
                 "duration_s": seconds((t.frames[-1] - t.frames[0] + 1) / fps),
@@ -312,8 +349,26 @@ def _result(args: argparse.Namespace, run: SearchRun, timings: SearchTimings) ->
     }
 
 
+def _nothing_found(video: Path, kind: str) -> str:
+    if kind == CLOTHING:
+        return f"no clothing found in {video}"
+    if kind == NONE:
+        return (
+            f"no shot found in {video}: every frame is empty (pipeline.shots.empty_std) or in a shot shorter than "
+            "pipeline.shots.min_frames"
+        )
+    return f"no person found in {video}"
+
+
+def _announce_detector(choice: DetectorChoice) -> None:
+    """One line on stderr when the detector was chosen for the user: which, and why."""
+    if choice.note and choice.kind != CLOTHING:
+        print(f"video2shop search: detector: {choice.description} ({choice.note})", file=sys.stderr)
+
+
 def _search_one(args: argparse.Namespace, setup: SearchSetup | None = None) -> int:
-    """Search one video or photo: results JSON, the report when asked, a line per trajectory."""
+    """Search one video or photo: results JSON, the report when asked, a line per trajectory (and, when
+    it loaded everything itself, the detector chosen)."""
     timings = SearchTimings()
     run = _run_search(args, timings, setup)
     result = _result(args, run, timings)
@@ -323,6 +378,8 @@ def _search_one(args: argparse.Namespace, setup: SearchSetup | None = None) -> i
         items = {row["item_id"]: row for row in run.gallery.items}
         write_report(args.report, str(args.video), result, run.trajectories, items)
     _warn("search", run.info.shortfall)
+    if setup is None:
+        _announce_detector(run.detector)
     if result["message"]:
         print(result["message"])
     for t in run.trajectories:
@@ -331,7 +388,7 @@ def _search_one(args: argparse.Namespace, setup: SearchSetup | None = None) -> i
             where = region_text(t.boxes[0], run.info.width, run.info.height)
         else:
             where = span_text(t.frames[0], t.frames[-1], run.info.fps)
-        print(f"trajectory {t.trajectory_id} ({t.category or 'clothing'}, {where}): {best}")
+        print(f"trajectory {t.trajectory_id} ({t.describe()}, {where}): {best}")
     found = counted(len(run.trajectories), "clothing trajectory")
     print(f"{found}; results written to {out}" + (f", report to {args.report}" if args.report else ""))
     return 0
@@ -350,6 +407,7 @@ def _search_folder(args: argparse.Namespace) -> int:
             f"VIDEO {folder}: no videos or photos in this folder ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})"
         )
     setup = _load_search(args)
+    _announce_detector(setup.choice)
     out_dir = args.out or Path(f"{folder.name}.results")
     failed = 0
     for path in queries:
@@ -375,6 +433,7 @@ def search_main(argv: list[str]) -> int:
     show_native_stderr(args.debug or os.environ.get("MMF_DEBUG", "") not in ("", "0", "false", "False"))
     with hidden_native_stderr():  # decoder threads may print between the reads that hide their lines
         try:
+            apply_thread_policy()  # the framework's CPU threads (OMP_NUM_THREADS wins)
             return _search_folder(args) if args.video.is_dir() else _search_one(args)
         except UserError as error:
             return fail("search", error)

@@ -2,7 +2,8 @@
 
 All three read the same format from `data_dir`; `movingfashion` is the official layout as-is,
 `video2shop` adds the documented extensions, and `synthetic_video2shop` first generates its data
-into `env.data_dir` (deterministically, once; later runs reuse it).
+into `env.data_dir` (deterministically, once; later runs reuse it while its generator stamp says it
+is what this code and these parameters make, and generate it again otherwise).
 
 Unreadable videos are found inside DataLoader workers, whose logs and counters never reach the
 run; so samples carry them (`skipped_videos`), and the builder, in the main process, warns once
@@ -31,7 +32,7 @@ from video2shop.datasets.manifest import (
     parse_distractors,
     parse_manifest,
 )
-from video2shop.datasets.synthetic import generate
+from video2shop.datasets.synthetic import ensure_generated
 from video2shop.datasets.trajectories import TrajectoryLoader
 from video2shop.paths import dataset_defaults
 from video2shop.video.cache import FrameCache
@@ -186,19 +187,11 @@ class MovingFashionBuilder(Video2ShopBuilder):
 
 @registry.register_builder("synthetic_video2shop")
 class SyntheticBuilder(Video2ShopBuilder):
-    """The built-in default: generated on first use into env.data_dir, then reused."""
+    """The built-in default: generated on first use into env.data_dir, then reused while its stamp
+    matches this generator's version and parameters (video2shop.datasets.synthetic.ensure_generated)."""
 
     name = "synthetic_video2shop"
 
     def build(self, config: DictConfig, split: str) -> None:
         root = self.data_dir(config)
-        if (root / "test.json").exists():
-            return
-        logger.info("generating the synthetic dataset into %s (once)", root)
-        try:
-            generate(root, products=int(config.products), seed=int(config.seed), frames=int(config.video_frames))
-        except FileExistsError:
-            if not (root / "test.json").exists():
-                raise ManifestError(
-                    f"{root}: exists but holds no synthetic dataset; delete it or set data_dir"
-                ) from None
+        ensure_generated(root, products=int(config.products), seed=int(config.seed), frames=int(config.video_frames))

@@ -6,24 +6,46 @@ of the paper's Fig. 6). Shop images show the item on a plain or studio backgroun
 mp4 files) move it over cluttered, drifting backgrounds with viewpoint and scale change, motion
 blur, lighting change, partial occlusion and compression, with a tracklet box per frame. Splits
 are by product, so test products are never seen in training. Output is the `video2shop` format.
+
+Every dataset folder carries `generator.json`: the generator's version and every generation
+parameter. A folder is reused only when that stamp equals what this code would write
+(`ensure_generated`); otherwise it is generated again, so figures never come from data made by
+older code. Bump GENERATOR_VERSION whenever the output for the same parameters changes, and record
+the new GENERATOR_FINGERPRINT (tests/video2shop/datasets/test_synthetic_version.py computes it from
+a tiny dataset and fails when it changes without the version).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from mmf_ext.utils.file_io import atomic_write_text, replace_dir
 from video2shop.datasets.categories import PAPER_CATEGORIES
+from video2shop.datasets.manifest import ManifestError
 from video2shop.video.image_io import write_rgb
+
+logger = logging.getLogger("mmf_ext")
+
+GENERATOR_VERSION = 1  # bump whenever generate() writes anything different for the same parameters
+# sha256 of the tiny dataset test_synthetic_version.py generates (manifests, shop image pixels, video
+# frames as rendered, encoder settings): update it together with GENERATOR_VERSION
+GENERATOR_FINGERPRINT = "a0733635ff0f55377ff37d3c308916bf5099a01b2025d2b2b5a0ac6aa8c0d04c"
+STAMP_FILE = "generator.json"
+VIDEO_FPS = 12.0
+VIDEO_FOURCC = "mp4v"
+_OLD_README = "Synthetic Video2Shop dataset:"  # how folders generated before the stamp existed begin README.txt
 
 # Silhouettes in a unit square, one polygon (or several) per category.
 _SILHOUETTES: dict[str, list[list[tuple[float, float]]]] = {
@@ -270,12 +292,12 @@ def render_video(
     return out_frames, boxes
 
 
-def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float = 12.0) -> None:
+def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float = VIDEO_FPS) -> None:
     """RGB frames (a list, or a generator for long videos: each is encoded as it comes) into an mp4v file."""
     frames = iter(frames)
     first = next(frames)
     height, width = first.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, (width, height))
     if not writer.isOpened():
         raise RuntimeError(f"{path}: OpenCV cannot open an mp4v writer")
     for frame in itertools.chain([first], frames):
@@ -283,8 +305,11 @@ def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float = 12.0) -> No
     writer.release()
 
 
-def generate(
-    out_dir: str | Path,
+class StaleDatasetFolder(ManifestError):
+    """A dataset folder the synthetic generator did not write: it is never overwritten."""
+
+
+def generation_stamp(
     products: int = 240,
     seed: int = 0,
     frames: int = 24,
@@ -293,21 +318,69 @@ def generate(
     test_share: float = 0.25,
     val_share: float = 0.1,
     videos_per_train_product: int = 2,
-) -> Path:
-    """Write the dataset to out_dir (atomically: built in a temporary folder, then renamed)."""
+) -> dict[str, Any]:
+    """What a dataset generated with these parameters by this code records in its STAMP_FILE."""
+    return {
+        "generator": "video2shop.datasets.synthetic",
+        "version": GENERATOR_VERSION,
+        "params": {
+            "products": int(products),
+            "seed": int(seed),
+            "frames": int(frames),
+            "video_size": int(video_size),
+            "image_size": int(image_size),
+            "test_share": float(test_share),
+            "val_share": float(val_share),
+            "videos_per_train_product": int(videos_per_train_product),
+        },
+        # the encoder and the drawing code are OpenCV's: another OpenCV may write other mp4 bytes
+        "video": {"fourcc": VIDEO_FOURCC, "fps": VIDEO_FPS, "opencv": cv2.__version__},
+    }
+
+
+def read_stamp(root: str | Path) -> dict[str, Any] | None:
+    """The folder's generation stamp, or None when it has none (or an unreadable one)."""
+    path = Path(root) / STAMP_FILE
+    try:
+        stamp = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def stamp_difference(found: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
+    """In words, why a folder's stamp is not what this code would write (for the log line)."""
+    if found is None:
+        return "it has no generator stamp (it was made before datasets were stamped)"
+    if found.get("version") != wanted["version"]:
+        return f"it was made by generator version {found.get('version')}, this code is version {wanted['version']}"
+    for section in ("params", "video"):
+        old, new = found.get(section) or {}, wanted[section]
+        changed = [f"{key} {old.get(key)!r} -> {new[key]!r}" for key in new if old.get(key) != new[key]]
+        if changed:
+            return "it was made with " + ", ".join(changed)
+    return "its stamp differs from this code's"
+
+
+def generate(out_dir: str | Path, replace: bool = False, **params: Any) -> Path:
+    """Write the dataset to out_dir atomically: built and stamped in a temporary folder, then renamed
+    into place (`replace`: swapping out the folder there; otherwise an existing out_dir is an error).
+    `params` are generation_stamp's parameters."""
     out_dir = Path(out_dir)
-    if out_dir.exists():
+    if out_dir.exists() and not replace:
         raise FileExistsError(f"{out_dir} already exists; choose a new folder or delete it first")
+    stamp = generation_stamp(**params)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        _generate_into(
-            tmp, products, seed, frames, video_size, image_size, test_share, val_share, videos_per_train_product
-        )
+        _generate_into(tmp, **stamp["params"])
+        atomic_write_text(tmp / STAMP_FILE, json.dumps(stamp, indent=1))  # last: a stamped folder is complete
+        if out_dir.exists() and read_stamp(out_dir) == stamp:
+            return out_dir  # someone else finished the same dataset first: keep theirs
         try:
-            tmp.rename(out_dir)
+            replace_dir(tmp, out_dir)
         except OSError:
-            if not (out_dir / "test.json").exists():  # someone else finished first: keep theirs
+            if read_stamp(out_dir) != stamp:
                 raise
     finally:
         if tmp.exists():
@@ -315,9 +388,43 @@ def generate(
     return out_dir
 
 
+def ensure_generated(root: str | Path, **params: Any) -> str:
+    """The synthetic dataset at `root` as this code makes it with `params` (generation_stamp's).
+
+    Returns "reused" (its stamp matches), "generated" (there was none) or "regenerated" (made by
+    other code or parameters: generated again into a temporary folder, then swapped in). A folder
+    the generator did not write is never touched: StaleDatasetFolder, in one line.
+    """
+    root = Path(root)
+    wanted = generation_stamp(**params)
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+        logger.info("generating the synthetic dataset into %s (once)", root)
+        generate(root, replace=True, **params)
+        return "generated"
+    found = read_stamp(root)
+    if found == wanted:
+        return "reused"
+    if found is None and not _generated_before_stamps(root):
+        raise StaleDatasetFolder(
+            f"{root}: exists but was not written by the synthetic generator (no {STAMP_FILE}); "
+            "move it away or set dataset_config.synthetic_video2shop.data_dir to a new folder"
+        )
+    logger.warning("regenerating the synthetic dataset in %s: %s", root, stamp_difference(found, wanted))
+    generate(root, replace=True, **params)
+    return "regenerated"
+
+
+def _generated_before_stamps(root: Path) -> bool:
+    """Whether an unstamped folder is one this generator wrote before it stamped its output."""
+    try:
+        return (root / "README.txt").read_text().startswith(_OLD_README)
+    except OSError:
+        return False
+
+
 def _generate_into(
     root: Path,
-    count: int,
+    products: int,
     seed: int,
     frames: int,
     video_size: int,
@@ -326,6 +433,7 @@ def _generate_into(
     val_share: float,
     videos_per_train_product: int,
 ) -> None:
+    count = products
     rng = np.random.default_rng(seed)
     (root / "videos").mkdir()
     (root / "imgs").mkdir()
@@ -363,5 +471,6 @@ def _generate_into(
     for split, manifest in manifests.items():
         (root / f"{split}.json").write_text(json.dumps(manifest, indent=1))
     (root / "README.txt").write_text(
-        f"Synthetic Video2Shop dataset: {count} products, seed {seed}, generated by `video2shop make-synthetic`.\n"
+        f"Synthetic Video2Shop dataset: {count} products, seed {seed}, generated by `video2shop make-synthetic`; "
+        f"what made it: {STAMP_FILE}.\n"
     )

@@ -14,6 +14,7 @@ from video2shop.video.cache import FrameCache
 from video2shop.video.crops import model_crop
 from video2shop.video.reader import VideoReadError, frame_count, read_frames
 from video2shop.video.sampling import evenly_spaced, interpolate_box
+from video2shop.video.versions import input_code
 
 logger = logging.getLogger("mmf_ext")
 
@@ -39,8 +40,15 @@ class TrajectoryLoader:
         self.failed: dict[str, str] = {}
 
     def params(self, tracklet: dict[int, list[float]] | None) -> dict:
+        """The frame cache's key besides the file: everything that changes the crops, the code's versions included."""
         digest = hashlib.sha1(json.dumps(sorted((tracklet or {}).items())).encode()).hexdigest()[:16]
-        return {"frames": self.num_frames, "size": self.image_size, "margin": self.margin, "tracklet": digest}
+        return {
+            "frames": self.num_frames,
+            "size": self.image_size,
+            "margin": self.margin,
+            "tracklet": digest,
+            "code": input_code(),
+        }
 
     def decode(self, video: Path, tracklet: dict[int, list[float]] | None) -> np.ndarray:
         """Crops [T, 3, S, S]: the tracklet's box (interpolated) on T frames evenly spaced over its span,

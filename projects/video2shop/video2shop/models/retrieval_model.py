@@ -39,6 +39,18 @@ class RetrievalModel(BaseModel):
         """The stacked split (states [Q, ...], embeddings [Q, E], gallery features [G, E]) -> scores [Q, G]."""
         raise NotImplementedError
 
+    def score_split(
+        self,
+        sample_list: SampleList,
+        query_positions: torch.Tensor,
+        query_states: torch.Tensor,
+        query_embedding: torch.Tensor,
+        gallery_features: torch.Tensor,
+    ) -> torch.Tensor:
+        """Scores [Q, G] of a gathered split; a model that reads the queries' sample fields (their
+        category, at `query_positions` of `sample_list`) overrides this, the others score_gallery."""
+        return self.score_gallery(query_states, query_embedding, gallery_features)
+
     @staticmethod
     def query_gallery_positions(
         model_output: dict[str, Any],
@@ -100,8 +112,9 @@ class RetrievalModel(BaseModel):
         query_states = torch.stack([model_output["query_states"][i] for i in queries])
         query_embedding = torch.stack([model_output["query_embedding"][i] for i in queries])
         gallery_features = torch.stack([model_output["gallery_features"][i] for i in gallery])
+        scores = self.score_split(sample_list, query_positions, query_states, query_embedding, gallery_features)
         return {
-            "scores": self.score_gallery(query_states, query_embedding, gallery_features).cpu(),
+            "scores": scores.cpu(),
             "query_positions": query_positions,
             "gallery_positions": gallery_positions,
             "query_embedding": query_embedding.cpu(),

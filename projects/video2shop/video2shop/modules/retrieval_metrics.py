@@ -1,11 +1,19 @@
-"""Top-k retrieval accuracy over the whole gallery, with per-category and per-source splits.
+"""Top-k retrieval accuracy under both protocols, with per-category and per-source splits.
 
 A query is a hit at k when any of its correct gallery items ranks in the top k. Ties count
-against the query (a model that scores everything equally gets no credit). With
-`within_category: true` only gallery items of the query's category are ranked (the paper's
-protocol). Overall is the query-weighted average, as in the paper's Table 1. A query whose
-`valid` field is false (its video could not be decoded) stays in the denominator with rank
-infinity: a miss at every k, never scored from a placeholder; the report names it.
+against the query (a model that scores everything equally gets no credit). Every evaluation
+reports both protocols, under names that mean one thing in every run:
+- whole gallery: `top{k}_accuracy`, `median_rank` (and `category/<name>/...`, `regular/...`,
+  `hard/...`): every gallery item is a candidate;
+- within category: the same names under `within_category/` (`within_category/top1_accuracy`,
+  `within_category/median_rank`, ...): only gallery items of the query's category are ranked, the
+  paper's Table 1 protocol (the category is known in advance, Sec. 6.1). A query of unknown
+  category (-1), or a split without categories, ranks the whole gallery here too.
+Which figure selects best.ckpt is the early-stop criteria's choice (`val/<dataset>/median_rank`
+or `val/<dataset>/within_category/median_rank`). Overall is the query-weighted average, as in the
+paper's Table 1. A query whose `valid` field is false (its video could not be decoded) stays in
+the denominator with rank infinity: a miss at every k, never scored from a placeholder; the
+report names it.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import torch
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.modules.metrics import BaseMetric
-from video2shop.retrieval.report import markdown_table, write_retrieval_report
+from mmf_ext.utils.errors import ConfigError
+from video2shop.retrieval.report import WITHIN_CATEGORY, markdown_table, write_retrieval_report
 
 
 def best_correct_ranks(scores: torch.Tensor, correct: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -42,6 +51,11 @@ def _median(ranks: torch.Tensor) -> float:
     return float((ordered[middle - 1] + ordered[middle]) / 2)
 
 
+def summary_names(ks: list[int]) -> list[str]:
+    """The figures of one group of queries: top-k accuracy for each k, then the median rank."""
+    return [*(f"top{k}_accuracy" for k in ks), "median_rank"]
+
+
 def _summary(ranks: torch.Tensor, ks: list[int]) -> dict[str, float]:
     if len(ranks) == 0:
         return {**{f"top{k}_accuracy": 0.0 for k in ks}, "median_rank": math.inf}
@@ -52,26 +66,34 @@ def _summary(ranks: torch.Tensor, ks: list[int]) -> dict[str, float]:
 
 @registry.register_metric("topk_retrieval_accuracy")
 class TopKRetrievalAccuracy(BaseMetric):
-    flat_result_keys = True  # reported as <split>/<dataset>/top1_accuracy, .../median_rank, ...
+    flat_result_keys = True  # reported as <split>/<dataset>/top1_accuracy, .../within_category/median_rank, ...
 
     def __init__(
         self,
         name: str = "topk_retrieval_accuracy",
         k: list[int] | None = None,
-        within_category: bool = False,
         curve_max_k: int | None = None,
+        within_category: Any = None,
     ) -> None:
-        super().__init__(name, k=k, within_category=within_category)
+        if within_category is not None:  # the old switch: refused, so no config silently changes meaning
+            raise ConfigError(
+                f"topk_retrieval_accuracy: within_category={within_category} is gone: every evaluation reports "
+                "both protocols (top1_accuracy, median_rank, ...: whole gallery; within_category/top1_accuracy, "
+                "within_category/median_rank, ...: within category); drop the param, and to select best.ckpt "
+                "within category set training.early_stop.criteria=val/<dataset>/within_category/median_rank"
+            )
+        super().__init__(name, k=k, curve_max_k=curve_max_k)
         self.ks = sorted(int(v) for v in (k or [1, 5, 10, 20]))
-        self.within_category = bool(within_category)
         self.curve_max_k = int(curve_max_k or max(self.ks))
 
     def calculate(self, sample_list: SampleList, model_output: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.calculate_with_report(sample_list, model_output)[0]
 
     def reported_names(self) -> list[str]:
-        """Overall names; per-category and per-source ones add a `category/<name>/` or `<source>/` prefix."""
-        return [*(f"top{k}_accuracy" for k in self.ks), "median_rank"]
+        """Overall names of both protocols; per-category and per-source ones add a `category/<name>/` or
+        `<source>/` part after the protocol's prefix."""
+        names = summary_names(self.ks)
+        return names + [f"{WITHIN_CATEGORY}/{name}" for name in names]
 
     def calculate_with_report(
         self, sample_list: SampleList, model_output: dict[str, Any]
@@ -84,21 +106,21 @@ class TopKRetrievalAccuracy(BaseMetric):
         correct = torch.tensor([[g in t for g in gallery_ids] for t in targets], dtype=torch.bool).view(
             len(queries), len(gallery)
         )
+        whole_gallery = torch.ones_like(correct)
+        same_category = whole_gallery
         categories = sample_list.get("category")
-        query_category = torch.tensor([int(categories[p]) for p in queries]) if categories is not None else None
-        gallery_category = torch.tensor([int(categories[p]) for p in gallery]) if categories is not None else None
-        candidates = torch.ones_like(correct)
-        if self.within_category and query_category is not None:
+        if categories is not None:
+            query_category = torch.tensor([int(categories[p]) for p in queries], dtype=torch.long)
+            gallery_category = torch.tensor([int(categories[p]) for p in gallery], dtype=torch.long)
             same = query_category[:, None] == gallery_category[None, :]
-            candidates = same | (query_category[:, None] < 0)
-        ranks = best_correct_ranks(scores, correct, candidates)
+            same_category = same | (query_category[:, None] < 0)  # unknown category: the whole gallery
         valid = sample_list.get("valid")
         unreadable: list[str] = []
+        query_valid = torch.ones(len(queries), dtype=torch.bool)
         if valid is not None:  # an undecodable query video is a miss, whatever its placeholder scored
             query_valid = torch.tensor(
                 [bool(valid[p]) if valid[p] is not None else True for p in queries], dtype=torch.bool
             )
-            ranks = torch.where(query_valid, ranks, torch.full_like(ranks, math.inf))
             query_ids = sample_list.get("query_id")
             unreadable = [
                 str(query_ids[p]) if query_ids is not None else str(p)
@@ -106,8 +128,33 @@ class TopKRetrievalAccuracy(BaseMetric):
                 if not ok
             ]
 
-        overall = _summary(ranks, self.ks)
-        result = {key: torch.tensor(value, dtype=torch.float64) for key, value in overall.items()}
+        result: dict[str, torch.Tensor] = {}
+        sections = {}
+        for prefix, candidates in (("", whole_gallery), (f"{WITHIN_CATEGORY}/", same_category)):
+            ranks = best_correct_ranks(scores, correct, candidates)
+            ranks = torch.where(query_valid, ranks, torch.full_like(ranks, math.inf))
+            sections[prefix] = self._protocol(sample_list, queries, gallery, ranks, prefix, result)
+        report = {"k": self.ks, **sections[""], WITHIN_CATEGORY: sections[f"{WITHIN_CATEGORY}/"]}
+        report["categories_known"] = categories is not None
+        report["unreadable_queries"] = unreadable
+        return result, report
+
+    def _protocol(
+        self,
+        sample_list: SampleList,
+        queries: list[int],
+        gallery: list[int],
+        ranks: torch.Tensor,
+        prefix: str,
+        result: dict[str, torch.Tensor],
+    ) -> dict[str, Any]:
+        """One protocol's values (added to `result` under `prefix`) and its report section."""
+
+        def put(name: str, values: dict[str, float]) -> None:
+            for key, value in values.items():
+                result[f"{prefix}{name}{key}"] = torch.tensor(value, dtype=torch.float64)
+
+        put("", _summary(ranks, self.ks))
         sources = sample_list.get("source")
         source_groups: dict[str, torch.Tensor] = {}
         if sources is not None:
@@ -115,16 +162,13 @@ class TopKRetrievalAccuracy(BaseMetric):
             if (values >= 0).any():
                 source_groups = {"regular": values == 1, "hard": (values >= 0) & (values != 1)}
                 for group, mask in source_groups.items():
-                    for key, value in _summary(ranks[mask], self.ks).items():
-                        result[f"{group}/{key}"] = torch.tensor(value, dtype=torch.float64)
-        report = self._report(sample_list, queries, gallery, ranks, source_groups)
-        report["unreadable_queries"] = unreadable
+                    put(f"{group}/", _summary(ranks[mask], self.ks))
+        section = self._report(sample_list, queries, gallery, ranks, source_groups)
         if sample_list.get("category_name") is not None:
-            for name, row in report["categories"].items():
+            for name, row in section["categories"].items():
                 if row["queries"]:
-                    for key in (*(f"top{k}_accuracy" for k in self.ks), "median_rank"):
-                        result[f"category/{name}/{key}"] = torch.tensor(row[key], dtype=torch.float64)
-        return result, report
+                    put(f"category/{name}/", {key: row[key] for key in summary_names(self.ks)})
+        return section
 
     def _report(
         self,
@@ -137,12 +181,7 @@ class TopKRetrievalAccuracy(BaseMetric):
         names = sample_list.get("category_name")
         query_names = [names[p] if names is not None else "all" for p in queries]
         gallery_names = [names[p] if names is not None else "all" for p in gallery]
-        report: dict[str, Any] = {
-            "k": self.ks,
-            "within_category": self.within_category,
-            "categories": {},
-            "sources": {},
-        }
+        report: dict[str, Any] = {"categories": {}, "sources": {}}
         for name in sorted(set(query_names) | set(gallery_names)):
             mask = torch.tensor([n == name for n in query_names], dtype=torch.bool)
             row = _summary(ranks[mask], self.ks)
@@ -174,7 +213,7 @@ class TopKRetrievalAccuracy(BaseMetric):
     ) -> str | None:
         if report is None:
             return None
-        protocol = "within category" if self.within_category else "whole gallery"
-        paths = write_retrieval_report(report, reports_dir, split, f"{split} retrieval on {dataset_name} ({protocol})")
+        title = f"{split} retrieval on {dataset_name}"
+        paths = write_retrieval_report(report, reports_dir, split, title)
         listed = ", ".join(str(p) for p in paths)
-        return f"{split} retrieval on {dataset_name} ({protocol}):\n{markdown_table(report)}\nreports: {listed}"
+        return f"{title} (whole gallery, then within category):\n{markdown_table(report)}\nreports: {listed}"

@@ -16,9 +16,13 @@ from mmf_ext.utils.config_keys import unknown_key_message
 from mmf_ext.utils.configuration import apply_overrides, load_yaml, parse_opts
 from mmf_ext.utils.errors import ConfigError
 from video2shop.paths import CONFIG_DIR
+from video2shop.pipeline.person_detectors import PersonDetectorSettings
+from video2shop.pipeline.shots import ShotSettings
+from video2shop.pipeline.subjects import PeopleSettings
 from video2shop.pipeline.track_types import TrackerConfig
 
 PIPELINE_DEFAULTS = CONFIG_DIR / "pipeline" / "defaults.yaml"
+OPEN_SECTIONS = ("pipeline.tracker.kcf.", "pipeline.persons.regions.")  # a user file may add keys here
 
 
 def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> DictConfig:
@@ -30,7 +34,7 @@ def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Seque
             key
             for key in _leaf_keys(user)
             if OmegaConf.select(config, key, default="__missing__") == "__missing__"
-            and not key.startswith("pipeline.tracker.kcf.")
+            and not key.startswith(OPEN_SECTIONS)
         ]
         if unknown:
             raise ConfigError(unknown_key_message(config, unknown[0], str(path)))
@@ -49,3 +53,18 @@ def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:
 def tracker_config(config: DictConfig) -> TrackerConfig:
     """The validated tracker settings of a pipeline config."""
     return TrackerConfig.from_config(config.pipeline.tracker)
+
+
+def shot_settings(config: DictConfig) -> ShotSettings:
+    """The validated shot-cutting settings of a pipeline config."""
+    return ShotSettings.from_config(config.pipeline.shots)
+
+
+def person_detector_settings(config: DictConfig) -> PersonDetectorSettings:
+    """The validated person-detector settings of a pipeline config."""
+    return PersonDetectorSettings.from_config(config.pipeline.person_detector)
+
+
+def people_settings(config: DictConfig) -> PeopleSettings:
+    """The validated person-region settings of a pipeline config."""
+    return PeopleSettings.from_config(config.pipeline.persons)

@@ -1,8 +1,8 @@
 """`video2shop index`: a gallery folder of shop-image features, resumable and replaced atomically.
 
 Layout of a finished gallery folder:
-  gallery.json      what it was built from (the checkpoint's path and fingerprint, the catalog, preprocessing);
-                    written last
+  gallery.json      what it was built from (the checkpoint's path and fingerprint, the catalog, preprocessing,
+                    the detector's fingerprint, the gallery format and the versions of the crop code); written last
   features.pt       the feature bank (video2shop.retrieval.feature_bank), tied to the checkpoint
   items.json        per row: item id, product id, image path, box, category
   shortlist.faiss   an inner-product index for the shortlist, for galleries of `shortlist_min` items or more:
@@ -10,6 +10,8 @@ Layout of a finished gallery folder:
   feature_map.pt    that feature map (centres, PCA), fitted from the gallery and the model at indexing time
 The build happens in `<out>.partial/`, in shards written atomically, so an interrupted build
 resumes where it stopped; only a finished build replaces `<out>`, so a good gallery is never lost.
+A gallery made by other code (another FORMAT, or crops made by other code: video2shop.video.versions)
+is refused in one line naming what differs and the command that indexes it again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from mmf_ext.utils.errors import UserError
-from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text
+from mmf_ext.utils.file_io import atomic_write_bytes, atomic_write_text, replace_dir
 from video2shop.pipeline.catalog import CatalogItem
 from video2shop.pipeline.checkpoints import CheckpointFile
 from video2shop.pipeline.trained_model import TrainedModel
@@ -40,9 +42,10 @@ from video2shop.retrieval.shortlist import ShortlistIndex
 from video2shop.retrieval.surrogate import ReluFeatureMap
 from video2shop.video.crops import model_crop
 from video2shop.video.image_io import read_rgb
+from video2shop.video.versions import input_code
 
 logger = logging.getLogger("mmf_ext")
-FORMAT = 1
+FORMAT = 2  # bump whenever this module or the shortlist code writes other files or contents for the same inputs
 GALLERY_SHORTLIST = ShortlistSettings(index="sq8")  # 8-bit codes of the surrogate's feature map (RESULTS.md: 1M items)
 
 
@@ -85,6 +88,8 @@ def build_gallery(
         "context_margin": trained.context_margin,
         "shard_size": shard_size,
         "detector": _detector_name(detector),
+        "detector_fingerprint": _detector_fingerprint(detector),
+        "code": input_code(),
     }
     _start_or_resume(partial, plan)
     device = next(trained.model.parameters()).device
@@ -112,12 +117,27 @@ def build_gallery(
         shard_bytes = _torch_bytes(payload)
         atomic_write_bytes(shard_path, shard_bytes)
     _finish(partial, items, {**plan, "images": str(Path(source).resolve()) if source else None}, shortlist_min, trained)
-    _replace(partial, out)
+    replace_dir(partial, out)  # the old gallery (if any) goes only after the new one is in place
     return out
 
 
 def _detector_name(detector: Any | None) -> str | None:
     return None if detector is None else str(getattr(detector, "checkpoint", type(detector).__name__))
+
+
+def _detector_fingerprint(detector: Any | None) -> str | None:
+    """The detector checkpoint's fingerprint: its boxes crop the images that have none."""
+    path = getattr(detector, "checkpoint", None)
+    return file_fingerprint(path) if path is not None and Path(path).is_file() else None
+
+
+def code_difference(meta: dict[str, Any]) -> str | None:
+    """In words, how the code that made a gallery differs from this code (None: it does not)."""
+    if meta.get("format") != FORMAT:
+        return f"gallery format {meta.get('format')}, this code writes format {FORMAT}"
+    made, now = meta.get("code") or {}, input_code()
+    changed = [f"{key} {made.get(key)} -> {now[key]}" for key in now if made.get(key) != now[key]]
+    return f"its crops were made by other code ({', '.join(changed)})" if changed else None
 
 
 def _start_or_resume(partial: Path, plan: dict[str, Any]) -> None:
@@ -214,18 +234,6 @@ def _save_shortlist(partial: Path, features: torch.Tensor, trained: TrainedModel
     atomic_write_bytes(partial / "shortlist.faiss", index.to_bytes())
 
 
-def _replace(partial: Path, out: Path) -> None:
-    """Swap the finished build in: the old gallery (if any) goes only after the new one is in place."""
-    old = out.with_name(out.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(partial, out)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 class Gallery:
     """A finished gallery folder, checked against the checkpoint that will score it."""
 
@@ -252,6 +260,14 @@ class Gallery:
             )
         self.folder = folder
         self.meta = json.loads(meta_path.read_text())
+        other_code = code_difference(self.meta)
+        if other_code:
+            images = self.meta.get("images") or "DIR_OR_MANIFEST"
+            indexed_with = self.meta.get("checkpoint") or "CKPT"
+            raise GalleryError(
+                f"{label}: indexed by other code: {other_code}; index it again with "
+                f"`video2shop index --images {images} --checkpoint {indexed_with} --out {folder}`"
+            )
         fingerprint = None
         if checkpoint is not None:
             given = checkpoint.path if isinstance(checkpoint, CheckpointFile) else Path(checkpoint)

@@ -135,12 +135,26 @@ def _trajectory_views(video: str, trajectory: Any, photo: bool = False) -> str:
     return "".join(parts)
 
 
+def _detector_text(result: dict[str, Any]) -> str:
+    """The detector used, as the results name it (kind, file) and why it was chosen when it was not named."""
+    kind, label, note = result.get("detector_kind"), result.get("detector"), result.get("detector_note")
+    if kind == "hog":
+        text = "hog (OpenCV's HOG people detector)"
+    elif kind == "coco":
+        text = f"coco person detector {label}"
+    elif label:
+        text = str(label)
+    elif result.get("media") == "photo":
+        text = "none: the whole photo is one trajectory"
+    else:
+        text = "none: each shot's whole frame is one trajectory"
+    return text + (f" ({note})" if note else "")
+
+
 def _header(video: str, result: dict[str, Any], found: int) -> list[str]:
     e = html.escape
-    detector = result.get("detector")
     photo = result.get("media") == "photo"
-    whole = "photo" if photo else "frame"
-    detector_text = e(str(detector)) if detector else f"none: the whole {whole} is one trajectory"
+    detector_text = e(_detector_text(result))
     if photo:
         source = f"photo {result['width']}x{result['height']}"
     else:
@@ -178,9 +192,10 @@ def write_report(
             span = region_text(trajectory.boxes[0], result["width"], result["height"])
         else:
             span = span_text(trajectory.frames[0], trajectory.frames[-1], result["fps"])
+        region = f" data-region='{e(trajectory.region)}'" if trajectory.region else ""
         parts.append(
-            f"<section data-trajectory='{trajectory.trajectory_id}'><h2>Trajectory {trajectory.trajectory_id}: "
-            f"{e(trajectory.category or 'clothing')}, <span data-span>{span}</span></h2>"
+            f"<section data-trajectory='{trajectory.trajectory_id}'{region}><h2>Trajectory {trajectory.trajectory_id}: "
+            f"{e(trajectory.describe())}, <span data-span>{span}</span></h2>"
         )
         parts.append(_trajectory_views(video, trajectory, photo))
         parts.append(f"<div class='label'>top-{len(trajectory.results)} shop items</div><div class='row'>")

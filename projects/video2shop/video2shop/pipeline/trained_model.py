@@ -7,6 +7,7 @@ run's config.yaml beside it; see mmf_ext.utils.build).
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,16 @@ class TrainedModel:
     context_margin: float
 
 
+def without_pretrained_files(config: DictConfig) -> DictConfig:
+    """The run config with its IFN's `pretrained` file unset: the checkpoint's weights replace it, and the machine
+    that searches need not have the file the training run started from."""
+    config = copy.deepcopy(config)
+    ifn = ((config.get("model_config") or {}).get(config.get("model")) or {}).get("ifn")
+    if ifn is not None and "pretrained" in ifn:
+        ifn.pretrained = None
+    return config
+
+
 def load_trained_model(
     checkpoint: str | os.PathLike | CheckpointFile, device: str | torch.device = "cpu"
 ) -> TrainedModel:
@@ -38,7 +49,7 @@ def load_trained_model(
     checkpoint = read_checkpoint(checkpoint)
     require_retrieval_model(checkpoint)
     config = checkpoint.config
-    model = build_model(config, device=device)
+    model = build_model(without_pretrained_files(config), device=device)
     load_weights(model, checkpoint.state, checkpoint.label)
     model.eval()
     data = config.dataset_config[config.datasets]

@@ -1,28 +1,28 @@
-"""From a video file to ranked shop items: detect, track, crop, encode, score against a gallery.
+"""From a video file to ranked shop items: cut into shots, detect, track, crop, encode, score against a gallery.
 
-The video is streamed. Every track keeps a bounded, evenly spaced set of its crops (when the set is
-full every other crop is dropped and the keeping stride doubles), so memory does not grow with the
-video's length. A finished track becomes one trajectory of `num_frames` crops evenly spaced over
-its span, the sampling the model was trained with, and is scored against every gallery image
-(exactly, or through the gallery's shortlist index when it has one); a product's score is its best
-image's.
+The video is streamed. What each trajectory follows (a shot's whole frame, a tracked item, a
+tracked person's clothing region) is pipeline/subjects.py's; each keeps a bounded, evenly spaced
+set of its crops (when the set is full every other crop is dropped and the keeping stride
+doubles), so memory does not grow with the video's length. A finished subject becomes one
+trajectory of `num_frames` crops evenly spaced over its span, the sampling the model was trained
+with, and is scored against every gallery image (exactly, or through the gallery's shortlist index
+when it has one); a product's score is its best image's.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from video2shop.pipeline.boxes import Box
 from video2shop.pipeline.gallery import Gallery
-from video2shop.pipeline.track_types import Track
-from video2shop.pipeline.tracking import MultiObjectTracker
+from video2shop.pipeline.shots import ShotCutter, ShotSettings
+from video2shop.pipeline.subjects import PeopleSettings, SearchTimings, TrackedSubjects, WholeShots
 from video2shop.pipeline.trained_model import TrainedModel
 from video2shop.pipeline.video_stream import VideoInfo, open_video, stream_frames
 from video2shop.retrieval.search import search
@@ -68,82 +68,57 @@ class Trajectory:
     crop_frames: list[int]
     detection_score: float = 0.0
     results: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "clothing"  # a tracked item, a person's region or a whole shot (pipeline.subjects.KINDS)
+    shot: int | None = None  # None for a photo's trajectories (a photo has no shots)
+    person: int | None = None  # the person's number in the video (kind "person")
+    region: str | None = None  # the clothing region of that person (pipeline.persons.regions)
+
+    def describe(self) -> str:
+        """What it follows, for people: `Dress`, `person 2, upper body`, `shot 1, whole frame`."""
+        if self.kind == "person":
+            return f"person {self.person}, {(self.region or '').replace('_', ' ')}"
+        if self.kind == "shot":
+            return "whole frame" if self.shot is None else f"shot {self.shot}, whole frame"
+        return self.category or "clothing"
 
     def middle_frame(self) -> int:
         """The frame halfway through the trajectory's span (the report shows it whole)."""
         return (self.frames[0] + self.frames[-1]) // 2
 
     def box_at(self, frame: int) -> tuple[float, float, float, float]:
-        """The box on `frame`: the tracked box of the nearest tracked frame (a whole-frame trajectory
+        """The box on `frame`: the tracked box of the nearest tracked frame (a whole-shot trajectory
         records its two ends only, with the same box)."""
         nearest = min(range(len(self.frames)), key=lambda k: abs(self.frames[k] - frame))
         return tuple(self.boxes[nearest])
 
 
-@dataclass
-class SearchTimings:
-    decode_s: float = 0.0
-    detect_s: float = 0.0
-    track_s: float = 0.0
-    score_s: float = 0.0
-    frames: int = 0
-    detected_frames: int = 0
-
-
-class TrackedItems:
-    """Where the clothing is on each frame: the detector's boxes followed by the tracker."""
-
-    def __init__(self, detector: Any, tracker_config: Any, timings: SearchTimings) -> None:
-        self.detector, self.timings = detector, timings
-        self.tracker = MultiObjectTracker(tracker_config)
-
-    def boxes(self, index: int, frame: np.ndarray) -> dict[int, Box]:
-        """{track id: box} of the tracks alive on this frame."""
-        detections = None
-        if self.tracker.wants_detections():
-            begin = time.perf_counter()
-            detections = self.detector.detect([frame])[0]
-            self.timings.detect_s += time.perf_counter() - begin
-            self.timings.detected_frames += 1
-        begin = time.perf_counter()
-        alive = self.tracker.update(index, frame, detections)
-        self.timings.track_s += time.perf_counter() - begin
-        return alive
-
-    def finish(self) -> list[Track]:
-        return self.tracker.finish()
-
-
 def collect_crops(
     info: VideoInfo,
-    items: TrackedItems | None,
+    items: WholeShots | TrackedSubjects,
     image_size: int,
     margin: float,
     frame_stride: int,
     crop_capacity: int,
     timings: SearchTimings,
-) -> tuple[dict[int, CropBuffer], int]:
-    """Stream the video once: each track's crops (model_crop of its box; without items, of the whole
-    frame, as track 0) in a bounded buffer, and the index of the last frame decoded; `info.shortfall`
-    says afterwards whether frames the header claims did not decode."""
-    buffers: dict[int, CropBuffer] = {}
-    last_index = -1
+) -> dict[Hashable, CropBuffer]:
+    """Stream the video once: the crops of each subject key (model_crop of its box on the frame; of the
+    whole frame for None), each in a bounded buffer; `info.decoders` and `info.shortfall` say afterwards
+    which decoders the frames came from and whether frames the header claims did not decode."""
+    buffers: dict[Hashable, CropBuffer] = {}
     clock = time.perf_counter()
     stream = stream_frames(info.path, info.claimed_frames, frame_stride)
     for index, frame in stream:
         timings.decode_s += time.perf_counter() - clock
         timings.frames += 1
-        boxes: dict[int, Box | None] = {0: None} if items is None else items.boxes(index, frame)
-        for track_id, box in boxes.items():
-            buffers.setdefault(track_id, CropBuffer(crop_capacity)).add(
+        for key, box in items.boxes(index, frame).items():
+            buffers.setdefault(key, CropBuffer(crop_capacity)).add(
                 index, lambda b=box, f=frame: model_crop(f, b, margin, image_size)
             )
-        last_index = index
         clock = time.perf_counter()
     if timings.frames == 0:
         raise VideoReadError(f"{info.path}: no frame could be decoded (truncated or corrupt file)")
     info.decoders, info.shortfall = "+".join(stream.decoders), stream.shortfall()
-    return buffers, last_index
+    return buffers
 
 
 def find_trajectories(
@@ -155,8 +130,12 @@ def find_trajectories(
     crop_capacity: int = 64,
     timings: SearchTimings | None = None,
     length: int | None = None,
+    shots: ShotSettings | None = None,
+    people: PeopleSettings | None = None,
 ) -> tuple[VideoInfo, list[Trajectory]]:
-    """Decode the video in a stream; with a detector, track every item; without, the whole frame is one trajectory.
+    """Decode the video in a stream, cut into shots (`shots`, None: the defaults); with a detector, track every
+    item (with `people`, every person's clothing regions) within each shot; without, each shot's whole frame is
+    one trajectory (pipeline/subjects.py).
 
     Each trajectory holds `length` crops (None: the model's trained `num_frames`) evenly spaced over
     its track; the model cuts sliding windows itself when `length` exceeds its leaves.
@@ -164,29 +143,33 @@ def find_trajectories(
     timings = timings or SearchTimings()
     _, info = open_video(video)
     length = int(length or trained.num_frames)
-    items = TrackedItems(detector, tracker_config, timings) if detector is not None else None
-    buffers, last_index = collect_crops(
+    cutter = ShotCutter(shots)
+    if detector is None:
+        items: WholeShots | TrackedSubjects = WholeShots(cutter, info.width, info.height)
+    else:
+        items = TrackedSubjects(detector, tracker_config, cutter, timings, info.width, info.height, people)
+    buffers = collect_crops(
         info, items, trained.image_size, trained.context_margin, frame_stride, crop_capacity, timings
     )
-    if items is None:
-        crop_frames, crops = buffers[0].sample(0, last_index, length)
-        full = (0.0, 0.0, float(info.width), float(info.height))
-        return info, [Trajectory(0, [0, last_index], [full, full], None, crops, crop_frames)]
     trajectories = []
-    for track in items.finish():
-        buffer = buffers.get(track.track_id)
+    for subject in items.finish():
+        buffer = buffers.get(subject.key)
         if buffer is None or not buffer.crops:
             continue
-        crop_frames, crops = buffer.sample(track.start, track.end, length)
+        crop_frames, crops = buffer.sample(subject.frames[0], subject.frames[-1], length)
         trajectories.append(
             Trajectory(
                 len(trajectories),
-                list(track.frames),
-                [tuple(b) for b in track.boxes],
-                track.category,
+                list(subject.frames),
+                [tuple(b) for b in subject.boxes],
+                subject.category,
                 crops,
                 crop_frames,
-                track.mean_score,
+                subject.score,
+                kind=subject.kind,
+                shot=subject.shot,
+                person=subject.person,
+                region=subject.region,
             )
         )
     return info, trajectories

@@ -1,32 +1,113 @@
 """Exact scoring of every (query, gallery item) pair without running the pair network per pair.
 
 A FactorizedPairScorer's first layer splits as A q_t + B g + b: A q_t is computed once per query
-state, B g once per gallery item, and each pair's pre-activation is a broadcast sum, formed in
-chunks that fit a memory budget. The scores equal the naive per-pair network's.
+state, B g once per gallery item, and each pair's pre-activation is a broadcast sum, written
+chunk by chunk into one reused block small enough to stay in the CPU's caches. The scorer's pair
+head reduces each chunk to a few numbers per pair (`project`) and turns a run of consecutive
+chunks into scores at once (`fuse`), so per chunk only three large operations run (the sum, the
+ReLU, one matrix product). On a CPU the loop runs at all intra-op threads or at one, whichever
+the machine's load lets run faster (video2shop.retrieval.adaptive_threads). The scores equal the
+naive per-pair network's.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import torch
 
-from video2shop.retrieval.interfaces import FactorizedPairScorer
+from video2shop.retrieval.adaptive_threads import AdaptiveThreads
+from video2shop.retrieval.interfaces import FactorizedPairScorer, PairHead
+
+CUDA_CHUNK_MB = 1024.0
+CPU_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
+FALLBACK_L2_BYTES = 1 << 20  # where the CPU's caches cannot be read
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}  # sysfs cache sizes: 48K, 1024K, 32M
+SCORING_THREADS = AdaptiveThreads()  # shared by every call, so short loops use what long ones measured
+
+
+@functools.cache
+def cpu_cache_bytes(level: int, caches: Path = CPU_CACHES) -> int | None:
+    """Size of one data or unified cache of that level (Linux sysfs of CPU 0), or None where unknown."""
+    for index in sorted(caches.glob("index*")):
+        try:
+            if int((index / "level").read_text()) != level or (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+            return int(text[:-1]) * UNITS[text[-1]] if text[-1] in UNITS else int(text)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def default_chunk_mb(caches: Path = CPU_CACHES) -> float:
+    """The CPU block: two L2 caches' worth (a two-core run's threads each hold half), so a chunk's
+    sum, ReLU and product read it from cache; larger blocks spill to L3 and are slower (see
+    scripts/benchmarks/scoring.py --memory-budget-mb)."""
+    return 2 * (cpu_cache_bytes(2, caches) or FALLBACK_L2_BYTES) / 2**20
 
 
 def chunk_sizes(
-    queries: int,
-    gallery: int,
-    states: int,
-    width: int,
-    memory_budget_mb: float,
-    bytes_per_value: int = 4,
-    temporaries: int = 4,
+    queries: int, gallery: int, states: int, width: int, chunk_mb: float, bytes_per_value: int = 4
 ) -> tuple[int, int]:
-    """Query and gallery chunk sizes whose [q, g, T, H] blocks (and temporaries) fit the budget."""
-    per_pair = states * width * bytes_per_value * temporaries
-    pairs = max(1, int(memory_budget_mb * 2**20 // per_pair))
+    """Query and gallery chunk sizes whose [T, q, g, H] pre-activation block fits `chunk_mb`.
+
+    A chunk is either part of one query's row (q = 1) or whole rows, so consecutive chunks cover
+    consecutive entries of the row-major [Q, G] score matrix.
+    """
+    pairs = max(1, int(chunk_mb * 2**20 // (states * width * bytes_per_value)))
     gallery_chunk = max(1, min(gallery, pairs))
     query_chunk = max(1, min(queries, pairs // gallery_chunk))
     return query_chunk, gallery_chunk
+
+
+@torch.no_grad()
+def score_parts(
+    head: PairHead, query_part: torch.Tensor, gallery_part: torch.Tensor, chunk_mb: float | None = None
+) -> torch.Tensor:
+    """First-layer parts [Q, T, H] (bias included) and [G, H] -> [Q, G] scores, chunk by chunk.
+
+    Each chunk's pre-activations are written into one reused block of `chunk_mb` (default: see
+    default_chunk_mb; 1 GB on CUDA) and projected at once; the projections of consecutive chunks
+    are fused together once they fill as much memory as the block.
+    """
+    if chunk_mb is None:
+        chunk_mb = CUDA_CHUNK_MB if query_part.device.type == "cuda" else default_chunk_mb()
+    queries, states, width = query_part.shape
+    gallery = gallery_part.shape[0]
+    scores = torch.empty(queries, gallery, device=query_part.device, dtype=query_part.dtype)
+    flat_scores = scores.view(-1)
+    q_chunk, g_chunk = chunk_sizes(queries, gallery, states, width, chunk_mb, query_part.element_size())
+    block = torch.empty(states * q_chunk * g_chunk * width, device=query_part.device, dtype=query_part.dtype)
+    time_major = query_part.transpose(0, 1).contiguous()[:, :, None, :]  # [T, Q, 1, H], so pairs come out time-major
+    pending: list[torch.Tensor] = []
+    pending_values = fused_pairs = 0
+
+    def fuse_pending() -> None:
+        nonlocal pending, pending_values, fused_pairs
+        if pending:
+            fused = head.fuse(pending[0] if len(pending) == 1 else torch.cat(pending, dim=-1))
+            flat_scores[fused_pairs : fused_pairs + fused.shape[0]] = fused
+            fused_pairs += fused.shape[0]
+        pending, pending_values = [], 0
+
+    with SCORING_THREADS.run(enabled=query_part.device.type == "cpu") as done:
+        for q0 in range(0, queries, q_chunk):
+            q_block = time_major[:, q0 : q0 + q_chunk]
+            for g0 in range(0, gallery, g_chunk):
+                g_block = gallery_part[g0 : g0 + g_chunk]
+                shape = (states, q_block.shape[1], g_block.shape[0], width)
+                pre = block[: states * shape[1] * shape[2] * width].view(shape)
+                torch.add(q_block, g_block, out=pre)
+                projected = head.project(pre)
+                pending.append(projected)
+                pending_values += projected.numel()
+                if pending_values >= block.numel():
+                    fuse_pending()
+                done(shape[1] * shape[2])
+        fuse_pending()
+    return scores
 
 
 @torch.no_grad()
@@ -37,27 +118,14 @@ def exact_score_matrix(
     memory_budget_mb: float | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """[Q, T, D] query states and [G, E] gallery features -> [Q, G] scores, chunked under a budget.
+    """[Q, T, D] query states and [G, E] gallery features -> [Q, G] scores (see score_parts).
 
-    The default budget depends on the device: small chunks stay in the CPU's caches (16 MB was
-    fastest on 2 cores, see scripts/benchmarks/scoring.py); a GPU prefers large ones (1 GB).
+    `memory_budget_mb` is the size of the pre-activation block; None: the device's default.
     """
     device = torch.device(device) if device is not None else query_states.device
-    if memory_budget_mb is None:
-        memory_budget_mb = 1024 if device.type == "cuda" else 16
     query_part = scorer.query_projection(query_states.to(device))  # [Q, T, H], bias included
     gallery_part = scorer.gallery_projection(gallery_features.to(device))  # [G, H]
-    queries, states, width = query_part.shape
-    gallery = gallery_part.shape[0]
-    scores = torch.empty(queries, gallery, device=device, dtype=query_part.dtype)
-    q_chunk, g_chunk = chunk_sizes(queries, gallery, states, width, memory_budget_mb)
-    time_major = query_part.transpose(0, 1).contiguous()[:, :, None, :]  # [T, Q, 1, H], so pairs come out time-major
-    for q0 in range(0, queries, q_chunk):
-        q_block = time_major[:, q0 : q0 + q_chunk]
-        for g0 in range(0, gallery, g_chunk):
-            pre = q_block + gallery_part[None, None, g0 : g0 + g_chunk]  # [T, q, g, H]
-            scores[q0 : q0 + q_chunk, g0 : g0 + g_chunk] = scorer.score_preactivations(pre)
-    return scores
+    return score_parts(scorer.pair_head(), query_part, gallery_part, memory_budget_mb)
 
 
 @torch.no_grad()

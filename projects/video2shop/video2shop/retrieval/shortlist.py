@@ -15,6 +15,7 @@ import torch
 
 from mmf_ext.utils.errors import ConfigError
 from video2shop.retrieval.interfaces import FactorizedPairScorer
+from video2shop.retrieval.scoring import score_parts
 
 INDEX_TYPES = ("flat", "sq8", "ivf", "hnsw")
 METRICS = ("cosine", "inner_product")
@@ -150,11 +151,11 @@ def rerank(
     `query_part` is scorer.query_projection of the queries [Q, T, H]; `gallery_part` the
     gallery projection [G, H], both computed once.
     """
+    head = scorer.pair_head()
     rows_scores, rows_indices = [], []
     for q, row in enumerate(candidates):
-        row = torch.as_tensor(row[row >= 0], dtype=torch.long)
-        pre = query_part[q][:, None, None, :] + gallery_part[row][None, None]  # [T, 1, g, H]
-        scores = scorer.score_preactivations(pre)[0]
+        row = torch.as_tensor(row[row >= 0], dtype=torch.long, device=gallery_part.device)
+        scores = score_parts(head, query_part[q : q + 1], gallery_part[row])[0]
         k = min(topk, len(row))
         values, order = scores.topk(k)
         rows_scores.append(values)

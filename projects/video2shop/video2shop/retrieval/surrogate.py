@@ -23,6 +23,7 @@ import faiss
 import torch
 
 from video2shop.retrieval.interfaces import FactorizedPairScorer
+from video2shop.retrieval.scoring import score_parts
 
 
 def score_logits(scores: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -180,5 +181,4 @@ class LinearSurrogate:
         return ridge_fit(features, self._logits(query_part, part)[0], self.ridge)[None]
 
     def _logits(self, query_part: torch.Tensor, gallery_part: torch.Tensor) -> torch.Tensor:
-        pre = query_part.transpose(0, 1)[:, :, None, :] + gallery_part[None, None]  # [T, Q, P, H]
-        return score_logits(self.scorer.score_preactivations(pre))
+        return score_logits(score_parts(self.scorer.pair_head(), query_part, gallery_part))

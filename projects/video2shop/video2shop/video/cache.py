@@ -1,5 +1,10 @@
 """Frame cache: sampled, resized crops stored once as uint8 arrays, keyed by video and sampling.
 
+The key is the file's identity and the caller's parameters, which must name everything that changes
+the crops: TrajectoryLoader.params gives the sampling, crop size and margin, the tracklet and the
+versions of the decoding, sampling and crop code (video2shop.video.versions), so crops made by
+other code are decoded again instead of reused.
+
 The first pass decodes each video and writes its crops atomically; later epochs and DataLoader
 workers only read the cache. A damaged entry (truncated, wrong shape) is detected and rebuilt.
 """

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+CROP_VERSION = 1  # bump whenever model_crop's output for the same image, box, margin and size changes
+# sha256 of model_crop's crops of a fixed image (tests/video2shop/video/test_code_versions.py): update with the version
+CROP_FINGERPRINT = "fc78749e250dde1d97340336083db9c6520078104e9bda06aa1e45c1929da33f"
+
 
 def crop_box(frame: np.ndarray, box: Sequence[float], margin: float) -> np.ndarray:
     """The box grown by `margin` of its size on every side, clipped to the frame (the frame when too small)."""

@@ -15,6 +15,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmf_ext.utils.errors import UserError
 
+IMAGE_VERSION = 1  # bump whenever read_rgb returns other pixels for the same file (1: turned upright by EXIF)
+
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as an RGB uint8 array [H, W, 3], turned upright as its EXIF orientation says (phone

@@ -28,6 +28,8 @@ from video2shop.video.sampling import evenly_spaced
 NO_FAULT_TOLERANCE = "1e-12"
 _DECORD_NOISE = re.compile(r"\[\d\d:\d\d:\d\d\] \S+?:\d+: (Error: )?|\[[^\]]*\]\s*")
 
+READER_VERSION = 1  # bump whenever read_frames returns other pixels or frames for the same file and indices
+
 
 class VideoReadError(UserError):
     """A video that cannot be decoded at all; `reason` is the decoder's own words, when it gave some."""

@@ -11,6 +11,10 @@ import math
 
 import numpy as np
 
+SAMPLING_VERSION = 1  # bump whenever evenly_spaced or interpolate_box pick other frames or boxes for the same input
+# sha256 of their answers on fixed inputs (tests/video2shop/video/test_code_versions.py): update with the version
+SAMPLING_FINGERPRINT = "bccfe2ae95f2476d455c779e2eec709650beb24ed446d870426ce74a2ca44998"
+
 
 def evenly_spaced(start: int, stop: int, count: int) -> list[int]:
     """`count` frame indices spread evenly over [start, stop] (inclusive), centred in their bins."""

@@ -35,26 +35,41 @@ def test_torchvision_backbones_build_offline(name):
     assert ifn(torch.rand(1, 3, 64, 64)).shape == (1, 16)
 
 
-def test_pretrained_weights_missing_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="no such file"):
-        ImageFeatureNetwork("resnet18", pretrained=str(tmp_path / "nope.pth"))
-
-
-def test_pretrained_weights_load_from_a_local_file(tmp_path):
-    import torchvision
-
-    reference = torchvision.models.resnet18(weights=None)
-    path = tmp_path / "r18.pth"
-    torch.save(reference.state_dict(), path)
-    ifn = ImageFeatureNetwork("resnet18", pretrained=str(path))
-    assert torch.equal(ifn.backbone[0].weight, reference.conv1.weight)
-
-
 @pytest.mark.parametrize("levels", [1, 2, 3, 4])
 def test_vfn_keeps_every_hidden_state(levels):
     vfn = VideoFeatureNetwork(12, 10, levels)
     assert vfn(torch.randn(3, 7, 12)).shape == (3, 7, 10)
     assert vfn.lstm.num_layers == levels
+
+
+def test_glorot_orthogonal_init_sets_each_gate_block():
+    vfn = VideoFeatureNetwork(12, 10, levels=2, init="glorot_orthogonal")
+    hidden = 10
+    for level in range(2):
+        bias_ih, bias_hh = vfn.lstm.get_parameter(f"bias_ih_l{level}"), vfn.lstm.get_parameter(f"bias_hh_l{level}")
+        expected = torch.zeros(4 * hidden)
+        expected[hidden : 2 * hidden] = 1.0  # the forget gate (PyTorch's order: input, forget, cell, output)
+        assert torch.equal(bias_ih + bias_hh, expected)
+        for block in vfn.lstm.get_parameter(f"weight_hh_l{level}").split(hidden):
+            assert torch.allclose(block @ block.t(), torch.eye(hidden), atol=1e-5)
+        inputs = 12 if level == 0 else hidden
+        bound = math.sqrt(6 / (inputs + hidden))
+        assert vfn.lstm.get_parameter(f"weight_ih_l{level}").abs().max() <= bound
+
+
+def test_with_glorot_orthogonal_init_four_levels_still_follow_their_input():
+    """PyTorch's default init leaves 4-level top states nearly input-independent (spread ~5% of their size)."""
+    torch.manual_seed(0)
+    frames = torch.relu(torch.randn(16, 8, 64))
+    for init, low, high in (("glorot_orthogonal", 0.5, None), ("torch", None, 0.15)):
+        states = VideoFeatureNetwork(64, 64, levels=4, init=init)(frames).detach()
+        spread = (states.std(0).mean() / states.abs().mean()).item()
+        assert (low is None or spread > low) and (high is None or spread < high), (init, spread)
+
+
+def test_an_unknown_lstm_init_is_one_line():
+    with pytest.raises(ConfigError, match=r"vfn\.init='xavier'; choose glorot_orthogonal or torch"):
+        VideoFeatureNetwork(4, 4, init="xavier")
 
 
 def test_ssn_is_logistic_of_fc2_of_relu_fc1_and_splits_exactly():

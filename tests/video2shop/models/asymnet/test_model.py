@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.errors import ConfigError
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 from video2shop.retrieval.scoring import exact_score_matrix, naive_score_matrix
 from video2shop.video.sampling import window_starts
@@ -145,3 +146,49 @@ def test_with_phase_both_only_the_two_step_model_may_become_best(monkeypatch):
     assert staged.selectable_as_best()
     assert build(phase="ssn").selectable_as_best()  # a phase-ssn run selects among its own evaluations
     assert build(phase="both", fusion="avg").selectable_as_best()  # no gates to wait for
+
+
+# -- the paper's sliding window: trajectories longer than the leaves ---------------------------------
+def with_fixed_image_features(model):
+    """Frame / image features that depend on each image alone (no BatchNorm batch statistics), so a trajectory's
+    windows can be compared with the same frames given as trajectories of their own."""
+    projection = torch.randn(3, 16, generator=torch.Generator().manual_seed(4))
+    model.encode_images = lambda images: images.float().mean((-1, -2)) @ projection / 255.0
+    return model
+
+
+@pytest.mark.parametrize("phase", ["ssn", "fusion"])
+def test_training_on_a_long_trajectory_is_the_pairs_of_each_of_its_windows(phase):
+    torch.manual_seed(0)
+    model = with_fixed_image_features(build(phase=phase))  # 4 leaves
+    for gate in model.tree.gates:
+        torch.nn.init.normal_(gate, std=0.5)
+    batch = train_batch(frames=8)  # windows [0, 4) and [4, 8)
+    assert window_starts(8, model.num_leaves) == [0, 4]
+
+    def loss(video):
+        output = model(SampleList({"video": video, "images": batch.images, "labels": batch.labels}))
+        return sum(output["losses"].values())
+
+    per_window = [loss(batch.video[:, start : start + 4]) for start in (0, 4)]
+    assert torch.allclose(loss(batch.video), torch.stack(per_window).mean(), atol=1e-6)
+
+
+def test_a_long_query_scores_the_mean_over_its_windows():
+    model = build()
+    for gate in model.tree.gates:
+        torch.nn.init.normal_(gate, std=0.5)
+    model.eval()
+    with torch.no_grad():
+        states, embedding = model.encode_query_videos(torch.randint(0, 255, (3, 10, 3, 24, 24), dtype=torch.uint8))
+        assert states.shape[1] == len(window_starts(10, 4)) == 3
+        gallery = torch.randn(5, 16)
+        scores = model.score_gallery(states, embedding, gallery)
+        per_window = [model.score_gallery(states[:, w : w + 1], embedding, gallery) for w in range(3)]
+    assert torch.allclose(scores, torch.stack(per_window).mean(0), atol=1e-6)
+
+
+@pytest.mark.parametrize("budget", [0, -2.5, "big", True])
+def test_a_bad_scoring_block_size_is_one_config_error(budget):
+    with pytest.raises(ConfigError, match=r"scoring\.memory_budget_mb=.*above 0, or null"):
+        build(scoring={"memory_budget_mb": budget})

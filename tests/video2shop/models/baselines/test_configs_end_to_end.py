@@ -1,11 +1,13 @@
-"""Every ablation and baseline overlay trains two steps and tests through mmf_run's entry on a tiny generated
-dataset."""
+"""Every ablation and baseline overlay trains two steps (or, for one that trains nothing, only tests) through
+mmf_run's entry on a tiny generated dataset; both protocols are reported."""
 
 import math
 
 import pytest
+import torch
 
-from tests.helpers import REPO_ROOT, load_state
+from mmf_ext.utils.errors import ConfigError
+from tests.helpers import REPO_ROOT, last_run, load_state, torchvision_weights_file
 
 ABLATIONS = REPO_ROOT / "projects" / "video2shop" / "configs" / "ablations"
 
@@ -17,11 +19,22 @@ def _model(path):
 
 
 CONFIGS = [(path.stem, _model(path)) for path in sorted(ABLATIONS.glob("*.yaml"))]
+FROZEN_FEATURES = ("pretrained_cosine", "category_similarity")  # Table 1's AL and FT: they need ifn.pretrained
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     return tmp_path_factory.mktemp("baseline_runs")  # data and frame cache shared by the runs below
+
+
+def pretrained_options(model, data_root):
+    """A local weights file for the frozen-feature baselines (the tiny backbone has none to load)."""
+    if model not in FROZEN_FEATURES:
+        return []
+    weights = data_root / "resnet18.pth"
+    if not weights.is_file():
+        torchvision_weights_file(weights)
+    return [f"model_config.{model}.ifn.backbone=resnet18", f"model_config.{model}.ifn.pretrained={weights}"]
 
 
 @pytest.mark.parametrize("stem, model", CONFIGS, ids=[c[0] for c in CONFIGS])
@@ -31,12 +44,13 @@ def test_overlay_trains_and_tests_end_to_end(stem, model, data_root):
 
     config = ABLATIONS / f"{stem}.yaml"
     save_dir = data_root / "runs" / stem
+    run_type = load_yaml(config).run_type  # train_val_test, or test for a baseline that trains nothing
     results = run(
         [
             f"config={config}",
             f"model={model}",
             "dataset=synthetic_video2shop",
-            "run_type=train_val_test",
+            f"run_type={run_type}",
             f"env.save_dir={save_dir}",
             f"env.data_dir={data_root / 'data'}",
             f"env.cache_dir={data_root / 'cache'}",
@@ -51,12 +65,25 @@ def test_overlay_trains_and_tests_end_to_end(stem, model, data_root):
             "training.checkpoint_interval=2",
             "dataset_config.synthetic_video2shop.num_frames=4",
             *(["model_config.asymnet.encoding.fit_samples=64"] if model == "asymnet" else []),
+            # the paper's VGG16 fc6 over the whole pyramid is 147M weights (2 GB checkpoints with AdamW's state);
+            # one pyramid level keeps the same SPP -> fc6 -> fc7 path at 2M
+            *(["model_config.asymnet.ifn.spp_levels=[1]"] if stem.startswith("paper_tree") else []),
+            *pretrained_options(model, data_root),
         ]
     )
     test = results["test"]
-    for k in (1, 5, 10, 20):
-        assert 0.0 <= test[f"test/synthetic_video2shop/top{k}_accuracy"] <= 1.0
-    assert math.isfinite(test["test/synthetic_video2shop/median_rank"])
+    for prefix in ("", "within_category/"):  # whole gallery, then within category (never worse)
+        for k in (1, 5, 10, 20):
+            assert 0.0 <= test[f"test/synthetic_video2shop/{prefix}top{k}_accuracy"] <= 1.0
+        assert math.isfinite(test[f"test/synthetic_video2shop/{prefix}median_rank"])
+    assert (
+        test["test/synthetic_video2shop/within_category/median_rank"] <= test["test/synthetic_video2shop/median_rank"]
+    )
+    if run_type == "test":  # nothing trained: no checkpoint, the run's folder is test/<date>_<time>/
+        run_dir = last_run(save_dir, "test")
+        assert load_yaml(run_dir / "config.yaml").model == model
+        assert (run_dir / "reports" / "test_retrieval.md").is_file()
+        return
     assert load_yaml(save_dir / "config.yaml").model == model
     state = load_state(save_dir / "current.ckpt")
     if stem in (
@@ -71,3 +98,25 @@ def test_overlay_trains_and_tests_end_to_end(stem, model, data_root):
         )
     elif model != "asymnet":
         assert not any(key.startswith(("vfn.", "ssn.", "tree.")) for key in state)
+    if model in FROZEN_FEATURES:  # trained on frozen features: the IFN is the pretrained file's
+        assert state["ifn.backbone.0.weight"].equal(
+            torch.load(data_root / "resnet18.pth", weights_only=True)["conv1.weight"]
+        )
+
+
+@pytest.mark.parametrize("model", FROZEN_FEATURES)
+def test_a_frozen_feature_baseline_without_pretrained_weights_stops_in_one_line(model, data_root):
+    from mmf_cli.run import run
+
+    stem = "baseline_al" if model == "pretrained_cosine" else "baseline_ft"
+    with pytest.raises(ConfigError, match=rf"model_config.{model}.ifn.pretrained is null") as error:
+        run(
+            [
+                f"config={ABLATIONS / stem}.yaml",
+                f"model={model}",
+                "dataset=synthetic_video2shop",
+                f"env.save_dir={data_root / 'refused'}",
+                f"env.data_dir={data_root / 'data'}",
+            ]
+        )
+    assert "\n" not in str(error.value)

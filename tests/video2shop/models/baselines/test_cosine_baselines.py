@@ -10,9 +10,8 @@ from omegaconf import OmegaConf
 from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import Sample, SampleList
 from mmf_ext.utils.configuration import load_yaml
-from video2shop.models.baselines.contrastive_softmax import contrastive_loss
 from video2shop.models.baselines.cosine import naive_cosine_scores
-from video2shop.models.baselines.infonce_dual_encoder import multi_positive_infonce
+from video2shop.models.metric_losses import contrastive_loss, multi_positive_infonce
 
 SMALL_IFN = {"ifn": {"feature_dim": 16, "spp_levels": [1, 2]}, "embedding_dim": 8}
 

@@ -69,16 +69,24 @@ class FusionTree(nn.Module):
 
     def fuse_projected(self, leaf_values: torch.Tensor, leaf_projections: torch.Tensor) -> torch.Tensor:
         """Eq. 6 from leaf values [..., L] and path projections [..., L, levels] (see path_weights)."""
-        if leaf_values.shape[-1] != self.num_leaves:
-            raise ValueError(f"fusion tree expects {self.num_leaves} leaves, got {leaf_values.shape[-1]}")
-        values = leaf_values
+        return self.fuse_leaf_major(leaf_values.movedim(-1, 0), leaf_projections.movedim((-1, -2), (0, 1)))
+
+    def fuse_leaf_major(self, leaf_values: torch.Tensor, leaf_projections: torch.Tensor) -> torch.Tensor:
+        """Eq. 6 from leaf values [L, ...] and path projections [levels, L, ...] -> [...].
+
+        Leaves lead so that each softmax runs over a short sibling dimension with the pairs
+        contiguous inside it (the exact scorer's layout); a softmax over a last dimension of two is
+        many times slower.
+        """
+        if leaf_values.shape[0] != self.num_leaves:
+            raise ValueError(f"fusion tree expects {self.num_leaves} leaves, got {leaf_values.shape[0]}")
+        values, rest = leaf_values, leaf_values.shape[1:]
         for level, branch in enumerate(self.branches):
             group = math.prod(self.branches[:level])
-            logits = leaf_projections[..., level].unflatten(-1, (-1, group)).mean(-1)  # one per node
-            shape = logits.shape[:-1]
-            gates = torch.softmax(logits.view(*shape, -1, branch), dim=-1)
-            values = (gates * values.view(*shape, -1, branch)).sum(-1)
-        return values.squeeze(-1)
+            logits = leaf_projections[level].reshape(-1, group, *rest).mean(1)  # one per node
+            gates = torch.softmax(logits.reshape(-1, branch, *rest), dim=1)
+            values = (gates * values.reshape(-1, branch, *rest)).sum(1)
+        return values.squeeze(0)
 
     def forward(self, leaf_values: torch.Tensor, leaf_features: torch.Tensor) -> torch.Tensor:
         """leaf_values [..., L] (similarities or likelihoods), leaf_features [..., L, D] -> [...]."""

@@ -29,7 +29,15 @@ from mmf_ext.utils.errors import ConfigError
 from video2shop.models.asymnet.encodings import ENCODINGS, build_encoding, fit_on_training_regions
 from video2shop.models.asymnet.fusion_tree import FusionTree, mixture_log_likelihood
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
+from video2shop.models.asymnet.pair_head import LeafProjectionHead
 from video2shop.models.asymnet.ssn import SingleSimilarityNetwork
+from video2shop.models.asymnet.training_signal import (
+    PhaseSchedule,
+    PretrainingObjective,
+    check_pair_loss,
+    hard_negative_positions,
+    pair_loss,
+)
 from video2shop.models.asymnet.vfn import VideoFeatureNetwork
 from video2shop.models.retrieval_model import RetrievalModel
 from video2shop.paths import model_defaults
@@ -57,24 +65,26 @@ class AsymNet(RetrievalModel):
             )
         if self.fusion not in FUSIONS:
             raise ConfigError(f"model_config.asymnet.fusion={self.fusion!r}; choose {', '.join(FUSIONS)}")
-        self.phase = str(c.phase)
-        if self.phase not in ("ssn", "fusion", "both"):
-            raise ConfigError(f"model_config.asymnet.phase={self.phase!r}; choose ssn, fusion or both")
+        self.schedule = PhaseSchedule.from_config(c)
+        self.phase = self.schedule.phase
         self.approximate_training = bool(c.approximate_training)
-        self.ifn = ImageFeatureNetwork(
-            str(c.ifn.backbone),
-            tuple(c.ifn.spp_levels),
-            int(c.ifn.feature_dim),
-            c.ifn.get("pretrained"),
-            float(c.ifn.dropout),
-        )
-        feature_dim = int(c.ifn.feature_dim)
+        self.pair_loss = check_pair_loss(str(c.pair_loss))
+        self.hard_negatives = int(c.hard_negatives)
+        if self.hard_negatives < 0 or (self.hard_negatives and not self.approximate_training):
+            raise ConfigError(
+                f"model_config.asymnet.hard_negatives={self.hard_negatives}: a count >= 0, mined from the batch's "
+                "shared encodings, so it needs approximate_training: true"
+            )
+        self.ifn = ImageFeatureNetwork.from_config(c.ifn)
+        feature_dim = self.ifn.feature_dim
         self.encoding = (
             build_encoding(self.representation, feature_dim, c.encoding) if self.representation in ENCODINGS else None
         )
         image_dim = self.encoding.output_dim if self.encoding is not None else feature_dim
         if self.representation == "lstm":
-            self.vfn = VideoFeatureNetwork(feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout))
+            self.vfn = VideoFeatureNetwork(
+                feature_dim, int(c.vfn.hidden_dim), int(c.vfn.levels), float(c.vfn.dropout), str(c.vfn.init)
+            )
             state_dim = int(c.vfn.hidden_dim)
             branches = (
                 list(OmegaConf.to_container(c.tree, resolve=True)) if self.fusion == "tree" else [int(c.num_leaves)]
@@ -90,26 +100,44 @@ class AsymNet(RetrievalModel):
         self.ssn = SingleSimilarityNetwork(state_dim, image_dim, int(c.ssn.hidden))
         self.tree = FusionTree(branches, int(c.ssn.hidden)) if self.fusion == "tree" else None
         self.key_volume = nn.Linear(int(c.ssn.hidden), 1) if self.fusion == "kvm" else None
+        pretraining = c.ifn_pretraining
+        self.pretraining = PretrainingObjective.from_config(pretraining)
+        self.freeze_ifn_after_pretraining = str(pretraining.afterwards) == "freeze"
+        self.pretrain_head = (
+            nn.Linear(feature_dim, int(pretraining.embedding_dim)) if self.schedule.pretrain_until > 0 else None
+        )
+        if self.pretrain_head is not None and self.encoding is not None:
+            raise ConfigError(
+                f"model_config.asymnet.ifn_pretraining.until={self.schedule.pretrain_until} with representation="
+                f"{self.representation}: the encoding is fitted on the IFN before training starts; pretrain in a "
+                "separate run and load it with ifn.pretrained"
+            )
         budget = c.scoring.get("memory_budget_mb")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
+            raise ConfigError(
+                f"model_config.asymnet.scoring.memory_budget_mb={budget!r}; give a size in MB above 0, or null"
+            )
         self.memory_budget_mb = float(budget) if budget is not None else None
 
     # -- phases -----------------------------------------------------------------------------
     def current_phase(self) -> str:
-        if self.fusion != "tree":
-            return "joint"  # baselines without fusion nodes train in one step
-        if self.phase != "both":
-            return self.phase
+        """pretrain | ssn | fusion | alternate (Alg. 1, both every update) | joint (baselines without fusion nodes)."""
         trainer = getattr(self, "_trainer", None)
         total = int(trainer.max_steps) if trainer is not None and trainer.max_steps and trainer.max_steps > 0 else 1
-        return "ssn" if self.global_step < float(self.config.fusion_start) * total else "fusion"
+        phase = self.schedule.at(self.global_step / total)
+        if self.fusion != "tree" and phase != "pretrain":
+            return "joint"  # baselines without fusion nodes train in one step
+        return phase
 
     def progress_label(self) -> str | None:
         """The phase being trained (ssn, then fusion with phase=both) for the progress bar."""
         return f"phase {self.current_phase()}"
 
     def selectable_as_best(self) -> bool:
-        """With phase both, only the two-step model competes for best.ckpt, never one with untrained gates."""
-        return not (self.phase == "both" and self.fusion == "tree" and self.current_phase() == "ssn")
+        """Only the model being trained for retrieval competes for best.ckpt: never one with an untrained
+        similarity network (phase pretrain) or, with phase both, with untrained gates."""
+        phase = self.current_phase()
+        return phase != "pretrain" and not (self.phase == "both" and self.fusion == "tree" and phase == "ssn")
 
     def _encoders(self) -> list[nn.Module]:
         return [m for m in (self.ifn, self.vfn, self.encoding, self.ssn) if m is not None]
@@ -181,29 +209,9 @@ class AsymNet(RetrievalModel):
     def gallery_projection(self, gallery_features: torch.Tensor) -> torch.Tensor:
         return self.ssn.image_projection(self.encode_gallery(gallery_features))
 
-    def score_preactivations(self, preactivations: torch.Tensor) -> torch.Tensor:
-        """[L, Q, G, 256] fc1 pre-activations -> [Q, G], reading the fc1 features once.
-
-        fc2 and every gate logit of the tree are linear in a leaf's fc1 feature (an upper gate
-        sees the mean of its leaves, and v^T mean(x) = mean(v^T x)), so one batched product per
-        leaf gives them all; everything after works on [Q, G, L, 1 + levels].
-        """
-        leaves, queries, gallery, width = preactivations.shape
-        features = torch.relu_(preactivations).reshape(leaves, queries * gallery, width)
-        if self.fusion == "tree":
-            fc2 = self.ssn.fc2.weight.view(1, 1, -1).expand(leaves, 1, -1)
-            weights = torch.cat([fc2, self.tree.path_weights()], dim=1)  # [L, 1 + levels, 256]
-            projections = torch.bmm(features, weights.transpose(1, 2))  # [L, QG, 1 + levels]
-            projections = projections.view(leaves, queries, gallery, -1).permute(1, 2, 0, 3)
-            similarity = torch.sigmoid(projections[..., 0] + self.ssn.fc2.bias)
-            return self.tree.fuse_projected(similarity, projections[..., 1:])
-        logits = (features @ self.ssn.fc2.weight.t()).view(leaves, queries, gallery).permute(
-            1, 2, 0
-        ) + self.ssn.fc2.bias
-        leaf_features = (
-            features.view(leaves, queries, gallery, width).permute(1, 2, 0, 3) if self.fusion == "kvm" else None
-        )
-        return self.fuse(logits, leaf_features)
+    def pair_head(self) -> LeafProjectionHead:
+        """fc2 and the fusion as one product of each leaf's fc1 feature with a few vectors (see pair_head.py)."""
+        return LeafProjectionHead(self.fusion, self.ssn.fc2, self.tree, self.key_volume)
 
     def score_pairs(self, query_states: torch.Tensor, gallery_features: torch.Tensor) -> torch.Tensor:
         expanded = self.encode_gallery(gallery_features)[:, None, :].expand(-1, query_states.shape[1], -1)
@@ -211,53 +219,104 @@ class AsymNet(RetrievalModel):
         return self.fuse(logits, features)
 
     # -- training ---------------------------------------------------------------------------
-    def _pair_outputs(self, video: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Leaf logits z [n, 2S, W, L] and fc1 features x [n, 2S, W, L, D] for every pair."""
+    def _ifn_frozen(self, phase: str) -> bool:
+        return self.freeze_ifn_after_pretraining and phase != "pretrain"
+
+    def _frozen_or_trained(self, images: torch.Tensor, frozen: bool) -> torch.Tensor:
+        if not frozen:
+            return self.encode_images(images)
+        self.ifn.eval()
+        with torch.no_grad():
+            return self.encode_images(images)
+
+    def _pair_outputs(self, sample_list: SampleList, phase: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Leaf logits z [n, P, W, L], fc1 features x [n, P, W, L, D] and labels [n, P] for every pair:
+        the items' 2S shop images, then with `hard_negatives` the batch's hardest other-product images."""
+        video, images, labels = sample_list.video, sample_list.images, sample_list.labels.float()
         n, pairs = images.shape[:2]
-        image_features = self.encode_gallery(self.encode_images(images))  # [n, 2S, E] (encoded for FV / VLAD)
+        frozen = self._ifn_frozen(phase)
+        image_features = self.encode_gallery(self._frozen_or_trained(images, frozen))  # [n, 2S, E]
         if self.approximate_training:
-            states = self.encode_trajectories(self.encode_images(video))  # [n, W, L, D], once
-            pre = (
-                self.ssn.state_projection(states)[:, None] + self.ssn.image_projection(image_features)[:, :, None, None]
-            )
-            features, logits = self.ssn.from_preactivation(pre)
-            return logits, features
+            states = self.encode_trajectories(self._frozen_or_trained(video, frozen))  # [n, W, L, D], once
+            query = self.ssn.state_projection(states)  # [n, W, L, H]
+            gallery = self.ssn.image_projection(image_features)  # [n, 2S, H]
+            if self.hard_negatives:
+                gallery, labels = self._with_hard_negatives(query, gallery, labels, sample_list)
+            features, logits = self.ssn.from_preactivation(query[:, None] + gallery[:, :, None, None])
+            return logits, features, labels
         repeated = video[:, None].expand(-1, pairs, *video.shape[1:]).reshape(n * pairs, *video.shape[1:])
-        states = self.encode_trajectories(self.encode_images(repeated))  # encoded again for every pair
+        states = self.encode_trajectories(self._frozen_or_trained(repeated, frozen))  # encoded again per pair
         states = states.view(n, pairs, *states.shape[1:])
         expanded = image_features[:, :, None, None, :].expand(*states.shape[:-1], -1)
         features, logits = self.ssn(states, expanded)
-        return logits, features
+        return logits, features, labels
+
+    def _with_hard_negatives(
+        self, query: torch.Tensor, gallery: torch.Tensor, labels: torch.Tensor, sample_list: SampleList
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append to each item's image pre-activations the `hard_negatives` other-product shop images of the
+        batch it scores highest now (their gradients flow as any pair's)."""
+        n, pairs, width = gallery.shape
+        ids = [str(p) for p in sample_list.product_id] if "product_id" in sample_list else [str(i) for i in range(n)]
+        flat = gallery.reshape(n * pairs, width)
+        with torch.no_grad():
+            pre = query.mean((1, 2))[:, None] + flat[None]  # [n, n * 2S, H]: mean state, cheap and enough to rank
+            scores = self.ssn.from_preactivation(pre)[1].view(n, n, pairs)
+        positions = hard_negative_positions(scores, labels, ids, self.hard_negatives)  # [n, k]
+        own_negative = torch.arange(n, device=gallery.device)[:, None] * pairs + labels.argmin(1, keepdim=True)
+        positions = torch.where(positions < 0, own_negative, positions)  # too few candidates: repeat an own one
+        hard = flat[positions]  # [n, k, H]
+        return torch.cat([gallery, hard], dim=1), torch.cat([labels, labels.new_zeros(positions.shape)], dim=1)
+
+    def _pretraining_output(self, sample_list: SampleList) -> dict[str, Any]:
+        """Phase pretrain: the IFN (and a projection head used only here) by the metric-learning objective."""
+        video, images = sample_list.video, sample_list.images
+        n, frames, pairs = video.shape[0], video.shape[1], images.shape[1]
+        self.ifn.train()
+        features = self.ifn(torch.cat([video.flatten(0, 1), images.flatten(0, 1)]))  # one Siamese pass
+        embeddings = F.normalize(self.pretrain_head(features), dim=-1)
+        frame_embeddings = embeddings[: n * frames].view(n, frames, -1)
+        image_embeddings = embeddings[n * frames :].view(n, pairs, -1)
+        ids = [str(p) for p in sample_list.product_id] if "product_id" in sample_list else [str(i) for i in range(n)]
+        loss = self.pretraining(frame_embeddings, image_embeddings, sample_list.labels.float(), ids)
+        scores = (frame_embeddings @ image_embeddings.transpose(1, 2)).mean(1)
+        return {"scores": scores.detach(), "losses": {"ifn_pretraining_loss": loss}}
+
+    def _fusion_nll(self, logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Eq. 9's negative log-likelihood per pair and window, for the gates only (inputs come detached)."""
+        flat_labels = labels[:, :, None].expand(*logits.shape[:-1]).reshape(-1)
+        log_likelihood = mixture_log_likelihood(
+            self.tree,
+            torch.sigmoid(logits).reshape(-1, logits.shape[-1]),
+            features.reshape(-1, *features.shape[-2:]),
+            flat_labels,
+        )
+        return -log_likelihood / flat_labels.numel()
 
     def training_output(self, sample_list: SampleList) -> dict[str, Any]:
         phase = self.current_phase()
-        labels = sample_list.labels.float()  # [n, 2S]
+        pairs = sample_list.images.shape[1]
+        if phase == "pretrain":
+            return self._pretraining_output(sample_list)
         if phase == "fusion":
             for module in self._encoders():
                 module.eval()
             with torch.no_grad():
-                logits, features = self._pair_outputs(sample_list.video, sample_list.images)
-            similarity = torch.sigmoid(logits)
-            flat_labels = labels[:, :, None].expand(*logits.shape[:-1]).reshape(-1)
-            log_likelihood = mixture_log_likelihood(
-                self.tree,
-                similarity.reshape(-1, logits.shape[-1]),
-                features.reshape(-1, *features.shape[-2:]),
-                flat_labels,
-            )
-            loss = -log_likelihood / flat_labels.numel()
-            scores = self.tree(similarity, features).mean(-1)
-            return {"scores": scores, "losses": {"fusion_nll": loss}}
+                logits, features, labels = self._pair_outputs(sample_list, phase)
+            loss = self._fusion_nll(logits, features, labels)
+            scores = self.tree(torch.sigmoid(logits), features).mean(-1)
+            return {"scores": scores[:, :pairs], "losses": {"fusion_nll": loss}}
         for module in self._encoders():
             module.train()
-        logits, features = self._pair_outputs(sample_list.video, sample_list.images)
-        if phase == "ssn" or self.fusion in ("avg", "max", "last"):
-            target = labels[:, :, None, None].expand_as(logits)
-            loss = F.binary_cross_entropy_with_logits(logits, target)  # Eq. 5 over every leaf
+        logits, features, labels = self._pair_outputs(sample_list, phase)
+        if phase in ("ssn", "alternate") or self.fusion in ("avg", "max", "last"):
+            losses = pair_loss(logits, labels, self.pair_loss)  # Eq. 5 (and / or ranking) over every leaf
+            if phase == "alternate":  # Alg. 1: the fusion nodes learn from this iteration's SSN outputs too
+                losses["fusion_nll"] = self._fusion_nll(logits.detach(), features.detach(), labels)
             scores = self.fuse(logits, features).mean(-1)
-            return {"scores": scores, "losses": {"ssn_log_loss": loss}}
+            return {"scores": scores[:, :pairs].detach(), "losses": losses}
         fused = self.fuse(logits, features).mean(-1).clamp(1e-6, 1 - 1e-6)  # kvm: loss on the fused score
-        return {"scores": fused, "losses": {"fused_log_loss": F.binary_cross_entropy(fused, labels)}}
+        return {"scores": fused[:, :pairs], "losses": {"fused_log_loss": F.binary_cross_entropy(fused, labels)}}
 
     # -- evaluation (RetrievalModel) -------------------------------------------------------
     def encode_query_videos(self, videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,7 +333,13 @@ class AsymNet(RetrievalModel):
         """Exact scores, the mean over a query's windows; with `shortlist.enabled` and one window per
         query, exact scores of each query's shortlist and -inf elsewhere."""
         windows = query_states.shape[1]
-        shortlist = ShortlistSettings.from_config(self.config.shortlist) if windows == 1 else None
+        shortlist = ShortlistSettings.from_config(self.config.shortlist)
+        if shortlist is not None and windows > 1:
+            raise ConfigError(
+                f"model_config.asymnet.shortlist.enabled=true needs one window per query, and these queries have "
+                f"{windows} (more frames than the {self.num_leaves} leaves); set the dataset's num_frames to "
+                f"{self.num_leaves} or disable the shortlist"
+            )
         return search(
             self,
             query_states.to(self.device),

@@ -29,25 +29,10 @@ from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.utils.errors import ConfigError
 from video2shop.models.baselines.cosine import CosineRetrievalModel, build_ifn
+from video2shop.models.metric_losses import contrastive_loss
 from video2shop.paths import model_defaults
 
 SOFTMAX_TARGETS = ("identity", "category")
-
-
-def contrastive_loss(
-    cosine: torch.Tensor, labels: torch.Tensor, negative_margin: float, positive_margin: float = 0.0
-) -> torch.Tensor:
-    """Mean of y max(0, d - m_pos)^2 + (1 - y) max(0, m_neg - d)^2 with d = ||a - b|| = sqrt(2 - 2 cos).
-
-    m_pos = 0 is Hadsell et al.'s loss (written as 2 - 2 cos, smooth at d = 0); m_pos > 0 the
-    robust variant that leaves positives closer than m_pos alone.
-    """
-    squared = (2 - 2 * cosine).clamp_min(0)
-    distance = (squared + 1e-8).sqrt()
-    positive = squared if positive_margin <= 0 else F.relu(distance - positive_margin).pow(2)
-    negative = F.relu(negative_margin - distance).pow(2)
-    labels = labels.to(cosine.dtype)
-    return (labels * positive + (1 - labels) * negative).mean()
 
 
 @registry.register_model("contrastive_softmax")

@@ -24,13 +24,7 @@ from video2shop.models.retrieval_model import RetrievalModel
 def build_ifn(config: Any) -> ImageFeatureNetwork:
     """The IFN of asymnet's config shape (`backbone`, `spp_levels`, `feature_dim`, ...): same features, so a fair
     comparison."""
-    return ImageFeatureNetwork(
-        str(config.backbone),
-        tuple(config.spp_levels),
-        int(config.feature_dim),
-        config.pretrained,
-        float(config.dropout),
-    )
+    return ImageFeatureNetwork.from_config(config)
 
 
 def naive_cosine_scores(query_states: torch.Tensor, gallery_embeddings: torch.Tensor) -> torch.Tensor:

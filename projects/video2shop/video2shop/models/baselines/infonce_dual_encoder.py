@@ -26,21 +26,10 @@ from mmf_ext.common.registry import registry
 from mmf_ext.common.sample import SampleList
 from mmf_ext.utils.errors import ConfigError
 from video2shop.models.baselines.cosine import CosineRetrievalModel, build_ifn
+from video2shop.models.metric_losses import multi_positive_infonce, same_product_mask
 from video2shop.paths import model_defaults
 
 TEMPORAL = ("mean", "transformer")
-_NOT_A_NEGATIVE = -1e4  # masked logit: finite, so an anchor without negatives gets zero loss, not NaN
-
-
-def multi_positive_infonce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Mean over (anchor a, positive p) of -log(exp(s_ap) / (exp(s_ap) + sum_negatives exp(s_an))).
-
-    logits [A, C], positives bool [A, C]; = softplus(logsumexp(negatives) - s_ap).
-    """
-    if not positives.any():
-        return logits.sum() * 0.0
-    negatives = torch.logsumexp(logits.masked_fill(positives, _NOT_A_NEGATIVE), dim=1, keepdim=True)
-    return F.softplus(negatives - logits)[positives].mean()
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -128,7 +117,7 @@ class InfoNCEDualEncoder(CosineRetrievalModel):
         logits = scale * video_embeddings @ image_embeddings.t()  # [n, n * 2S]
 
         ids = list(sample_list.product_id) if "product_id" in sample_list else [str(i) for i in range(n)]
-        same_product = torch.tensor([[a == b for b in ids] for a in ids], device=logits.device)  # [n, n]
+        same_product = same_product_mask(ids, logits.device)  # [n, n]
         positives = (same_product[:, :, None] & labels[None, :, :]).reshape(n, n * pairs)
         video_to_image = multi_positive_infonce(logits, positives)
         is_positive_image = labels.reshape(-1)  # image -> video terms exist for positive images only

@@ -34,6 +34,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from mmf_ext.utils.checkpoint import load_checkpoint_file
 from mmf_ext.utils.errors import ConfigError
 from video2shop.models.detector.item_scores import SCORE_MODES, use_item_scores
+from video2shop.models.detector.torchvision_files import is_cached, missing_file_message
 
 logger = logging.getLogger("mmf_ext")
 
@@ -79,13 +80,13 @@ TORCHVISION_HEAD_WIDTH = 1024
 
 
 def _cached_weights(weights: Any, key: str, value: str) -> Any:
-    """torchvision weights whose file is already in the local torch cache, else a ConfigError."""
-    filename = Path(weights.url).name
-    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    if not path.is_file():
+    """torchvision weights whose file is already in the local torch cache (torchvision then reads it), else a
+    ConfigError."""
+    if not is_cached(weights):
         raise ConfigError(
-            f"model_config.clothing_detector.{key}={value}: {path} is not in the local torch cache and nothing is "
-            f"downloaded at run time; copy {filename} there, give a local file path, or set {key}=null"
+            missing_file_message(
+                weights, f"model_config.clothing_detector.{key}={value}", f"give a local file path, or set {key}=null"
+            )
         )
     return weights
 
