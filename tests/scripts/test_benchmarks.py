@@ -102,13 +102,19 @@ def test_shortlist_benchmark_with_mixup_distractors_and_pooled_embeddings():
     assert result["results"][0]["top20_kept"] == 1.0 and result["distractors"] == "mixup"
 
 
-def test_pipeline_benchmark_reports_every_stage():
-    result = run_benchmark(
-        "pipeline", "--seconds", "1", "--width", "160", "--height", "96", "--fps", "10", "--gallery", "50"
-    )
+def test_pipeline_benchmark_reports_every_stage_and_the_memory_of_each_length():
+    small = ["--width", "160", "--height", "96", "--fps", "10", "--gallery", "50"]
+    memory = ["--memory-seconds", "1", "3", "--memory-size", "160x96", "--memory-fps", "5"]
+    result = run_benchmark("pipeline", "--seconds", "1", *small, *memory)
     assert result["frames"] == 10 and result["decode_fps"] > 0 and result["detect_fps"] > 0 and result["track_fps"] > 0
     assert result["seconds_per_video_minute"] > 0 and result["weights"] == "untrained"
     assert isinstance(result["tracks"], int)  # scripts/reproduce.yaml's pipeline row shows it
+    figures = result["memory"]
+    assert figures["video"] == "160x96 at 5 fps" and [figures[k]["frames"] for k in ("1s", "3s")] == [5, 15]
+    for length in ("1s", "3s"):  # measured in a child: at least the loaded models, and a peak above the RSS
+        one = figures[length]
+        assert 100 < one["loaded_rss_mb"] <= one["search_peak_rss_mb"] <= one["peak_rss_mb"]
+    assert "memory" not in run_benchmark("pipeline", "--seconds", "1", *small, "--memory-seconds")
 
 
 def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):

@@ -19,3 +19,11 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 def span_text(first: int, last: int, fps: float) -> str:
     """A trajectory's span in frames and seconds, as the commands print it and the report shows it."""
     return f"frames {first}-{last}, {first / fps:.2f}-{last / fps:.2f} s"
+
+
+def region_text(box: tuple[float, float, float, float], width: int, height: int) -> str:
+    """Where a photo's trajectory is: the whole photo, or its box in pixels."""
+    x1, y1, x2, y2 = box
+    if x1 <= 0 and y1 <= 0 and x2 >= width and y2 >= height:
+        return "the whole photo"
+    return f"box {x1:.0f},{y1:.0f}-{x2:.0f},{y2:.0f}"

@@ -459,6 +459,145 @@ def test_the_report_renders_in_headless_chromium(indexed, monkeypatch, tmp_path)
     assert reds > 200  # the trajectory crops (a red square) are drawn, not broken images
 
 
+def street_photo(path, seed=0):
+    """A red item (x 40-70, y 20-50) on a 120x90 photo of dark noise."""
+    from video2shop.video.image_io import write_rgb
+
+    image = np.random.default_rng(seed).integers(0, 60, (90, 120, 3), dtype=np.uint8)
+    image[20:50, 40:70] = (210, 40, 40)
+    write_rgb(path, image)
+    return path
+
+
+def test_a_photo_is_searched_with_the_same_json_and_report_as_a_video(indexed, monkeypatch, tmp_path, capsys):
+    root, checkpoint = indexed
+    import video2shop.cli.search as command
+
+    photo = street_photo(tmp_path / "look.jpg")
+    args = ["search", str(photo), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint), "--topk", "3"]
+    out = ["--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]
+    assert main([*args, *out]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["media"] == "photo" and result["fps"] is None and result["decoders"] == "image"
+    assert (result["width"], result["height"], result["frames_decoded"], result["detector"]) == (120, 90, 1, None)
+    (whole,) = result["trajectories"]
+    assert whole["frame_span"] == [0, 0] and whole["time_span_s"] is None and whole["boxes"] == [[0, 0, 0, 120, 90]]
+    assert [hit["rank"] for hit in whole["topk"]] == [1, 2, 3] and result["decode_warning"] is None
+    html = (tmp_path / "r.html").read_text()
+    assert "detector: none: the whole photo is one trajectory" in html and "photo 120x90" in html
+    assert "the whole photo" in html and html.count("data-product=") == 3
+    assert png_at(html, "data-full-frame='0'").shape == (90, 120, 3)  # the photo, not a stand-in
+    assert (whole["kind"], whole["shot"], result["detector_kind"]) == ("shot", None, "none")
+    assert "trajectory 0 (whole frame, the whole photo)" in capsys.readouterr().out
+
+    monkeypatch.setattr(command, "_detector", lambda *a, **k: SquareDetector())
+    assert main([*args, *out, "--detector", "det.ckpt"]) == 0
+    (item,) = json.loads((tmp_path / "r.json").read_text())["trajectories"]
+    assert item["category"] == "Dress" and np.abs(np.subtract(item["boxes"][0][1:], [40, 20, 70, 50])).max() <= 2
+    html = (tmp_path / "r.html").read_text()
+    (crop_frame,) = re.findall(r"data-crop-frame='(\d+)'", html)
+    crop = png_at(html, f"data-crop-frame='{crop_frame}'")
+    assert crop[crop.shape[0] // 2, crop.shape[1] // 2, 0] > 150  # the item's crop, from the photo
+    assert "trajectory 0 (Dress, box " in capsys.readouterr().out
+
+    monkeypatch.setattr(command, "build_person_detector", lambda *a, **k: SquareDetector())  # its box: a person
+    assert main([*args, *out, "--detector", "hog"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    regions = [(t["kind"], t["person"], t["region"]) for t in result["trajectories"]]
+    assert regions == [("person", 0, r) for r in ("upper_body", "lower_body", "full_figure")]
+    assert result["detector_kind"] == "hog" and "person 0, lower body" in (tmp_path / "r.html").read_text()
+    upper = result["trajectories"][0]["boxes"][0][1:]
+    assert upper[1] > 20 and upper[3] < 50  # a part of the person's box, not the whole photo
+
+
+def test_a_folder_of_photos_and_videos_searches_each_and_names_any_that_fail(indexed, tmp_path, capsys):
+    root, checkpoint = indexed
+    folder = tmp_path / "queries"
+    street_photo(folder / "a.png")
+    folder.joinpath("street").mkdir()
+    street_photo(folder / "street" / "b.webp", seed=1)
+    street_photo(folder / "street" / "b.jpg", seed=2)
+    shutil.copy(root / "clip.mp4", folder / "clip.mp4")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("not a query")
+    out, report = tmp_path / "results", tmp_path / "reports"
+    args = ["search", str(folder), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint), "--topk", "2"]
+    assert main([*args, "--out", str(out), "--report", str(report)]) == 2  # one file failed
+    captured = capsys.readouterr()
+    note, error = captured.err.strip().splitlines()  # the detector chosen is said once for the folder
+    assert note.startswith("video2shop search: detector: none: ")
+    assert error.startswith("video2shop search: error: ") and "broken.jpg: not a readable image" in error
+    assert "searched 4 files of 5" in captured.out
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json"))
+    assert written == [
+        "a.png.results.json",
+        "clip.mp4.results.json",
+        "street/b.jpg.results.json",
+        "street/b.webp.results.json",
+    ]
+    media = {name: json.loads((out / name).read_text())["media"] for name in written}
+    assert media["clip.mp4.results.json"] == "video" and media["street/b.webp.results.json"] == "photo"
+    assert json.loads((out / "clip.mp4.results.json").read_text())["frames_decoded"] == 30
+    assert sorted(p.relative_to(report).as_posix() for p in report.rglob("*.html")) == [
+        "a.png.html",
+        "clip.mp4.html",
+        "street/b.jpg.html",
+        "street/b.webp.html",
+    ]
+    (folder / "broken.jpg").unlink()
+    assert main([*args, "--out", str(out), "--detector", "none"]) == 0 and capsys.readouterr().err == ""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([*args[:1], str(empty), *args[2:]]) == 2
+    assert "no videos or photos in this folder" in capsys.readouterr().err
+
+
+def test_a_file_decord_refuses_is_searched_and_reported_through_opencv(indexed, monkeypatch, tmp_path):
+    import decord
+
+    root, checkpoint = indexed
+
+    def refuse(*args, **kwargs):
+        raise decord.DECORDError("cannot open")
+
+    monkeypatch.setattr(decord, "VideoReader", refuse)
+    assert search(root, checkpoint, "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["decoders"] == "opencv" and result["frames_decoded"] == 30 and result["decode_warning"] is None
+    assert png_at((tmp_path / "r.html").read_text(), "data-full-frame='0'").shape == (96, 96, 3)
+
+
+def test_broken_videos_give_one_clean_line_and_no_decoder_log_lines(indexed, tmp_path):
+    """In a real process, stderr is fd 2: what ffmpeg and decord print there must not show (unless --debug)."""
+    from tests.helpers import run_cli
+    from tests.video2shop.video.test_stream import avi_claiming_twice_its_frames, truncated_mp4
+
+    root, checkpoint = indexed
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    truncated_mp4(folder / "cut.mp4")  # decord cannot open it; OpenCV reads its first frames
+    whole = folder / "gone.mp4"  # its index (at the end) is cut off: neither decoder reads it
+    whole.write_bytes((root / "clip.mp4").read_bytes()[:-200])
+    avi_claiming_twice_its_frames(folder / "fields.avi")
+    args = ["search", str(folder), "--gallery", str(root / "gallery"), "--checkpoint", str(checkpoint)]
+    args += ["--out", str(tmp_path / "out"), "--report", str(tmp_path / "reports"), "--detector", "none"]
+    done = run_cli("video2shop.cli.main", args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 3, done.stderr  # one per file: no decoder log lines among them
+    cut, fields, gone = lines
+    assert cut.startswith(f"video2shop search: warning: {folder / 'cut.mp4'}: the header claims 30 frames, only ")
+    assert "is the last good one" in cut and "decord: cannot open it" in cut
+    assert fields.startswith(f"video2shop search: warning: {folder / 'fields.avi'}: the header claims 40 frames")
+    assert gone.startswith(f"video2shop search: error: {folder / 'gone.mp4'}: cannot decode video (decord: ")
+    result = json.loads((tmp_path / "out" / "cut.mp4.results.json").read_text())
+    assert result["decoders"] == "opencv" and 0 < result["frames_decoded"] < 30
+    assert result["decode_warning"] == cut.removeprefix("video2shop search: warning: ")
+    assert "data-decode-warning" in (tmp_path / "reports" / "cut.mp4.html").read_text()
+    debug = run_cli("video2shop.cli.main", [*args, "--debug"])
+    assert debug.returncode == 2 and len(debug.stderr.strip().splitlines()) > 3  # the lines exist, and are shown
+
+
 def test_with_no_detector_and_no_weights_each_shot_is_a_trajectory_and_it_says_so(indexed, tmp_path, capsys):
     root, checkpoint = indexed
     people_video(tmp_path / "people.mp4", first=30, empty=6, second=24)

@@ -81,7 +81,7 @@ def test_streamed_frames_are_the_frames_a_batch_read_decodes(tmp_path):
     _, info = open_video(tmp_path / "v.mp4")
     keyframes = decord.VideoReader(str(tmp_path / "v.mp4")).get_key_indices()
     assert 1 < len(keyframes) < FRAMES // 4  # sparse reads really seek across P-frames
-    streamed = dict(stream_frames(info.path, info.claimed_frames, batch=5))
+    streamed = dict(stream_frames(info.path, info.claimed_frames))
     picked = evenly_spaced(0, FRAMES - 1, 11)
     frames, read = read_frames(tmp_path / "v.mp4", picked)
     assert read == picked and len(streamed) == FRAMES

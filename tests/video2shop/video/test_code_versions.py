@@ -52,4 +52,20 @@ def test_the_frame_cache_decodes_again_when_the_code_that_made_its_crops_changes
         monkeypatch.setattr(module, name, getattr(module, name) + 1)
         loader.load(tmp_path / "v.mp4", None)
     assert (loader.cache.hits, loader.cache.misses) == (1, 4)
-    assert {"crop", "sampling", "reader", "opencv", "decord", "pillow"} <= set(input_code())
+    assert {"crop", "sampling", "reader", "image", "opencv", "decord", "pillow"} <= set(input_code())
+
+
+def test_an_image_is_read_upright_as_its_exif_orientation_says(tmp_path):
+    """A phone photo stored sideways with an orientation tag is read as it is shown (IMAGE_VERSION 1)."""
+    from PIL import Image
+
+    from video2shop.video.image_io import read_rgb
+
+    stored = np.zeros((20, 40, 3), np.uint8)  # wide as stored, a red left end
+    stored[:, :10] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to show
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = read_rgb(tmp_path / "phone.jpg")
+    assert upright.shape == (40, 20, 3)  # tall, as shown
+    assert upright[:10, :, 0].mean() > 200 and upright[-10:, :, 0].mean() < 60  # the red end on top

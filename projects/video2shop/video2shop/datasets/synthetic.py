@@ -17,11 +17,13 @@ a tiny dataset and fails when it changes without the version).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,12 +292,15 @@ def render_video(
     return out_frames, boxes
 
 
-def write_mp4(path: Path, frames: list[np.ndarray], fps: float = VIDEO_FPS) -> None:
-    height, width = frames[0].shape[:2]
+def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float = VIDEO_FPS) -> None:
+    """RGB frames (a list, or a generator for long videos: each is encoded as it comes) into an mp4v file."""
+    frames = iter(frames)
+    first = next(frames)
+    height, width = first.shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, (width, height))
     if not writer.isOpened():
         raise RuntimeError(f"{path}: OpenCV cannot open an mp4v writer")
-    for frame in frames:
+    for frame in itertools.chain([first], frames):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
 

@@ -8,6 +8,7 @@ Per trajectory the report shows its middle frame whole, downscaled to FRAME_SIDE
 track's box drawn, and crops of the original frames at the trajectory's crop frames with their
 aspect ratio kept. Those are read again from the video after the search (a few frames per
 trajectory, decoded on demand), so the stream keeps only the model's square input crops in memory.
+A photo query (`result["media"] == "photo"`) is shown the same way, the photo as its one frame.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mmf_ext.utils.errors import UserError
 from mmf_ext.utils.file_io import atomic_write_text
 from video2shop.video.crops import crop_box
 from video2shop.video.image_io import read_rgb
 from video2shop.video.reader import VideoReadError, read_frames
-from video2shop.wording import counted, span_text
+from video2shop.wording import counted, region_text, span_text
 
 THUMBNAIL = 112  # longer side of a crop or shop thumbnail
 FRAME_SIDE = 360  # longer side of the whole frame shown per trajectory (larger frames are downscaled)
@@ -86,8 +88,14 @@ def _shop_thumbnail(item: dict[str, Any]) -> str:
     return png_data_uri(crop_box(image, box, VIEW_MARGIN) if box is not None else image)
 
 
-def _frames(video: str, indices: list[int]) -> dict[int, np.ndarray] | None:
-    """The frames at `indices` read back from the video, or None when it cannot be read any more."""
+def _frames(video: str, indices: list[int], photo: bool = False) -> dict[int, np.ndarray] | None:
+    """The frames at `indices` read back from the video (of a photo: the photo), or None when it cannot be read."""
+    if photo:
+        try:
+            image = read_rgb(video)
+        except UserError:
+            return None
+        return dict.fromkeys(indices, image)
     frames: dict[int, np.ndarray] = {}
     wanted = sorted(set(indices))
     try:
@@ -100,19 +108,20 @@ def _frames(video: str, indices: list[int]) -> dict[int, np.ndarray] | None:
     return frames
 
 
-def _trajectory_views(video: str, trajectory: Any) -> str:
+def _trajectory_views(video: str, trajectory: Any, photo: bool = False) -> str:
     """The whole middle frame with its box, then the crops of the original frames (model crops as a fallback)."""
     middle = trajectory.middle_frame()
-    frames = _frames(video, [middle, *trajectory.crop_frames])
+    frames = _frames(video, [middle, *trajectory.crop_frames], photo)
     parts = []
     if frames is not None:
         uri, (width, height) = framed_data_uri(frames[middle], trajectory.box_at(middle))
         parts.append(
-            f"<div class='label'>middle frame</div><div class='row'><figure class='frame' data-frame='{middle}'>"
+            f"<div class='label'>{'photo' if photo else 'middle frame'}</div><div class='row'>"
+            f"<figure class='frame' data-frame='{middle}'>"
             f"<img data-full-frame='{trajectory.trajectory_id}' src='{uri}' width='{width}' height='{height}' "
             f"alt='frame {middle}'><figcaption>frame {middle}</figcaption></figure></div>"
         )
-    parts.append("<div class='label'>video crops</div><div class='row'>")
+    parts.append(f"<div class='label'>{'photo' if photo else 'video'} crops</div><div class='row'>")
     for k, frame in enumerate(trajectory.crop_frames):
         if frames is not None:
             crop = crop_box(frames[frame], trajectory.box_at(frame), VIEW_MARGIN)
@@ -135,6 +144,8 @@ def _detector_text(result: dict[str, Any]) -> str:
         text = f"coco person detector {label}"
     elif label:
         text = str(label)
+    elif result.get("media") == "photo":
+        text = "none: the whole photo is one trajectory"
     else:
         text = "none: each shot's whole frame is one trajectory"
     return text + (f" ({note})" if note else "")
@@ -142,15 +153,24 @@ def _detector_text(result: dict[str, Any]) -> str:
 
 def _header(video: str, result: dict[str, Any], found: int) -> list[str]:
     e = html.escape
+    photo = result.get("media") == "photo"
     detector_text = e(_detector_text(result))
+    if photo:
+        source = f"photo {result['width']}x{result['height']}"
+    else:
+        source = (
+            f"{counted(result['frames_decoded'], 'frame')} decoded at {result['fps']:.2f} fps "
+            f"({result['width']}x{result['height']})"
+        )
+    warning = result.get("decode_warning")
     return [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>video2shop: {e(Path(video).name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>video2shop search: {e(Path(video).name)}</h1>",
-        f"<div class='meta'>{counted(found, 'clothing trajectory')}; {counted(result['frames_decoded'], 'frame')} "
-        f"decoded at {result['fps']:.2f} fps ({result['width']}x{result['height']}); gallery "
+        f"<div class='meta'>{counted(found, 'clothing trajectory')}; {source}; gallery "
         f"{e(str(result['gallery']))} ({counted(result['gallery_items'], 'image')}); model "
         f"{e(str(result['checkpoint']))}; <span data-detector>detector: {detector_text}</span></div>",
+        f"<p class='empty' data-decode-warning>{e(warning)}</p>" if warning else "",
     ]
 
 
@@ -161,19 +181,23 @@ def write_report(
     trajectories: list[Any],
     items_by_id: dict[str, dict[str, Any]],
 ) -> Path:
-    """Write the report for one search (`result` is the JSON written beside it)."""
+    """Write the report for one search of a video or a photo (`result` is the JSON written beside it)."""
     e = html.escape
     parts = _header(video, result, len(trajectories))
     if not trajectories:
         parts.append(f"<p class='empty' data-empty='1'>{e(result.get('message') or 'No clothing found.')}</p>")
+    photo = result.get("media") == "photo"
     for trajectory in trajectories:
-        span = span_text(trajectory.frames[0], trajectory.frames[-1], result["fps"])
+        if photo:
+            span = region_text(trajectory.boxes[0], result["width"], result["height"])
+        else:
+            span = span_text(trajectory.frames[0], trajectory.frames[-1], result["fps"])
         region = f" data-region='{e(trajectory.region)}'" if trajectory.region else ""
         parts.append(
             f"<section data-trajectory='{trajectory.trajectory_id}'{region}><h2>Trajectory {trajectory.trajectory_id}: "
             f"{e(trajectory.describe())}, <span data-span>{span}</span></h2>"
         )
-        parts.append(_trajectory_views(video, trajectory))
+        parts.append(_trajectory_views(video, trajectory, photo))
         parts.append(f"<div class='label'>top-{len(trajectory.results)} shop items</div><div class='row'>")
         for hit in trajectory.results:
             item = items_by_id.get(hit["item_id"], {})

@@ -26,6 +26,31 @@ from video2shop.pipeline.track_filters import drop_short, remove_duplicates
 from video2shop.pipeline.track_types import Track, TrackerConfig
 
 
+def usable_detections(
+    detections: Sequence[Detection], config: TrackerConfig, width: int, height: int
+) -> list[Detection]:
+    """The detections the tracker acts on: scored at least `min_detection_score`, clipped to the frame,
+    at least `min_box_size` wide and high; best score first (a photo's boxes are chosen the same way)."""
+    usable = []
+    for detection in detections:
+        if detection.score < config.min_detection_score:
+            continue
+        box = clip_box(detection.box, width, height)
+        if min(box_size(box)) < config.min_box_size:
+            continue
+        if box != tuple(detection.box):
+            detection = Detection(box, detection.score, detection.label, detection.category)
+        usable.append(detection)
+    return sorted(usable, key=lambda d: -d.score)
+
+
+def already_taken(detection: Detection, taken: Sequence[tuple[Box, int]], config: TrackerConfig) -> bool:
+    """Whether a detection is a second one of an item already followed ((box, label) pairs): it overlaps one
+    by `match_iou` or more (say, under another category); with class_aware only one of its own category counts."""
+    same = [box for box, label in taken if not config.class_aware or label in (-1, detection.label)]
+    return bool(same) and float(iou_matrix([detection.box], same).max()) >= config.match_iou
+
+
 @dataclass
 class _LiveTrack:
     track: Track
@@ -177,28 +202,13 @@ class MultiObjectTracker:
         for column, detection in enumerate(usable):
             if column in matched:
                 continue
-            # a second detection of an item already tracked (say, under another category) starts
-            # nothing; with class_aware only a track of its own category counts as that item
-            same = [box for box, label in current if not self.config.class_aware or label in (-1, detection.label)]
-            if same and float(iou_matrix([detection.box], same).max()) >= self.config.match_iou:
+            if already_taken(detection, current, self.config):
                 continue
             self._start(frame_index, frame_bgr, detection)
             current.append((detection.box, detection.label))
 
     def _usable(self, detections: Sequence[Detection], width: int, height: int) -> list[Detection]:
-        usable = []
-        for detection in detections:
-            if detection.score < self.config.min_detection_score:
-                continue
-            box = clip_box(detection.box, width, height)
-            if min(box_size(box)) < self.config.min_box_size:
-                continue
-            usable.append(
-                detection
-                if box == tuple(detection.box)
-                else Detection(box, detection.score, detection.label, detection.category)
-            )
-        return sorted(usable, key=lambda d: -d.score)
+        return usable_detections(detections, self.config, width, height)
 
     def _start(self, frame_index: int, frame_bgr: np.ndarray, detection: Detection) -> None:
         kcf = KCFTracker(self._params, self.config.kcf_box_size)

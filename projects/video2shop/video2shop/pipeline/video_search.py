@@ -69,7 +69,7 @@ class Trajectory:
     detection_score: float = 0.0
     results: list[dict[str, Any]] = field(default_factory=list)
     kind: str = "clothing"  # a tracked item, a person's region or a whole shot (pipeline.subjects.KINDS)
-    shot: int | None = None
+    shot: int | None = None  # None for a photo's trajectories (a photo has no shots)
     person: int | None = None  # the person's number in the video (kind "person")
     region: str | None = None  # the clothing region of that person (pipeline.persons.regions)
 
@@ -78,7 +78,7 @@ class Trajectory:
         if self.kind == "person":
             return f"person {self.person}, {(self.region or '').replace('_', ' ')}"
         if self.kind == "shot":
-            return f"shot {self.shot}, whole frame"
+            return "whole frame" if self.shot is None else f"shot {self.shot}, whole frame"
         return self.category or "clothing"
 
     def middle_frame(self) -> int:
@@ -102,10 +102,12 @@ def collect_crops(
     timings: SearchTimings,
 ) -> dict[Hashable, CropBuffer]:
     """Stream the video once: the crops of each subject key (model_crop of its box on the frame; of the
-    whole frame for None), each in a bounded buffer."""
+    whole frame for None), each in a bounded buffer; `info.decoders` and `info.shortfall` say afterwards
+    which decoders the frames came from and whether frames the header claims did not decode."""
     buffers: dict[Hashable, CropBuffer] = {}
     clock = time.perf_counter()
-    for index, frame in stream_frames(info.path, info.claimed_frames, frame_stride):
+    stream = stream_frames(info.path, info.claimed_frames, frame_stride)
+    for index, frame in stream:
         timings.decode_s += time.perf_counter() - clock
         timings.frames += 1
         for key, box in items.boxes(index, frame).items():
@@ -115,6 +117,7 @@ def collect_crops(
         clock = time.perf_counter()
     if timings.frames == 0:
         raise VideoReadError(f"{info.path}: no frame could be decoded (truncated or corrupt file)")
+    info.decoders, info.shortfall = "+".join(stream.decoders), stream.shortfall()
     return buffers
 
 

@@ -11,16 +11,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmf_ext.utils.errors import UserError
 
+IMAGE_VERSION = 1  # bump whenever read_rgb returns other pixels for the same file (1: turned upright by EXIF)
+
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an RGB uint8 array [H, W, 3]."""
+    """An image file as an RGB uint8 array [H, W, 3], turned upright as its EXIF orientation says (phone
+    photos are stored sideways with a tag; browsers and viewers show them turned)."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except FileNotFoundError:
         raise UserError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:

@@ -1,15 +1,17 @@
 """Reading sampled frames from real video files with decord, robust to lying headers.
 
 Headers may claim more frames than exist, or a wrong fps. Frames are addressed by index only (fps
-is never used), and the claimed count is verified by reading the last frame. When a batch read
+is never used), and the claimed count is verified by reading the last one. When a batch read
 fails, or decord cannot open the file at all (a truncated mp4 whose index still lists every frame
 fails decord's indexing at open), what really exists is decoded sequentially (decord, else
 OpenCV) and the indices are clamped to it. Unreadable files raise VideoReadError naming the file.
+Every native call runs with decoder log lines hidden (native_stderr).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +20,23 @@ import decord
 import numpy as np
 
 from mmf_ext.utils.errors import UserError
+from video2shop.video.native_stderr import hidden_native_stderr
 from video2shop.video.sampling import evenly_spaced
+
+# decord's fault tolerance (`open_reader(strict=True)`) as a fraction of the frame count: any frame it
+# would replace by a copy of the nearest decoded one (a frame it cannot decode) raises instead
+NO_FAULT_TOLERANCE = "1e-12"
+_DECORD_NOISE = re.compile(r"\[\d\d:\d\d:\d\d\] \S+?:\d+: (Error: )?|\[[^\]]*\]\s*")
 
 READER_VERSION = 1  # bump whenever read_frames returns other pixels or frames for the same file and indices
 
 
 class VideoReadError(UserError):
-    """A video that cannot be decoded at all."""
+    """A video that cannot be decoded at all; `reason` is the decoder's own words, when it gave some."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _check_file(path: Path) -> None:
@@ -34,13 +46,41 @@ def _check_file(path: Path) -> None:
         raise VideoReadError(f"{path}: empty video file")
 
 
-def open_reader(path: Path) -> decord.VideoReader:
-    """decord's reader of a video file (CPU, one thread: what every read here uses), or VideoReadError."""
+def open_reader(path: Path, strict: bool = False) -> decord.VideoReader:
+    """decord's reader of a video file (CPU, one thread: what every read here uses), or VideoReadError.
+
+    `strict`: a frame decord cannot decode raises, instead of coming back as a copy of the nearest
+    decoded one (decord's default, which the training and report reads here keep).
+    """
     _check_file(path)
+    fault_tol = NO_FAULT_TOLERANCE if strict else -1
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        with hidden_native_stderr():
+            return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1, fault_tol=fault_tol)
     except Exception as error:  # decord raises its own DECORDError types
-        raise VideoReadError(f"{path}: cannot decode video ({str(error).splitlines()[0][:120]})") from None
+        reason = decoder_message(error)
+        raise VideoReadError(f"{path}: cannot decode video ({reason})", reason) from None
+
+
+def decoder_message(error: BaseException) -> str:
+    """A decoder exception's first line, short and without decord's timestamps, source lines and file name."""
+    text = (str(error).strip().splitlines() or [""])[0]
+    text = _DECORD_NOISE.sub("", text).strip() or type(error).__name__
+    if "duplicate frames that are corrupted" in text:  # our fault_tol tripped
+        return "a frame does not decode"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def decord_frame(reader: decord.VideoReader, index: int) -> np.ndarray:
+    """One RGB frame [H, W, 3] from decord, its log lines hidden (raises what decord raises)."""
+    with hidden_native_stderr():
+        return unpad_rgb(reader[index].asnumpy())
+
+
+def _decord_batch(reader: decord.VideoReader, indices: list[int]) -> np.ndarray:
+    """RGB frames [N, H, W, 3] from decord, its log lines hidden (raises what decord raises)."""
+    with hidden_native_stderr():
+        return unpad_rgb(reader.get_batch(indices).asnumpy())
 
 
 def unpad_rgb(frames: np.ndarray) -> np.ndarray:
@@ -53,17 +93,21 @@ def unpad_rgb(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows.reshape(*lead, height, width, 3))
 
 
-def _opencv_frames(path: Path) -> Iterator[np.ndarray]:
-    """RGB frames in order as far as OpenCV's decoder gets (it reads truncated files decord rejects)."""
-    capture = cv2.VideoCapture(str(path))
+def opencv_frames(path: Path) -> Iterator[np.ndarray]:
+    """RGB frames in order as far as OpenCV's decoder gets (it reads truncated files decord rejects, and
+    goes on past frames it cannot decode), each decoded when asked for."""
+    with hidden_native_stderr():
+        capture = cv2.VideoCapture(str(path))
     try:
         while capture.isOpened():
-            ok, frame = capture.read()
+            with hidden_native_stderr():
+                ok, frame = capture.read()
             if not ok or frame is None:
                 return
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
-        capture.release()
+        with hidden_native_stderr():
+            capture.release()
 
 
 def _sequential_frames(path: Path) -> Iterator[np.ndarray]:
@@ -76,13 +120,13 @@ def _sequential_frames(path: Path) -> Iterator[np.ndarray]:
     if reader is not None:
         for index in range(len(reader)):
             try:
-                frame = reader[index].asnumpy()
+                frame = decord_frame(reader, index)
             except Exception:
                 break
             produced += 1
-            yield unpad_rgb(frame)
+            yield frame
     if produced == 0:
-        yield from _opencv_frames(path)
+        yield from opencv_frames(path)
 
 
 def _unreadable(path: Path, error: VideoReadError | None) -> VideoReadError:
@@ -104,7 +148,7 @@ def frame_count(path: str | os.PathLike) -> int:
         open_error = None
     if reader is not None and claimed > 0:
         try:
-            reader[claimed - 1]
+            decord_frame(reader, claimed - 1)
             return claimed
         except Exception:
             pass
@@ -159,11 +203,11 @@ def read_frames(
         claimed = len(reader)
         try:
             if indices is None:
-                reader[claimed - 1]  # the header may claim frames that do not exist
+                decord_frame(reader, claimed - 1)  # the header may claim frames that do not exist
                 wanted = evenly_spaced(0, claimed - 1, count)
             else:
                 wanted = [min(max(0, int(i)), claimed - 1) for i in indices]
-            return unpad_rgb(reader.get_batch(wanted).asnumpy()), wanted
+            return _decord_batch(reader, wanted), wanted
         except Exception:
             pass
         if indices is not None:
