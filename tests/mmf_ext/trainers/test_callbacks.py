@@ -1,5 +1,6 @@
 """best.ckpt follows the criteria, but only over evaluations the model offers as candidates."""
 
+import logging
 from types import SimpleNamespace
 
 import torch
@@ -39,7 +40,7 @@ def test_best_checkpoint_skips_evaluations_the_model_does_not_offer(tmp_path):
     assert len(saved) == 1
 
 
-def test_progress_line_shows_only_the_losses_of_this_update(caplog):
+def test_progress_line_shows_only_the_losses_of_this_update():
     """A loss a model stopped returning (an earlier phase's) keeps its last value in Lightning's metrics."""
     from mmf_ext.trainers.callbacks.logistics import IntervalLogger
 
@@ -50,7 +51,17 @@ def test_progress_line_shows_only_the_losses_of_this_update(caplog):
     )
     trainer.optimizers = [SimpleNamespace(param_groups=[{"lr": 0.001}])]
     module = SimpleNamespace(current_loss_names=frozenset(["train/d/ssn_loss", "train/total_loss"]))
-    with caplog.at_level("INFO", logger="mmf_ext"):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # the framework's logger may not propagate once a run has configured it
+    framework_logger = logging.getLogger("mmf_ext")
+    level = framework_logger.level
+    framework_logger.addHandler(handler)
+    framework_logger.setLevel(logging.INFO)
+    try:
         IntervalLogger(50).on_train_batch_end(trainer, module, None, None, 0)
-    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    finally:
+        framework_logger.removeHandler(handler)
+        framework_logger.setLevel(level)
+    (line,) = [r.getMessage() for r in records if r.getMessage().startswith("progress:")]
     assert "ssn_loss: 0.25" in line and "pretrain_loss" not in line
