@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -58,3 +59,25 @@ def movingfashion_dir(tmp_path) -> Path:
     for split, manifest in entries.items():
         (root / f"{split}.json").write_text(json.dumps(manifest))
     return root
+
+
+@pytest.fixture
+def framework_log():
+    """Records of the framework's logger at INFO, whatever a run configured before: once mmf_run has set it up it
+    stops propagating to the root logger, so pytest's caplog sees nothing. `.text` joins the messages."""
+    handler = logging.Handler(logging.INFO)
+    framework_logger = logging.getLogger("mmf_ext")
+    level = framework_logger.level
+    framework_logger.addHandler(handler)
+    framework_logger.setLevel(logging.INFO)
+
+    class Captured(list):
+        @property
+        def text(self) -> str:
+            return "\n".join(record.getMessage() for record in self)
+
+    captured = Captured()
+    handler.emit = captured.append
+    yield captured
+    framework_logger.removeHandler(handler)
+    framework_logger.setLevel(level)

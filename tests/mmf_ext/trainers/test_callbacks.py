@@ -1,6 +1,5 @@
 """best.ckpt follows the criteria, but only over evaluations the model offers as candidates."""
 
-import logging
 from types import SimpleNamespace
 
 import torch
@@ -40,28 +39,15 @@ def test_best_checkpoint_skips_evaluations_the_model_does_not_offer(tmp_path):
     assert len(saved) == 1
 
 
-def test_progress_line_shows_only_the_losses_of_this_update():
+def test_progress_line_shows_only_the_losses_of_this_update(framework_log):
     """A loss a model stopped returning (an earlier phase's) keeps its last value in Lightning's metrics."""
     from mmf_ext.trainers.callbacks.logistics import IntervalLogger
 
     metrics = {"train/d/pretrain_loss": torch.tensor(0.5), "train/d/ssn_loss": torch.tensor(0.25)}
     metrics["train/total_loss"] = torch.tensor(0.25)
-    trainer = SimpleNamespace(
-        global_step=100, max_steps=200, is_global_zero=True, callback_metrics=metrics, optimizers=[]
-    )
+    trainer = SimpleNamespace(global_step=100, max_steps=200, is_global_zero=True, callback_metrics=metrics)
     trainer.optimizers = [SimpleNamespace(param_groups=[{"lr": 0.001}])]
     module = SimpleNamespace(current_loss_names=frozenset(["train/d/ssn_loss", "train/total_loss"]))
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = records.append  # the framework's logger may not propagate once a run has configured it
-    framework_logger = logging.getLogger("mmf_ext")
-    level = framework_logger.level
-    framework_logger.addHandler(handler)
-    framework_logger.setLevel(logging.INFO)
-    try:
-        IntervalLogger(50).on_train_batch_end(trainer, module, None, None, 0)
-    finally:
-        framework_logger.removeHandler(handler)
-        framework_logger.setLevel(level)
-    (line,) = [r.getMessage() for r in records if r.getMessage().startswith("progress:")]
+    IntervalLogger(50).on_train_batch_end(trainer, module, None, None, 0)
+    (line,) = [r.getMessage() for r in framework_log if r.getMessage().startswith("progress:")]
     assert "ssn_loss: 0.25" in line and "pretrain_loss" not in line

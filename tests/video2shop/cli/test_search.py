@@ -402,13 +402,12 @@ def test_index_and_search_need_only_a_checkpoint_that_carries_its_run_config(ind
     assert "no config.yaml beside it" in capsys.readouterr().err
 
 
-def test_index_and_search_apply_the_frameworks_thread_policy(indexed, tmp_path, monkeypatch, caplog, capsys):
+def test_index_and_search_apply_the_frameworks_thread_policy(indexed, tmp_path, monkeypatch, framework_log, capsys):
     root, checkpoint = indexed
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    with caplog.at_level("INFO", logger="mmf_ext"):
-        index = ["index", "--images", str(root / "shop"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")]
-        assert main(index) == 0
-    assert "CPU threads: 1 intra-op (OMP_NUM_THREADS=1 set in the environment: it wins)" in caplog.text
+    index = ["index", "--images", str(root / "shop"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")]
+    assert main(index) == 0
+    assert "CPU threads: 1 intra-op (OMP_NUM_THREADS=1 set in the environment: it wins)" in framework_log.text
     monkeypatch.setenv("OMP_NUM_THREADS", "many")
     assert search(root, checkpoint, "--out", str(tmp_path / "r.json")) == 2  # read before anything is loaded
     assert not (tmp_path / "r.json").exists()
