@@ -96,17 +96,17 @@ def unpad_rgb(frames: np.ndarray) -> np.ndarray:
 def opencv_frames(path: Path) -> Iterator[np.ndarray]:
     """RGB frames in order as far as OpenCV's decoder gets (it reads truncated files decord rejects, and
     goes on past frames it cannot decode), each decoded when asked for."""
+    # FFmpeg's frame-threaded decoders log from their own threads between two reads too: the capture's whole
+    # life stays inside the hidden region (our own messages still show through Python's stderr)
     with hidden_native_stderr():
         capture = cv2.VideoCapture(str(path))
-    try:
-        while capture.isOpened():
-            with hidden_native_stderr():
+        try:
+            while capture.isOpened():
                 ok, frame = capture.read()
-            if not ok or frame is None:
-                return
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    finally:
-        with hidden_native_stderr():
+                if not ok or frame is None:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
             capture.release()
 
 

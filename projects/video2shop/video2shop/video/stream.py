@@ -80,11 +80,16 @@ def probe_video(path: str | os.PathLike) -> VideoProbe:
     VideoReadError naming the file and both decoders' reasons."""
     path = Path(path)
     try:
-        reader = open_reader(path)
-        claimed = len(reader)
+        # decord's reader decodes ahead in its own threads, which log while it lives and as it is freed: the
+        # whole life of the reader stays inside the hidden region
         with hidden_native_stderr():
-            fps = float(reader.get_avg_fps() or 0.0)
-        height, width = decord_frame(reader, 0).shape[:2]
+            reader = open_reader(path)
+            try:
+                claimed = len(reader)
+                fps = float(reader.get_avg_fps() or 0.0)
+                height, width = decord_frame(reader, 0).shape[:2]
+            finally:
+                del reader
         return VideoProbe(claimed, fps, int(width), int(height), "decord")
     except VideoReadError as error:  # decord cannot open it
         decord_reason = error.reason or "cannot open it"
@@ -149,21 +154,25 @@ class FrameStream:
 
     def _decord(self, start: int) -> Iterator[tuple[int, np.ndarray]]:
         """decord's frames from `start` on, decoded in order from the first (frames before `start` dropped)."""
-        try:
-            reader = open_reader(self.path, strict=True)
-        except VideoReadError as error:
-            self.decord_error = f"cannot open it ({error.reason})" if error.reason else "cannot open it"
-            return
-        self.decoders.append("decord")
-        end = self.claimed if self.claimed > 0 else len(reader)
-        for index in range(end):
+        with hidden_native_stderr():  # the reader's own threads log while it lives (see probe_video)
             try:
-                frame = decord_frame(reader, index)
-            except Exception as error:  # decord raises its own DECORDError types, IndexError past its end
-                self.decord_error = decoder_message(error) if index >= start else f"stops before frame {start}"
+                reader = open_reader(self.path, strict=True)
+            except VideoReadError as error:
+                self.decord_error = f"cannot open it ({error.reason})" if error.reason else "cannot open it"
                 return
-            if index >= start and self._wanted(index):
-                yield index, frame
+            self.decoders.append("decord")
+            try:
+                end = self.claimed if self.claimed > 0 else len(reader)
+                for index in range(end):
+                    try:
+                        frame = decord_frame(reader, index)
+                    except Exception as error:  # decord raises its own DECORDError types, IndexError past its end
+                        self.decord_error = decoder_message(error) if index >= start else f"stops before frame {start}"
+                        return
+                    if index >= start and self._wanted(index):
+                        yield index, frame
+            finally:
+                del reader
 
     def shortfall(self) -> str | None:
         """One line when decoding ended before the frames the header claims (None: nothing missing)."""
