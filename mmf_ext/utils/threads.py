@@ -9,6 +9,7 @@ the CPUs the process may use: its affinity mask and its cgroup quota (v2 `cpu.ma
 
 Precedence: OMP_NUM_THREADS (then MKL_NUM_THREADS) when the user set it, then `training.cpu_threads`,
 then the automatic choice. DataLoader workers always run one torch thread (`worker_init`).
+Chunked CPU loops choose between these threads and one by measured pace: mmf_ext.utils.adaptive_threads.
 """
 
 from __future__ import annotations

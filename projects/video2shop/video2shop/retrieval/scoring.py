@@ -6,7 +6,7 @@ chunk by chunk into one reused block small enough to stay in the CPU's caches. T
 head reduces each chunk to a few numbers per pair (`project`) and turns a run of consecutive
 chunks into scores at once (`fuse`), so per chunk only three large operations run (the sum, the
 ReLU, one matrix product). On a CPU the loop runs at all intra-op threads or at one, whichever
-the machine's load lets run faster (video2shop.retrieval.adaptive_threads). The scores equal the
+the machine's load lets run faster (mmf_ext.utils.adaptive_threads). The scores equal the
 naive per-pair network's.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from video2shop.retrieval.adaptive_threads import AdaptiveThreads
+from mmf_ext.utils.adaptive_threads import AdaptiveThreads
 from video2shop.retrieval.interfaces import FactorizedPairScorer, PairHead
 
 CUDA_CHUNK_MB = 1024.0

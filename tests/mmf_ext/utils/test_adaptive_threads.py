@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from video2shop.retrieval import adaptive_threads
-from video2shop.retrieval.adaptive_threads import AdaptiveThreads
+from mmf_ext.utils import adaptive_threads
+from mmf_ext.utils.adaptive_threads import AdaptiveThreads
 
 
 def test_each_choice_is_tried_then_the_faster_runs_and_a_losing_trial_doubles_the_wait():
