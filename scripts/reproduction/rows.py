@@ -94,6 +94,8 @@ def command(row: Row, workspace: Workspace, saves: dict[str, Path]) -> list[str]
         ]
     if row.kind == "benchmark":
         return [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), *filled(row.args)]
+    if row.kind == "video2shop":
+        return [sys.executable, "-m", "video2shop.cli.main", *filled(row.args)]
     raise UserError(f"row {row.name}: kind {row.kind} runs no command")
 
 
@@ -170,12 +172,14 @@ def run_row(row: Row, workspace: Workspace, results: dict[str, dict[str, Any]], 
         "log": str(log),
         "threads": thread_settings(env),
     }
-    if row.kind != "benchmark":
+    if row.kind not in ("benchmark", "video2shop"):
         record["save_dir"] = str(workspace.save_dir(row))
     try:
         if done.returncode != 0:
             raise UserError(f"exit status {done.returncode}")
-        if row.kind == "benchmark":
+        if row.kind == "video2shop":  # a step other rows need (e.g. generating a dataset folder): no figures
+            record["metrics"] = {}
+        elif row.kind == "benchmark":
             record["metrics"] = last_json_line(output)
             record["threads"]["torch_threads"] = record["metrics"].get(
                 "torch_threads", record["threads"]["torch_threads"]

@@ -13,11 +13,12 @@ from omegaconf import OmegaConf
 
 from mmf_ext.utils.errors import ConfigError
 
-KINDS = ("mmf_run", "ablation", "benchmark", "chance")
+KINDS = ("mmf_run", "ablation", "benchmark", "video2shop", "chance")
 ROW_KEYS = {
     "mmf_run": {"args"},
     "ablation": {"config", "dataset", "model", "overrides"},
     "benchmark": {"args"},
+    "video2shop": {"args"},
     "chance": {"of"},
 }
 COMMON_ROW_KEYS = {"name", "kind", "quick", "env"}
