@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO_ROOT, cli_env
 
 
@@ -114,7 +116,16 @@ def test_pipeline_benchmark_reports_every_stage_and_the_memory_of_each_length():
     for length in ("1s", "3s"):  # measured in a child: at least the loaded models, and a peak above the RSS
         one = figures[length]
         assert 100 < one["loaded_rss_mb"] <= one["search_peak_rss_mb"] <= one["peak_rss_mb"]
-    assert "memory" not in run_benchmark("pipeline", "--seconds", "1", *small, "--memory-seconds")
+
+
+def test_the_pipeline_memory_column_is_left_out_without_lengths(tmp_path, monkeypatch):
+    """`--memory-seconds` with no lengths: no child, no video, no memory key (the run above measures two)."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
+    from benchmarks import pipeline
+
+    monkeypatch.setattr(pipeline, "search_memory", lambda *a: pytest.fail("a memory child was started"))
+    assert pipeline.memory(tmp_path, [], 160, 96, 5.0, (tmp_path / "c.ckpt", tmp_path / "d.ckpt", False), 50) == {}
+    assert not list(tmp_path.iterdir())
 
 
 def test_search_accuracy_benchmark_searches_every_video_of_the_split(tmp_path, synthetic_dir):

@@ -45,6 +45,23 @@ def test_the_paper_config_builds_vgg16_with_a_32_leaf_five_level_tree():
     assert composed.training.early_stop.criteria == "val/synthetic_video2shop/within_category/median_rank"
 
 
+@pytest.mark.parametrize("config", [p for p in ABLATIONS if p.stem.startswith("paper_tree")], ids=lambda p: p.stem)
+def test_every_paper_tree_variant_builds_its_32_leaf_tree_and_scores(config, tmp_path):
+    """The shapes of Fig. 4 on the paper settings, built on the tiny backbone (VGG16 is built once above)."""
+    import torch
+
+    options = [f"config={config}", "model=asymnet", "dataset=synthetic_video2shop", f"env.data_dir={tmp_path}"]
+    small_ifn = ["model_config.asymnet.ifn.backbone=tiny", "model_config.asymnet.ifn.vgg_fc=false"]
+    composed = build_config([*options, *small_ifn])
+    branches = list(load_yaml(config).model_config.asymnet.tree)
+    model = build_model(composed).eval()
+    assert model.num_leaves == 32 and len(model.tree.gates) == len(branches)
+    states = torch.randn(3, 1, 32, composed.model_config.asymnet.vfn.hidden_dim)
+    with torch.no_grad():
+        scores = model.score_pairs(states[:, 0], torch.randn(3, model.ifn.feature_dim))
+    assert scores.shape == (3,) and bool(((scores > 0) & (scores < 1)).all())
+
+
 def test_run_ablations_writes_a_table(tmp_path):
     import sys
 

@@ -23,9 +23,15 @@ OPTS = [
 
 
 def test_killed_run_resumes_to_the_same_parameters_and_optimizer_state(tmp_path):
-    reference = run_cli("mmf_cli.run", plugin_opts(tmp_path / "reference", *OPTS))
-    assert reference.returncode == 0, reference.stderr[-2000:]
-
+    reference_log = tmp_path / "reference.log"  # a file, not a pipe: nothing blocks on a full pipe
+    with reference_log.open("w") as handle:  # the child keeps its own copy of the descriptor
+        reference = subprocess.Popen(  # runs beside the interrupted run (2 cores: half the wall time)
+            [sys.executable, "-m", "mmf_cli.run", *plugin_opts(tmp_path / "reference", *OPTS)],
+            cwd=REPO_ROOT,
+            env=cli_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
     interrupted = tmp_path / "interrupted"
     process = subprocess.Popen(
         [sys.executable, "-m", "mmf_cli.run", *plugin_opts(interrupted, *OPTS)],
@@ -43,6 +49,7 @@ def test_killed_run_resumes_to_the_same_parameters_and_optimizer_state(tmp_path)
     assert 0 < checkpoint["global_step"] < STEPS, "the run was not interrupted mid-way"
 
     resumed = run_cli("mmf_cli.run", plugin_opts(interrupted, *OPTS, "checkpoint.resume=true"))
+    assert reference.wait(timeout=240) == 0, reference_log.read_text()[-2000:]
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in (interrupted / "train.log").read_text()
 
