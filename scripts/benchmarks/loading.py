@@ -1,6 +1,6 @@
 """Trajectory loading: raw decord decoding vs. the frame cache, in trajectories per second.
 
-python scripts/benchmark.py loading [--data-dir DIR] [--products 40] [--num-frames 8]
+python scripts/benchmark.py loading [--data-dir DIR] [--products 120] [--num-frames 8]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from video2shop.video.cache import FrameCache
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmark.py loading")
     parser.add_argument("--data-dir", type=Path, default=None, help="a video2shop folder (default: generate one)")
-    parser.add_argument("--products", type=int, default=40)
+    parser.add_argument("--products", type=int, default=120)  # long enough that a --contended run is not noise
     parser.add_argument("--num-frames", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=64)
     args = parser.parse_args(argv)
