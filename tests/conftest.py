@@ -81,3 +81,9 @@ def framework_log():
     yield captured
     framework_logger.removeHandler(handler)
     framework_logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def torch_home(tmp_path_factory):
+    """A module's own TORCH_HOME folder, for stand-ins of torchvision's files (tests/helpers.py)."""
+    return tmp_path_factory.mktemp("torch")

@@ -9,7 +9,8 @@ import pytest
 from tests.helpers import REPO_ROOT, cli_env
 
 
-def run_benchmark(*args):
+def benchmark_process(*args):
+    """The finished `scripts/benchmark.py ARGS` process; it must exit 0."""
     done = subprocess.run(
         [sys.executable, "scripts/benchmark.py", *args],
         cwd=REPO_ROOT,
@@ -19,7 +20,12 @@ def run_benchmark(*args):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done
+
+
+def run_benchmark(*args):
+    """The JSON of the benchmark's last line."""
+    return json.loads(benchmark_process(*args).stdout.strip().splitlines()[-1])
 
 
 def test_scoring_benchmark_reports_speedup_and_exactness():
@@ -30,16 +36,10 @@ def test_scoring_benchmark_reports_speedup_and_exactness():
 
 
 def test_contended_scoring_prints_idle_and_loaded_side_by_side_and_ends_with_both_in_json():
-    done = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "scoring", "--gallery", "300", "--states", "8", "--dim", "32"]
-        + ["--queries", "2", "--naive-pairs", "200", "--contended"],
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = benchmark_process(
+        "scoring", "--gallery", "300", "--states", "8", "--dim", "32", "--queries", "2", "--naive-pairs", "200",
+        "--contended",
+    )  # fmt: skip
     lines = done.stdout.strip().splitlines()
     result = json.loads(lines[-1])
     assert lines[0].startswith("CPU threads: 1 intra-op (OMP_NUM_THREADS=1")

@@ -19,11 +19,6 @@ from video2shop.pipeline.person_detectors import (
 )
 
 
-@pytest.fixture(scope="module")
-def torch_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("torch")
-
-
 @pytest.fixture
 def cache(torch_home, monkeypatch):
     """$TORCH_HOME pointing at the module's cache of stand-in files; returns a writer of one."""

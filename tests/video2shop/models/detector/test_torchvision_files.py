@@ -37,11 +37,6 @@ CONFIG_ARCHITECTURES = [  # the defaults', configs/detector.yaml's and configs/d
 ]
 
 
-@pytest.fixture(scope="module")
-def torch_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("torch")
-
-
 @pytest.fixture
 def cache(torch_home, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
