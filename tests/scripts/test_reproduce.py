@@ -298,3 +298,27 @@ def test_a_tiny_row_end_to_end_measures_writes_the_doc_and_checks(tmp_path, caps
     assert f"| tiny | {top1:.1f} | {median:g} | 4 | 0 | 1 |" in text
     assert f"| chance | {100 / gallery:.1f} | {(gallery + 1) / 2:g} |" in text
     assert reproduce.main([*common, "--check", "--results", str(out / "results.json")]) == 0
+
+
+def test_a_video2shop_step_runs_the_command_records_no_figures_and_a_failure_names_its_log(tmp_path, capsys):
+    from reproduction.rows import Workspace, command, run_row
+
+    spec_path = tmp_path / "steps.yaml"
+    spec_path.write_text(
+        "rows:\n"
+        "  - {name: data, kind: video2shop, args: [make-synthetic, '{data}/mf', --products, '4', --frames, '4']}\n"
+    )
+    row = load_spec(spec_path).row("data")
+    workspace = Workspace(tmp_path / "out")
+    assert command(row, workspace, {})[1:] == [
+        "-m", "video2shop.cli.main", "make-synthetic", f"{workspace.data}/mf", "--products", "4", "--frames", "4",
+    ]  # fmt: skip
+    record = run_row(row, workspace, {}, echo=False)
+    assert record["returncode"] == 0 and record["metrics"] == {} and "save_dir" not in record
+    assert (workspace.data / "mf" / "generator.json").is_file()
+    again = run_row(row, workspace, {}, echo=False)  # the folder exists now: make-synthetic refuses it
+    assert again["returncode"] == 2 and "already exists" in again["error"] and str(workspace.log(row)) in again["error"]
+
+    spec_path.write_text("rows:\n  - {name: data, kind: video2shop, config: x.yaml}\n")
+    with pytest.raises(ConfigError, match=r"rows\[0\] \(data\): unknown key 'config'; known keys: args, env"):
+        load_spec(spec_path)
