@@ -67,6 +67,15 @@ class BaseDatasetBuilder(pl.LightningDataModule):
     def build(self, config: DictConfig, split: str) -> None:
         """One-time preparation for a split; runs on the main process only."""
 
+    def worker_cpu_share(self) -> float:
+        """The share of one CPU a DataLoader worker of this dataset keeps busy while the model trains.
+
+        The thread policy leaves the workers that many CPUs (mmf_ext.utils.threads). 1.0: a worker
+        decodes and transforms every item (MMF's datasets); a dataset that serves prepared items
+        (e.g. decoded frames read from a cache) says less, so its idle CPUs go to the model.
+        """
+        return 1.0
+
     def load(self, config: DictConfig, split: str) -> Dataset:
         raise NotImplementedError("This dataset builder doesn't implement a load method")
 

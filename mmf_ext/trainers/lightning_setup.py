@@ -75,9 +75,13 @@ def device_plan(config: DictConfig, launch: LaunchInfo) -> DevicePlan:
     return DevicePlan("gpu" if on_cuda else "cpu", devices, num_nodes, str(backend))
 
 
-def cpu_threads(config: DictConfig, plan: DevicePlan, log: bool) -> ThreadPlan:
-    """training.cpu_threads and num_workers through the thread policy; the node's CPUs shared by its processes."""
-    return apply_thread_policy(config.training.cpu_threads, int(config.training.num_workers), plan.devices, log)
+def cpu_threads(config: DictConfig, plan: DevicePlan, log: bool, datamodule: Any = None) -> ThreadPlan:
+    """training.cpu_threads and num_workers through the thread policy; the node's CPUs shared by its processes,
+    each worker taking the share of a CPU its dataset says it keeps busy (a whole one for a datamodule that
+    does not say: BaseDatasetBuilder.worker_cpu_share)."""
+    share = datamodule.worker_cpu_share() if hasattr(datamodule, "worker_cpu_share") else 1.0
+    workers = int(config.training.num_workers)
+    return apply_thread_policy(config.training.cpu_threads, workers, plan.devices, log, share)
 
 
 def apply_init_method(config: DictConfig) -> None:

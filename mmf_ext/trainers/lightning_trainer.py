@@ -189,10 +189,10 @@ class LightningTrainer:
     def run(self) -> dict[str, dict[str, float]]:
         self._setup_run()
         plan = setup.device_plan(self.config, self.launch)
-        setup.cpu_threads(self.config, plan, log=self.launch.rank == 0)
+        datamodule = self.build_datamodule()
+        setup.cpu_threads(self.config, plan, log=self.launch.rank == 0, datamodule=datamodule)
         self.config.training.batch_size = setup.global_batch_size(self.config, plan.world_size)
         model = self.model = self.build_model()
-        datamodule = self.build_datamodule()
         point = start_point(self.config, self.save_dir)
         self._check_weights(model, point)
         load_start_weights(model, self.config, point)

@@ -7,7 +7,10 @@ many short, cache-sized operations pays at every step. Which one wins depends on
 load at the moment, so the loop is cut into stretches of about `stretch_s`; each stretch runs at
 one choice and its pace (work per second) is kept; the other choice is tried again after a number
 of stretches that doubles (up to `max_wait`) every time it loses. The choice persists from call
-to call, so short loops (one query's re-rank) use what longer ones learnt.
+to call, so short loops (one query's re-rank) use what longer ones learnt. Registered library
+pools (mmf_ext.utils.thread_pools: FAISS's OpenMP) switch with torch's. Loops nest (a shortlist
+search per query around the exact scorer's chunks): the outermost running loop chooses, and the
+loops inside it run at its choice.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from contextlib import contextmanager
 
 import torch
 
+from mmf_ext.utils.thread_pools import set_intra_op_threads
+
 
 class AdaptiveThreads:
+    active: AdaptiveThreads | None = None  # the outermost loop running now, of any instance
+
     def __init__(self, stretch_s: float = 0.01, first_wait: int = 4, max_wait: int = 256) -> None:
         self.stretch_s, self.first_wait, self.max_wait = stretch_s, first_wait, max_wait
         self.running = False
@@ -61,16 +68,16 @@ class AdaptiveThreads:
 
         A stretch carries over to the next call (only time inside calls counts), so that loops
         shorter than a stretch still learn. Disabled (e.g. for a loop on a GPU), with one
-        configured thread, or inside another run, `done` does nothing.
+        configured thread, or inside another loop's run (of any instance), `done` does nothing.
         """
         configured = torch.get_num_threads()
-        if not enabled or configured == 1 or self.running:
+        if not enabled or configured == 1 or AdaptiveThreads.active is not None:
             yield lambda work: None
             return
         if configured != self.configured:
             self.reset(configured)
-        self.running = True
-        torch.set_num_threads(self.threads)
+        self.running, AdaptiveThreads.active = True, self
+        set_intra_op_threads(self.threads)
         start = time.perf_counter() - self.elapsed
 
         def done(work: float) -> None:
@@ -82,12 +89,12 @@ class AdaptiveThreads:
             self.record(self.threads, self.work / self.elapsed)
             threads = self.choose()
             if threads != self.threads:
-                torch.set_num_threads(threads)
+                set_intra_op_threads(threads)
             self.threads, self.work, self.elapsed = threads, 0.0, 0.0
             start = time.perf_counter()
 
         try:
             yield done
         finally:
-            self.running = False
-            torch.set_num_threads(configured)
+            self.running, AdaptiveThreads.active = False, None
+            set_intra_op_threads(configured)

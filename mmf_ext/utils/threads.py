@@ -8,7 +8,9 @@ the CPUs the process may use: its affinity mask and its cgroup quota (v2 `cpu.ma
 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), shared by the processes of one node.
 
 Precedence: OMP_NUM_THREADS (then MKL_NUM_THREADS) when the user set it, then `training.cpu_threads`,
-then the automatic choice. DataLoader workers always run one torch thread (`worker_init`).
+then the automatic choice. DataLoader workers always run one torch thread (`worker_init`), and take
+from the model the CPUs they keep busy: one each, unless the dataset says its items are cheaper to
+serve (BaseDatasetBuilder.worker_cpu_share, e.g. read from a cache of decoded frames).
 Chunked CPU loops choose between these threads and one by measured pace: mmf_ext.utils.adaptive_threads.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 
 from mmf_ext.utils.errors import ConfigError, UserError
+from mmf_ext.utils.thread_pools import set_intra_op_threads
 
 logger = logging.getLogger("mmf_ext")
 
@@ -65,12 +68,14 @@ class ThreadPlan:
     worker_threads: int
     budget: CpuBudget
     source: str
+    worker_cpu_share: float = 1.0  # the share of a CPU each worker keeps busy (the dataset's word)
 
     def describe(self) -> str:
         why = "" if self.source == "auto" else f" ({self.source})"
+        share = "" if self.worker_cpu_share == 1.0 or not self.workers else f", ~{self.worker_cpu_share:g} CPU each"
         return (
             f"CPU threads: {self.intra_op} intra-op{why}, {self.inter_op} inter-op; "
-            f"{self.workers} DataLoader workers x {self.worker_threads} thread ({self.budget.describe()})"
+            f"{self.workers} DataLoader workers x {self.worker_threads} thread{share} ({self.budget.describe()})"
         )
 
 
@@ -167,14 +172,28 @@ def environment_threads(environ: Mapping[str, str]) -> tuple[str, int] | None:
     return None
 
 
-def auto_intra_op(usable: int, workers: int, processes: int) -> int:
-    """One process's share of the usable CPUs less one CPU per DataLoader worker, at least one thread.
+def check_worker_cpu_share(value: Any) -> float:
+    """A dataset's worker_cpu_share: a number in [0, 1]; anything else is a programming error, said in one line."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"worker_cpu_share={value!r}: a dataset builder must give a share of one CPU in [0, 1]")
+    return float(value)
 
-    Workers decode and augment beside the model; intra-op threads beyond the CPUs left to the model
-    wait at every barrier for a thread that was descheduled (measured: docs/coming_from_mmf.md#cpu-threads).
+
+def worker_cpus(workers: int, worker_cpu_share: float = 1.0) -> int:
+    """The CPUs `workers` DataLoader workers keep busy, to the nearest whole CPU (ten at 0.05 each: one; two: none)."""
+    return int(max(0, workers) * check_worker_cpu_share(worker_cpu_share) + 0.5)
+
+
+def auto_intra_op(usable: int, workers: int, processes: int, worker_cpu_share: float = 1.0) -> int:
+    """One process's share of the usable CPUs less the CPUs its DataLoader workers keep busy, at least one.
+
+    Workers that decode and augment beside the model take a CPU each; intra-op threads beyond the
+    CPUs left to the model wait at every barrier for a thread that was descheduled (measured:
+    docs/coming_from_mmf.md#cpu-threads). Workers that read prepared items take almost none, and
+    leaving them a CPU would idle it (measured there too).
     """
     share = max(1, usable // max(1, processes))
-    return max(1, share - max(0, workers))
+    return max(1, share - worker_cpus(workers, worker_cpu_share))
 
 
 def thread_plan(
@@ -183,8 +202,10 @@ def thread_plan(
     processes: int = 1,
     budget: CpuBudget | None = None,
     environ: Mapping[str, str] | None = None,
+    worker_cpu_share: float = 1.0,
 ) -> ThreadPlan:
-    """The threads for one process of `processes` on this node, with `num_workers` DataLoader workers."""
+    """The threads for one process of `processes` on this node, with `num_workers` DataLoader workers
+    that each keep `worker_cpu_share` of a CPU busy."""
     budget = budget if budget is not None else cpu_budget()
     forced = check_cpu_threads(cpu_threads)
     from_env = environment_threads(os.environ if environ is None else environ)
@@ -195,13 +216,14 @@ def thread_plan(
     elif forced is not None:
         intra, source = forced, f"training.cpu_threads={forced}"
     else:
-        intra, source = auto_intra_op(budget.usable, num_workers, processes), "auto"
-    return ThreadPlan(intra, INTER_OP_THREADS, int(num_workers), WORKER_THREADS, budget, source)
+        intra, source = auto_intra_op(budget.usable, num_workers, processes, worker_cpu_share), "auto"
+    share = check_worker_cpu_share(worker_cpu_share)
+    return ThreadPlan(intra, INTER_OP_THREADS, int(num_workers), WORKER_THREADS, budget, source, share)
 
 
 def apply_thread_plan(plan: ThreadPlan) -> ThreadPlan:
     """Set torch's pools to the plan; returns the plan as applied (the inter-op pool is fixed once started)."""
-    torch.set_num_threads(plan.intra_op)
+    set_intra_op_threads(plan.intra_op)  # torch's pool and any library's own (mmf_ext.utils.thread_pools)
     if torch.get_num_interop_threads() != plan.inter_op:
         with contextlib.suppress(RuntimeError):  # set once per process, before inter-op work: keep what runs
             torch.set_num_interop_threads(plan.inter_op)
@@ -209,10 +231,14 @@ def apply_thread_plan(plan: ThreadPlan) -> ThreadPlan:
 
 
 def apply_thread_policy(
-    cpu_threads: int | None = None, num_workers: int = 0, processes: int = 1, log: bool = True
+    cpu_threads: int | None = None,
+    num_workers: int = 0,
+    processes: int = 1,
+    log: bool = True,
+    worker_cpu_share: float = 1.0,
 ) -> ThreadPlan:
     """Choose and set this process's threads, logging the choice in one line: the one entry for every command."""
-    plan = apply_thread_plan(thread_plan(cpu_threads, num_workers, processes))
+    plan = apply_thread_plan(thread_plan(cpu_threads, num_workers, processes, worker_cpu_share=worker_cpu_share))
     if log:
         logger.info(plan.describe())
     return plan

@@ -89,3 +89,33 @@ def test_disabled_or_single_threaded_loops_are_left_alone(two_threads):
     with chooser.run() as done:
         done(1)
     assert chooser.pace == {} and torch.get_num_threads() == 1
+
+
+def test_a_loop_inside_another_runs_at_the_outer_loops_choice(two_threads):
+    outer, inner = AdaptiveThreads(stretch_s=0.0), AdaptiveThreads(stretch_s=0.0)
+    with outer.run() as done_outer:
+        assert torch.get_num_threads() == 2
+        done_outer(1)  # the outer loop now tries one thread
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)  # as if the outer loop had chosen two: the inner one still leaves it alone
+        with inner.run() as done_inner:
+            done_inner(1)
+            done_inner(1)
+            assert torch.get_num_threads() == 2
+    assert inner.pace == {} and torch.get_num_threads() == 2
+    with inner.run() as done_inner:  # alone, it chooses again
+        done_inner(1)
+    assert set(inner.pace) == {2}
+
+
+def test_registered_library_pools_switch_with_torchs(monkeypatch, two_threads):
+    from mmf_ext.utils import thread_pools
+
+    monkeypatch.setattr(thread_pools, "_POOLS", {})
+    seen = []
+    thread_pools.register_thread_pool("library", seen.append)
+    assert seen == [2] and thread_pools.registered_pools() == ("library",)  # set at once to torch's count
+    chooser = AdaptiveThreads(stretch_s=0.0)
+    with chooser.run() as done:
+        done(1)
+    assert seen == [2, 2, 1, 2]  # the loop's first choice, its trial of one thread, restored at the end

@@ -95,6 +95,29 @@ def test_automatic_threads_leave_one_cpu_to_each_dataloader_worker_and_keep_one(
     )
 
 
+def test_workers_of_a_dataset_serving_prepared_items_leave_their_cpus_to_the_model():
+    cached = thread_plan(None, 2, 1, TWO, environ={}, worker_cpu_share=0.05)
+    assert cached.intra_op == 2 and cached.worker_cpu_share == 0.05
+    assert cached.describe() == (
+        "CPU threads: 2 intra-op, 1 inter-op; 2 DataLoader workers x 1 thread, ~0.05 CPU each "
+        "(2 CPUs usable: affinity 2, cgroup quota none)"
+    )
+    assert thread_plan(None, 10, 1, CpuBudget(16, None), environ={}, worker_cpu_share=0.05).intra_op == 15
+    assert thread_plan(None, 4, 1, CpuBudget(16, None), environ={}, worker_cpu_share=0.5).intra_op == 14
+    assert thread_plan(None, 2, 1, TWO, environ={}, worker_cpu_share=0.0).intra_op == 2
+    assert (
+        thread_plan(None, 0, 1, TWO, environ={}, worker_cpu_share=0.05)
+        .describe()
+        .startswith("CPU threads: 2 intra-op, 1 inter-op; 0 DataLoader workers x 1 thread (")
+    )
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, "cheap", True, None])
+def test_a_builders_worker_cpu_share_outside_zero_to_one_is_refused_in_one_line(share):
+    with pytest.raises(ValueError, match=r"^worker_cpu_share=.*a share of one CPU in \[0, 1\]$"):
+        thread_plan(None, 2, 1, TWO, environ={}, worker_cpu_share=share)
+
+
 def test_training_cpu_threads_forces_the_intra_op_threads():
     plan = thread_plan(3, 2, 1, TWO, environ={})
     assert plan.intra_op == 3 and plan.source == "training.cpu_threads=3"

@@ -141,3 +141,22 @@ def test_category_filter_keeps_one_category_and_rejects_unknown_ones(movingfashi
     builder, config = dataset_config("video2shop", movingfashion_dir, tmp_path, category_filter="Top")
     with pytest.raises(ManifestError, match="at least two products"):
         builder.load(config, "train")
+
+
+def test_workers_reading_the_frame_cache_leave_their_cpus_to_the_model(synthetic_dir, tmp_path):
+    from mmf_ext.datasets.base_dataset_builder import BaseDatasetBuilder
+    from mmf_ext.utils.threads import CpuBudget, thread_plan
+    from video2shop.datasets.builder import CACHED_WORKER_CPU_SHARE
+
+    def share(cache_dir=tmp_path / "cache", **overrides):
+        builder, config = dataset_config("video2shop", synthetic_dir, cache_dir, **overrides)
+        builder.configure(config, None)
+        return builder.worker_cpu_share()
+
+    assert share() == CACHED_WORKER_CPU_SHARE < 0.5
+    assert share(use_cache=False) == 1.0  # every item decoded from its video
+    assert share(cache_dir="") == 1.0
+    assert share(task="detection") == 1.0  # full images, read per item
+    assert BaseDatasetBuilder().worker_cpu_share() == 1.0  # a dataset that does not say: a CPU per worker
+    plan = thread_plan(None, 2, 1, CpuBudget(2, None), environ={}, worker_cpu_share=share())
+    assert plan.intra_op == 2  # the default run's 2 workers on 2 CPUs

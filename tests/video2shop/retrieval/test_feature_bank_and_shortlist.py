@@ -101,3 +101,36 @@ def test_shortlist_settings_defaults_equal_asymnets_config_defaults():
     node.enabled = True
     assert ShortlistSettings.from_config(node) == ShortlistSettings()
     assert set(asdict(ShortlistSettings())) == set(node) - {"enabled"}
+
+
+def test_faiss_threads_follow_the_thread_policy_and_the_shortlist_adapts_per_query(monkeypatch):
+    from mmf_ext.utils import adaptive_threads
+    from mmf_ext.utils.threads import CpuBudget, apply_thread_plan, thread_plan
+    from video2shop.retrieval import search as search_module
+    from video2shop.retrieval.faiss_threads import faiss
+
+    before = torch.get_num_threads()
+    try:
+        apply_thread_plan(thread_plan(None, 0, 1, CpuBudget(1, None), environ={}))
+        assert faiss.omp_get_max_threads() == 1  # FAISS's own OpenMP pool, set with torch's
+        apply_thread_plan(thread_plan(None, 0, 1, CpuBudget(2, None), environ={}))
+        assert faiss.omp_get_max_threads() == 2
+        chooser = adaptive_threads.AdaptiveThreads(stretch_s=0.0)
+        monkeypatch.setattr(search_module, "SHORTLIST_THREADS", chooser)
+        torch.manual_seed(2)
+        scorer, queries, gallery = StandInScorer(), torch.randn(3, 4, 6), torch.randn(30, 5)
+        seen = []
+        real_rerank = search_module.rerank
+
+        def rerank(*args, **kwargs):
+            seen.append((torch.get_num_threads(), faiss.omp_get_max_threads()))
+            return real_rerank(*args, **kwargs)
+
+        monkeypatch.setattr(search_module, "rerank", rerank)
+        exact = search(scorer, queries, gallery)
+        scores = search(scorer, queries, gallery, shortlist=ShortlistSettings(size=30, index="flat"))
+        assert torch.allclose(scores, exact, atol=1e-5)
+        assert seen[:2] == [(2, 2), (1, 1)] and set(chooser.pace) == {2, 1}  # each query one stretch
+        assert torch.get_num_threads() == 2 and faiss.omp_get_max_threads() == 2  # restored
+    finally:
+        apply_thread_plan(thread_plan(before, 0, 1, CpuBudget(before, None), environ={}))

@@ -38,6 +38,7 @@ from video2shop.paths import dataset_defaults
 from video2shop.video.cache import FrameCache
 
 logger = logging.getLogger("mmf_ext")
+CACHED_WORKER_CPU_SHARE = 0.05  # a worker reading the frame cache (measured about 0.02; some headroom)
 
 
 class Video2ShopBuilder(BaseDatasetBuilder):
@@ -141,6 +142,16 @@ class Video2ShopBuilder(BaseDatasetBuilder):
                     f"{manifest.parent / 'distractors.json'}: distractor id {distractor.distractor_id!r} is also "
                     f"a product id in {manifest.name}; give distractors ids no product uses"
                 )
+
+    def worker_cpu_share(self) -> float:
+        """With the frame cache, a worker reads decoded trajectory crops and small shop images: measured about
+        2% of a core each beside the default AsymNet run (docs/coming_from_mmf.md#cpu-threads), so the workers
+        leave every CPU to the model. Decoding every video (no cache) or full detection images: a CPU each.
+        The first pass over a split fills the cache, with the workers busier for that pass."""
+        config = self.config
+        if config is None or not (config.use_cache and config.cache_dir):
+            return 1.0
+        return 1.0 if dataset_task(config, self.name) == "detection" else CACHED_WORKER_CPU_SHARE
 
     # -- unreadable videos: reported in the main process -----------------------------------
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

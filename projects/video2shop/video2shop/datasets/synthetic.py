@@ -11,8 +11,10 @@ Every dataset folder carries `generator.json`: the generator's version and every
 parameter. A folder is reused only when that stamp equals what this code would write
 (`ensure_generated`); otherwise it is generated again, so figures never come from data made by
 older code. Bump GENERATOR_VERSION whenever the output for the same parameters changes, and record
-the new GENERATOR_FINGERPRINT (tests/video2shop/datasets/test_synthetic_version.py computes it from
-a tiny dataset and fails when it changes without the version).
+the new GENERATOR_FINGERPRINTS (tests/video2shop/datasets/test_synthetic_version.py computes it from
+a tiny dataset and fails when it changes without the version). OpenCV draws and warps the pixels,
+and its releases draw them differently (5.1.0 against 5.0.0), so the stamp records the OpenCV
+version and there is one fingerprint per OpenCV version the generator was checked with.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ logger = logging.getLogger("mmf_ext")
 
 GENERATOR_VERSION = 1  # bump whenever generate() writes anything different for the same parameters
 # sha256 of the tiny dataset test_synthetic_version.py generates (manifests, shop image pixels, video
-# frames as rendered, encoder settings): update it together with GENERATOR_VERSION
-GENERATOR_FINGERPRINT = "a0733635ff0f55377ff37d3c308916bf5099a01b2025d2b2b5a0ac6aa8c0d04c"
+# frames as rendered, encoder settings), by the OpenCV version that drew it: update with GENERATOR_VERSION
+GENERATOR_FINGERPRINTS = {
+    "5.0.0": "a0733635ff0f55377ff37d3c308916bf5099a01b2025d2b2b5a0ac6aa8c0d04c",  # the docs' figures (constraints.txt)
+    "5.1.0": "074f4abbb060091bbd626f029509d040668e0257fee16905f2d5c8c90593a0fe",
+}
 STAMP_FILE = "generator.json"
 VIDEO_FPS = 12.0
 VIDEO_FOURCC = "mp4v"

@@ -9,11 +9,11 @@ They are put together in one place, video2shop.retrieval.search.
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import torch
 
 from mmf_ext.utils.errors import ConfigError
+from video2shop.retrieval.faiss_threads import faiss
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 from video2shop.retrieval.scoring import score_parts
 

@@ -19,9 +19,9 @@ map is fitted from the gallery and the model alone, at indexing time.
 
 from __future__ import annotations
 
-import faiss
 import torch
 
+from video2shop.retrieval.faiss_threads import faiss
 from video2shop.retrieval.interfaces import FactorizedPairScorer
 from video2shop.retrieval.scoring import score_parts
 

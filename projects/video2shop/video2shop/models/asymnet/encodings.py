@@ -33,13 +33,13 @@ import logging
 import math
 from typing import Any
 
-import faiss
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmf_ext.utils.errors import ConfigError
+from video2shop.retrieval.faiss_threads import faiss
 
 logger = logging.getLogger("mmf_ext")
 ENCODINGS = ("fisher_vector", "vlad")
