@@ -17,6 +17,7 @@ it compares the docs' tables with the measured ones and exits 1 naming every cel
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -118,6 +119,40 @@ def write_tables_file(out: Path, rendered: dict[str, str], skipped: list[str]) -
     return atomic_write_text(out / "tables.md", "\n".join(parts) + "\n")
 
 
+FIGURE_LIBRARIES = (  # what the figures can depend on (RESULTS.md, "What the figures depend on")
+    "torch",
+    "torchvision",
+    "opencv-contrib-python-headless",
+    "numpy",
+    "pillow",
+    "decord",
+    "faiss-cpu",
+    "lightning",
+)
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries the figures depend on (None: not installed)."""
+    found: dict[str, str | None] = {}
+    for name in FIGURE_LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (Linux), else what the platform says: the figures depend on its kernels."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def measure(spec: Spec, rows: list[Row], out: Path, previous: dict[str, Any], quick: bool) -> dict[str, Any]:
     """Run the rows in order, saving results.json after each; returns the whole results document."""
     document = previous or {"rows": {}, "runs": []}
@@ -132,6 +167,8 @@ def measure(spec: Spec, rows: list[Row], out: Path, previous: dict[str, Any], qu
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "cpu_count": os.cpu_count(),
+                "cpu": cpu_model(),
+                "libraries": library_versions(),
             },
         }
     )

@@ -3,6 +3,7 @@ line), --check naming differing cells, the real reproduce.yaml and docs in agree
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 
@@ -287,7 +288,11 @@ def test_a_tiny_row_end_to_end_measures_writes_the_doc_and_checks(tmp_path, caps
     out = tmp_path / "out"
     common = ["--spec", str(spec_path), "--out", str(out), "--docs-root", str(tmp_path)]
     assert reproduce.main(common) == 0, capsys.readouterr()
-    record = json.loads((out / "results.json").read_text())["rows"]["tiny"]
+    document = json.loads((out / "results.json").read_text())
+    record = document["rows"]["tiny"]
+    machine = document["runs"][-1]["machine"]  # what the figures depend on besides the row's own settings
+    assert machine["libraries"]["torch"] == importlib.metadata.version("torch") and machine["cpu"]
+    assert set(machine["libraries"]) >= {"opencv-contrib-python-headless", "numpy", "pillow"}
     report = json.loads((out / "save" / "tiny" / "reports" / "test_retrieval.json").read_text())
     assert record["metrics"]["test_retrieval"]["overall"] == report["overall"]
     assert record["settings"] == {"max_updates": 4, "batch_size": 2, "num_workers": 0, "seed": 1}
