@@ -232,7 +232,7 @@ def test_the_project_spec_loads_and_every_doc_marks_each_of_its_tables_once():
             assert (REPO_ROOT / row.config).is_file(), row.name
     assert all("OMP_NUM_THREADS" in row.env for row in spec.rows), "the figures depend on the thread count"
     assert spec.row("main_job").env["OMP_NUM_THREADS"] == "2"  # the thread policy's choice on the 2 cores
-    assert spec.row("ablation_asymnet").env["OMP_NUM_THREADS"] == "1"  # measured before it: kept until re-measured
+    assert spec.row("side_baseline_cs").env["OMP_NUM_THREADS"] == "1"  # measured at 1 before: kept until re-measured
     assert spec.row("bench_scoring").env["OMP_NUM_THREADS"] == "2"
     quick = {row.name for row in spec.rows if row.quick}
     assert {"main_job", "untrained"} <= quick
