@@ -29,7 +29,6 @@ class AdaptiveThreads:
 
     def __init__(self, stretch_s: float = 0.01, first_wait: int = 4, max_wait: int = 256) -> None:
         self.stretch_s, self.first_wait, self.max_wait = stretch_s, first_wait, max_wait
-        self.running = False
         self.reset(torch.get_num_threads())
 
     def reset(self, configured: int) -> None:
@@ -76,7 +75,7 @@ class AdaptiveThreads:
             return
         if configured != self.configured:
             self.reset(configured)
-        self.running, AdaptiveThreads.active = True, self
+        AdaptiveThreads.active = self
         set_intra_op_threads(self.threads)
         start = time.perf_counter() - self.elapsed
 
@@ -96,5 +95,5 @@ class AdaptiveThreads:
         try:
             yield done
         finally:
-            self.running, AdaptiveThreads.active = False, None
+            AdaptiveThreads.active = None
             set_intra_op_threads(configured)

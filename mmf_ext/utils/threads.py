@@ -207,6 +207,7 @@ def thread_plan(
     """The threads for one process of `processes` on this node, with `num_workers` DataLoader workers
     that each keep `worker_cpu_share` of a CPU busy."""
     budget = budget if budget is not None else cpu_budget()
+    share = check_worker_cpu_share(worker_cpu_share)
     forced = check_cpu_threads(cpu_threads)
     from_env = environment_threads(os.environ if environ is None else environ)
     if from_env is not None:
@@ -216,8 +217,7 @@ def thread_plan(
     elif forced is not None:
         intra, source = forced, f"training.cpu_threads={forced}"
     else:
-        intra, source = auto_intra_op(budget.usable, num_workers, processes, worker_cpu_share), "auto"
-    share = check_worker_cpu_share(worker_cpu_share)
+        intra, source = auto_intra_op(budget.usable, num_workers, processes, share), "auto"
     return ThreadPlan(intra, INTER_OP_THREADS, int(num_workers), WORKER_THREADS, budget, source, share)
 
 
