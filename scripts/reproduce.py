@@ -153,6 +153,18 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_vector_extensions(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The machine's AVX levels (Linux): without the kernel pins of reproduce.yaml, the widest one is used."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [name for name in ("avx2", "avx512f", "avx512_bf16") if name in flags]
+    except OSError:
+        pass
+    return []
+
+
 def measure(spec: Spec, rows: list[Row], out: Path, previous: dict[str, Any], quick: bool) -> dict[str, Any]:
     """Run the rows in order, saving results.json after each; returns the whole results document."""
     document = previous or {"rows": {}, "runs": []}
@@ -168,6 +180,7 @@ def measure(spec: Spec, rows: list[Row], out: Path, previous: dict[str, Any], qu
                 "platform": platform.platform(),
                 "cpu_count": os.cpu_count(),
                 "cpu": cpu_model(),
+                "cpu_vector_extensions": cpu_vector_extensions(),
                 "libraries": library_versions(),
             },
         }

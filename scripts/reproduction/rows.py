@@ -27,6 +27,8 @@ from reproduction.spec import Row
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_ROOT = REPO_ROOT / "projects" / "video2shop"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# which SIMD kernels torch (ATen, oneDNN, MKL) and FAISS pick: another pick sums in another order (RESULTS.md)
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "FAISS_OPT_LEVEL")
 TRAINING_SETTINGS = ("max_updates", "batch_size", "num_workers", "seed")
 
 
@@ -171,6 +173,7 @@ def run_row(row: Row, workspace: Workspace, results: dict[str, dict[str, Any]], 
         "returncode": done.returncode,
         "log": str(log),
         "threads": thread_settings(env),
+        "cpu_kernels": {name: env.get(name) for name in KERNEL_VARIABLES},
     }
     if row.kind not in ("benchmark", "video2shop"):
         record["save_dir"] = str(workspace.save_dir(row))

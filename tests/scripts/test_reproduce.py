@@ -232,7 +232,10 @@ def test_the_project_spec_loads_and_every_doc_marks_each_of_its_tables_once():
             assert (REPO_ROOT / row.config).is_file(), row.name
     assert all("OMP_NUM_THREADS" in row.env for row in spec.rows), "the figures depend on the thread count"
     assert spec.row("main_job").env["OMP_NUM_THREADS"] == "2"  # the thread policy's choice on the 2 cores
-    assert spec.row("side_baseline_cs").env["OMP_NUM_THREADS"] == "1"  # measured at 1 before: kept until re-measured
+    assert spec.row("side_baseline_cs").env["OMP_NUM_THREADS"] == "2"  # the baselines beside it: the same threads
+    assert spec.row("side_from_scratch").env["OMP_NUM_THREADS"] == "1"  # measured at 1 before: kept until re-measured
+    kernels = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2", "FAISS_OPT_LEVEL": "AVX2"}
+    assert all(row.env.items() >= kernels.items() for row in spec.rows), "the figures depend on the SIMD kernels"
     assert spec.row("bench_scoring").env["OMP_NUM_THREADS"] == "2"
     quick = {row.name for row in spec.rows if row.quick}
     assert {"main_job", "untrained"} <= quick
@@ -250,7 +253,7 @@ TINY = """
 rows:
   - name: tiny
     kind: mmf_run
-    env: {{OMP_NUM_THREADS: "1"}}
+    env: {{OMP_NUM_THREADS: "1", MKL_CBWR: AVX2}}
     args:
       - config=projects/video2shop/configs/asymnet.yaml
       - model=asymnet
@@ -293,10 +296,12 @@ def test_a_tiny_row_end_to_end_measures_writes_the_doc_and_checks(tmp_path, caps
     machine = document["runs"][-1]["machine"]  # what the figures depend on besides the row's own settings
     assert machine["libraries"]["torch"] == importlib.metadata.version("torch") and machine["cpu"]
     assert set(machine["libraries"]) >= {"opencv-contrib-python-headless", "numpy", "pillow"}
+    assert set(machine["cpu_vector_extensions"]) <= {"avx2", "avx512f", "avx512_bf16"}
     report = json.loads((out / "save" / "tiny" / "reports" / "test_retrieval.json").read_text())
     assert record["metrics"]["test_retrieval"]["overall"] == report["overall"]
     assert record["settings"] == {"max_updates": 4, "batch_size": 2, "num_workers": 0, "seed": 1}
     assert record["threads"]["OMP_NUM_THREADS"] == "1" and record["threads"]["torch_threads"] == 1
+    assert record["cpu_kernels"]["MKL_CBWR"] == "AVX2"  # the kernel pins a row ran with, beside its threads
     assert record["wall_s"] > 0 and (out / "data" / "synthetic_video2shop_p8_s0" / "generator.json").is_file()
     top1, median = 100 * report["overall"]["top1_accuracy"], report["overall"]["median_rank"]
     gallery = report["overall"]["images"]

@@ -29,6 +29,20 @@ def test_ifn_accepts_crops_of_any_size_and_uint8():
     assert ifn(torch.rand(1, 3, 72, 64)).shape == (1, 32)
 
 
+def test_on_the_cpu_the_backbone_computes_on_nhwc_with_the_features_of_nchw():
+    torch.manual_seed(0)
+    ifn = ImageFeatureNetwork("tiny", (1, 2), feature_dim=32).eval()
+    seen = []
+    ifn.backbone[0].register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    images = torch.randint(0, 255, (4, 3, 40, 40), dtype=torch.uint8)
+    features = ifn(images)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()
+    with torch.no_grad():  # the same network on NCHW, as before the NHWC path: the same features
+        nchw = ((images.float() / 255.0) - ifn.mean) / ifn.std
+        expected = ifn.fc(ifn.spp(ifn.backbone(nchw.contiguous())))
+    torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "vgg16"])
 def test_torchvision_backbones_build_offline(name):
     ifn = ImageFeatureNetwork(name, (1, 2), feature_dim=16)

@@ -211,6 +211,8 @@ class ImageFeatureNetwork(nn.Module):
         fc7.bias.copy_(vgg.classifier[3].bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.device.type == "cpu":  # oneDNN's CPU convolutions are fastest on NHWC (1.3x, RESULTS.md)
+            images = images.contiguous(memory_format=torch.channels_last)
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
         images = (images - self.mean) / self.std
