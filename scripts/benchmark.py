@@ -20,12 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS = {
     "loading": "benchmarks.loading",
     "approx_training": "benchmarks.approx_training",
+    "ifn_step": "benchmarks.ifn_step",
     "scoring": "benchmarks.scoring",
     "shortlist": "benchmarks.shortlist",
     "pipeline": "benchmarks.pipeline",
     "search_accuracy": "benchmarks.search_accuracy",
 }
-CONTENDED = ("loading", "approx_training", "scoring", "shortlist", "pipeline")  # speed, so --contended applies
+# speed, so --contended applies
+CONTENDED = ("loading", "approx_training", "ifn_step", "scoring", "shortlist", "pipeline")
 
 
 def main(argv: list[str]) -> int:

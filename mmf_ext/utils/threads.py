@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from mmf_ext.utils.cpu_kernels import describe_cpu_kernels
 from mmf_ext.utils.errors import ConfigError, UserError
 from mmf_ext.utils.thread_pools import set_intra_op_threads
 
@@ -241,6 +242,7 @@ def apply_thread_policy(
     plan = apply_thread_plan(thread_plan(cpu_threads, num_workers, processes, worker_cpu_share=worker_cpu_share))
     if log:
         logger.info(plan.describe())
+        logger.info(describe_cpu_kernels())
     return plan
 
 

@@ -67,6 +67,12 @@ def test_approx_training_benchmark_reports_both_paths_with_equal_losses():
     assert abs(result["loss_approximate"] - result["loss_per_pair"]) < 1e-4
 
 
+def test_ifn_step_benchmark_times_both_layouts_with_the_same_features():
+    result = run_benchmark("ifn_step", "--images", "4", "--image-size", "32", "--repeats", "1")
+    assert result["nhwc_s_per_step"] > 0 and result["nchw_s_per_step"] > 0
+    assert result["max_feature_difference"] < 1e-4
+
+
 def test_loading_benchmark_reports_raw_and_cache_rates():
     result = run_benchmark("loading", "--products", "6", "--num-frames", "4", "--image-size", "32")
     assert result["raw_trajectories_per_s"] > 0 and result["cache_trajectories_per_s"] > 0

@@ -210,8 +210,12 @@ class ImageFeatureNetwork(nn.Module):
         fc7.weight.copy_(vgg.classifier[3].weight)
         fc7.bias.copy_(vgg.classifier[3].bias)
 
+    # oneDNN's CPU convolutions are fastest on NHWC: 1.3-1.4x a pretrain step (`python scripts/benchmark.py
+    # ifn_step`); the same features (to float rounding). False: NCHW, as before (the benchmark's reference).
+    nhwc_on_cpu = True
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.device.type == "cpu":  # oneDNN's CPU convolutions are fastest on NHWC (1.3x, RESULTS.md)
+        if self.nhwc_on_cpu and images.device.type == "cpu":
             images = images.contiguous(memory_format=torch.channels_last)
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
