@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from mmf_ext.utils import cpu_kernels
 from mmf_ext.utils.errors import UserError
 from reproduction.spec import Row
 
@@ -28,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_ROOT = REPO_ROOT / "projects" / "video2shop"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # which SIMD kernels torch (ATen, oneDNN, MKL) and FAISS pick: another pick sums in another order (RESULTS.md)
-KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "FAISS_OPT_LEVEL")
+KERNEL_VARIABLES = (*cpu_kernels.KERNEL_VARIABLES, "FAISS_OPT_LEVEL")
 TRAINING_SETTINGS = ("max_updates", "batch_size", "num_workers", "seed")
 
 

@@ -210,7 +210,7 @@ class ImageFeatureNetwork(nn.Module):
         fc7.weight.copy_(vgg.classifier[3].weight)
         fc7.bias.copy_(vgg.classifier[3].bias)
 
-    # oneDNN's CPU convolutions are fastest on NHWC: 1.3-1.4x a pretrain step (`python scripts/benchmark.py
+    # oneDNN's CPU convolutions are fastest on NHWC: 1.48x a pretrain step (`python scripts/benchmark.py
     # ifn_step`); the same features (to float rounding). False: NCHW, as before (the benchmark's reference).
     nhwc_on_cpu = True
 
