@@ -73,6 +73,18 @@ def test_ifn_step_benchmark_times_both_layouts_with_the_same_features():
     assert result["max_feature_difference"] < 1e-4
 
 
+def test_ifn_step_benchmark_refuses_an_unknown_backbone_in_one_line():
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "ifn_step", "--backbone", "nope", "--images", "2"],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "ifn.backbone='nope' is unknown" in done.stderr.strip().splitlines()[-1]
+
+
 def test_loading_benchmark_reports_raw_and_cache_rates():
     result = run_benchmark("loading", "--products", "6", "--num-frames", "4", "--image-size", "32")
     assert result["raw_trajectories_per_s"] > 0 and result["cache_trajectories_per_s"] > 0
