@@ -42,7 +42,7 @@ setup(
         "pycocotools>=2.0.7",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "tensorboard>=2.12"],
+        "test": ["pytest>=7.4", "pytest-xdist>=3.5", "tensorboard>=2.12"],
         "tensorboard": ["tensorboard>=2.12"],
         "lint": ["ruff>=0.6", "import-linter>=2.1"],
     },
