@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from mmf_ext.common.registry import registry
 from mmf_ext.modules.metrics import Metrics
 from mmf_ext.trainers import lightning_setup as setup
-from mmf_ext.trainers.callbacks import EvaluationLoop, IntervalLogger, MMFCheckpoint, NaNLossStop
+from mmf_ext.trainers.callbacks import EvaluationLoop, IntervalLogger, LoadAwareThreads, MMFCheckpoint, NaNLossStop
 from mmf_ext.trainers.callbacks.checkpoint import check_criteria_at_start
 from mmf_ext.trainers.resume import StartPoint, check_start_checkpoint, load_start_weights, start_point
 from mmf_ext.utils.build import build_model
@@ -134,7 +134,9 @@ class LightningTrainer:
             **setup.gradient_clipping(self.config),
         )
 
-    def _callbacks(self, point: StartPoint) -> tuple[list[Callback], MMFCheckpoint, EvaluationLoop]:
+    def _callbacks(
+        self, point: StartPoint, plan: setup.DevicePlan
+    ) -> tuple[list[Callback], MMFCheckpoint, EvaluationLoop]:
         training, evaluation = self.config.training, self.config.evaluation
         checkpoint = MMFCheckpoint(
             self.save_dir,
@@ -160,6 +162,13 @@ class LightningTrainer:
         ]
         if training.exit_on_nan_losses:
             callbacks.append(NaNLossStop())
+        if not isinstance(training.load_aware_threads, bool):
+            raise ConfigError(
+                f"training.load_aware_threads={training.load_aware_threads!r}: give true (fewer training threads "
+                "while other processes keep CPUs busy) or false (the configured threads throughout)"
+            )
+        if training.load_aware_threads and plan.accelerator == "cpu":
+            callbacks.append(LoadAwareThreads())
         if point.optimizer_state:
             callbacks.append(_RestoreOptimizerState(point.optimizer_state))
         callbacks += setup.user_callbacks(self.config, self) + setup.progress_callbacks(self.config)
@@ -196,7 +205,7 @@ class LightningTrainer:
         point = start_point(self.config, self.save_dir)
         self._check_weights(model, point)
         load_start_weights(model, self.config, point)
-        callbacks, checkpoint, loop = self._callbacks(point)  # config errors before any data work
+        callbacks, checkpoint, loop = self._callbacks(point, plan)  # config errors before any data work
         datamodule.prepare_data()
         max_updates = 1
         if "train" in self.run_type:

@@ -121,6 +121,10 @@ def test_pretrained_weights_load_without_a_mapping(tmp_path):
         (["config=missing.yaml", "model=always_one_model", "dataset=always_one"], "config file not found"),
         (["model=always_one_model", "dataset=always_one", "run_type=fly"], "run_type='fly' is unknown"),
         (["model=always_one_model", "dataset=always_one", "training.cpu_threads=0"], "training.cpu_threads=0: give"),
+        (
+            ["model=always_one_model", "dataset=always_one", "training.load_aware_threads=maybe"],
+            "training.load_aware_threads='maybe': give true",
+        ),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, args, expected):

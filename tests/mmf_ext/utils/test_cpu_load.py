@@ -1,0 +1,66 @@
+"""Other processes' CPU use, read from /proc: the affinity's CPUs less this process tree's own time."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mmf_ext.utils import cpu_load
+from mmf_ext.utils.cpu_load import CpuSample
+
+
+def _fake_proc(root, cpu_ticks: dict[int, tuple[int, ...]], processes: dict[str, tuple[int, int, int, list[str]]]):
+    """A /proc with `cpuN` lines and processes (utime, stime, cutime, children); `self` is a name like any."""
+    lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]  # the total line is not read
+    lines += [f"cpu{n} " + " ".join(str(t) for t in ticks) for n, ticks in cpu_ticks.items()]
+    lines.append("intr 1 2 3")
+    (root / "stat").write_text("\n".join(lines) + "\n")
+    for pid, (utime, stime, cutime, children) in processes.items():
+        folder = root / pid
+        (folder / "task" / "1").mkdir(parents=True)
+        # a name with a space and a bracket; utime and stime are the 14th and 15th fields
+        (folder / "stat").write_text(f"{pid} (pt worker) x) S 1 1 1 0 -1 0 0 0 0 0 {utime} {stime} {cutime} 0 20 0\n")
+        (folder / "task" / "1" / "children").write_text(" ".join(children))
+    return root
+
+
+def test_busy_seconds_count_the_affinity_cpus_less_idle_and_iowait(tmp_path):
+    # user nice system idle iowait irq softirq steal guest guest_nice; 100 ticks a second
+    proc = _fake_proc(tmp_path, {0: (100, 0, 50, 900, 40, 5, 5, 10, 0, 0), 1: (300, 0, 0, 0, 0, 0, 0, 0, 0, 0)}, {})
+    assert cpu_load.busy_seconds({0}, proc) == pytest.approx(1.70)
+    assert cpu_load.busy_seconds({0, 1}, proc) == pytest.approx(4.70)
+    assert cpu_load.busy_seconds({5}, proc) is None  # none of the CPUs listed: nothing to adapt to
+
+
+def test_own_seconds_add_the_living_children_once_and_the_ended_ones(tmp_path):
+    processes = {"self": (100, 50, 40, ["7", "8"]), "7": (30, 20, 0, ["9"]), "8": (10, 0, 0, ["7"]), "9": (5, 5, 0, [])}
+    proc = _fake_proc(tmp_path, {0: (0,) * 10}, processes)
+    assert cpu_load.own_seconds("self", proc) == pytest.approx(2.60)  # 7 is listed twice, counted once
+
+
+def test_others_busy_is_the_busy_time_not_ours_per_second_and_sets_the_threads():
+    before = CpuSample(time_s=10.0, busy_s=100.0, own_s=40.0)
+    after = CpuSample(time_s=15.0, busy_s=110.0, own_s=45.0)  # 10 CPU-s busy in 5 s, 5 of them ours
+    assert cpu_load.others_busy(before, after) == pytest.approx(1.0)
+    assert cpu_load.others_busy(before, before) == 0.0
+    assert cpu_load.threads_beside(1.0, configured=2, cpus=2) == 1
+    assert cpu_load.threads_beside(0.4, configured=2, cpus=2) == 2  # less than half a CPU: noise, not a job
+    assert cpu_load.threads_beside(2.0, configured=2, cpus=2) == 1  # never none
+    assert cpu_load.threads_beside(1.0, configured=4, cpus=16) == 4  # never above the configured
+    assert cpu_load.threads_beside(13.0, configured=8, cpus=16) == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
+def test_a_busy_child_is_ours_living_or_ended():
+    cpus = cpu_load.affinity()
+    code = "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end: pass"
+    before = cpu_load.sample(cpus)
+    child = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(0.8)
+    alive = cpu_load.sample(cpus)  # the child is running: its time so far counts as ours
+    child.wait()
+    ended = cpu_load.sample(cpus)  # ended and waited for: its whole time is in our children's time
+    assert before is not None and alive is not None and ended is not None
+    assert alive.own_s - before.own_s >= 0.2  # this process sleeps: the child's time, most of it
+    assert ended.own_s - before.own_s >= 1.0
