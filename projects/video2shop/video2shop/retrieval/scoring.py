@@ -6,13 +6,15 @@ chunk by chunk into one reused block small enough to stay in the CPU's caches. T
 head reduces each chunk to a few numbers per pair (`project`) and turns a run of consecutive
 chunks into scores at once (`fuse`), so per chunk only three large operations run (the sum, the
 ReLU, one matrix product). On a CPU the loop runs at all intra-op threads or at one, whichever
-the machine's load lets run faster (mmf_ext.utils.adaptive_threads). The scores equal the
-naive per-pair network's.
+the machine's load lets run faster (mmf_ext.utils.adaptive_threads), and its chunks shrink with
+the threads running, so that one thread's chunk fits its caches as each thread's share did. The
+scores equal the naive per-pair network's.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -62,6 +64,22 @@ def chunk_sizes(
     return query_chunk, gallery_chunk
 
 
+def chunk_spans(queries: int, gallery: int, pairs: Callable[[], int]) -> Iterator[tuple[int, int, int, int]]:
+    """Chunks (q0, q1, g0, g1) of the row-major [Q, G] score matrix, in order: each part of one query's
+    row or whole rows, of at most `pairs()` pairs (asked before every chunk, as the threads may change)."""
+    q = g = 0
+    while q < queries:
+        size = max(1, pairs())
+        if g > 0 or size < gallery:  # part of a row, up to its end
+            end = min(gallery, g + size)
+            yield q, q + 1, g, end
+            q, g = (q + 1, 0) if end == gallery else (q, end)
+        else:
+            end = min(queries, q + size // gallery)
+            yield q, end, 0, gallery
+            q = end
+
+
 @torch.no_grad()
 def score_parts(
     head: PairHead, query_part: torch.Tensor, gallery_part: torch.Tensor, chunk_mb: float | None = None
@@ -92,20 +110,27 @@ def score_parts(
             fused_pairs += fused.shape[0]
         pending, pending_values = [], 0
 
-    with SCORING_THREADS.run(enabled=query_part.device.type == "cpu") as done:
-        for q0 in range(0, queries, q_chunk):
-            q_block = time_major[:, q0 : q0 + q_chunk]
-            for g0 in range(0, gallery, g_chunk):
-                g_block = gallery_part[g0 : g0 + g_chunk]
-                shape = (states, q_block.shape[1], g_block.shape[0], width)
-                pre = block[: states * shape[1] * shape[2] * width].view(shape)
-                torch.add(q_block, g_block, out=pre)
-                projected = head.project(pre)
-                pending.append(projected)
-                pending_values += projected.numel()
-                if pending_values >= block.numel():
-                    fuse_pending()
-                done(shape[1] * shape[2])
+    on_cpu = query_part.device.type == "cpu"
+    configured = torch.get_num_threads()
+    block_pairs = q_chunk * g_chunk
+
+    def chunk_pairs() -> int:
+        """The block's pairs at the configured threads; at fewer (chosen by the adaptive loop) a part in
+        proportion, so that each running thread's share of a chunk stays what fits its caches."""
+        return block_pairs if not on_cpu else max(1, block_pairs * torch.get_num_threads() // configured)
+
+    with SCORING_THREADS.run(enabled=on_cpu) as done:
+        for q0, q1, g0, g1 in chunk_spans(queries, gallery, chunk_pairs):
+            q_block, g_block = time_major[:, q0:q1], gallery_part[g0:g1]
+            shape = (states, q1 - q0, g1 - g0, width)
+            pre = block[: states * shape[1] * shape[2] * width].view(shape)
+            torch.add(q_block, g_block, out=pre)
+            projected = head.project(pre)
+            pending.append(projected)
+            pending_values += projected.numel()
+            if pending_values >= block.numel():
+                fuse_pending()
+            done(shape[1] * shape[2])
         fuse_pending()
     return scores
 
