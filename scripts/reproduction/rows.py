@@ -68,7 +68,9 @@ def command(row: Row, workspace: Workspace, saves: dict[str, Path]) -> list[str]
         except (AttributeError, KeyError) as error:
             raise UserError(f"row {row.name}: {error} in its command names nothing known") from None
 
-    places = [f"env.data_dir={workspace.data}", f"env.cache_dir={workspace.cache}"]
+    # the folders, and the threads pinned for the whole run: training.load_aware_threads would lower them
+    # while other work runs on the machine, and another thread count trains another model
+    places = [f"env.data_dir={workspace.data}", f"env.cache_dir={workspace.cache}", "training.load_aware_threads=false"]
     if row.kind == "mmf_run":
         return [
             sys.executable,

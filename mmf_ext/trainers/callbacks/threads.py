@@ -47,6 +47,13 @@ class LoadAwareThreads(Callback):
         self.configured = torch.get_num_threads()
         self.last = self.sampler(self.cpus) if self.configured > 1 else None  # one thread: nothing to lower
         self.batches = self.batches_fewer = 0
+        if self.last is not None:
+            logger.info(
+                "training threads follow other processes' load, read every %g s: at most %d, fewer while "
+                "others keep CPUs busy (training.load_aware_threads=false: fixed)",
+                self.interval_s,
+                self.configured,
+            )
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
