@@ -14,7 +14,6 @@ another order). `training.load_aware_threads=false` keeps the configured threads
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from mmf_ext.utils import cpu_load
-from mmf_ext.utils.thread_pools import set_intra_op_threads
 
 logger = logging.getLogger("mmf_ext")
 INTERVAL_S = 5.0  # long enough that a command run beside for a second does not change the threads
@@ -36,60 +34,46 @@ class LoadAwareThreads(Callback):
         cpus: set[int] | None = None,
         sampler: Callable[[set[int]], cpu_load.CpuSample | None] | None = None,
     ) -> None:
-        self.interval_s = INTERVAL_S if interval_s is None else interval_s
-        self.cpus = cpus if cpus is not None else cpu_load.affinity()
-        self.sampler = sampler or cpu_load.sample
-        self.configured = torch.get_num_threads()
-        self.last: cpu_load.CpuSample | None = None
+        self.follower = cpu_load.LoadFollower(INTERVAL_S if interval_s is None else interval_s, cpus, sampler)
         self.batches = self.batches_fewer = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.configured = torch.get_num_threads()
-        self.last = self.sampler(self.cpus) if self.configured > 1 else None  # one thread: nothing to lower
+        self.follower.start()
         self.batches = self.batches_fewer = 0
-        if self.last is not None:
+        if self.follower.following:
             logger.info(
                 "training threads follow other processes' load, read every %g s: at most %d, fewer while "
                 "others keep CPUs busy (training.load_aware_threads=false: fixed)",
-                self.interval_s,
-                self.configured,
+                self.follower.interval_s,
+                self.follower.configured,
             )
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if self.last is None or time.monotonic() - self.last.time_s < self.interval_s:
+        others = self.follower.update()
+        if others is None:
             return
-        now = self.sampler(self.cpus)
-        if now is None:
-            return
-        others = cpu_load.others_busy(self.last, now)
-        self.last = now
-        threads = cpu_load.threads_beside(others, self.configured, len(self.cpus))
-        current = torch.get_num_threads()
-        if threads == current:
-            return
-        set_intra_op_threads(threads)
+        threads = self.follower.threads
         logger.info(
             "other processes kept %.1f of %d CPUs busy: training at %d intra-op thread%s from update %d "
             "(configured %d; training.load_aware_threads)",
             others,
-            len(self.cpus),
+            len(self.follower.cpus),
             threads,
             "" if threads == 1 else "s",
             trainer.global_step,
-            self.configured,
+            self.follower.configured,
         )
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         self.batches += 1
-        self.batches_fewer += torch.get_num_threads() < self.configured
+        self.batches_fewer += torch.get_num_threads() < self.follower.configured
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if torch.get_num_threads() != self.configured:
-            set_intra_op_threads(self.configured)  # evaluation and what follows run at the configured threads
+        self.follower.stop()  # evaluation and what follows run at the configured threads
         if self.batches_fewer:
             logger.info(
                 "%d of %d training batches ran at fewer than %d intra-op threads beside other processes' load: "
@@ -97,5 +81,5 @@ class LoadAwareThreads(Callback):
                 "keeps the threads fixed)",
                 self.batches_fewer,
                 self.batches,
-                self.configured,
+                self.follower.configured,
             )

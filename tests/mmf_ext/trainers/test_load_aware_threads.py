@@ -40,7 +40,7 @@ def two_threads():
 def _batches(callback, clock, monkeypatch, trainer, count, others):
     clock.others = others
     for _ in range(count):
-        monkeypatch.setattr("mmf_ext.trainers.callbacks.threads.time.monotonic", lambda: clock.time)
+        monkeypatch.setattr("mmf_ext.utils.cpu_load.time.monotonic", lambda: clock.time)
         callback.on_train_batch_start(trainer, None, None, 0)
         clock.advance(1.0)
         trainer.global_step += 1

@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from mmf_ext.utils import cpu_load
 from mmf_ext.utils.cpu_load import CpuSample
@@ -20,7 +21,10 @@ def _fake_proc(root, cpu_ticks: dict[int, tuple[int, ...]], processes: dict[str,
         folder = root / pid
         (folder / "task" / "1").mkdir(parents=True)
         # a name with a space and a bracket; utime and stime are the 14th and 15th fields
-        (folder / "stat").write_text(f"{pid} (pt worker) x) S 1 1 1 0 -1 0 0 0 0 0 {utime} {stime} {cutime} 0 20 0\n")
+        group = 9 if pid == "stranger" else 1  # another job's process group
+        (folder / "stat").write_text(
+            f"{pid} (pt worker) x) S 1 {group} 1 0 -1 0 0 0 0 0 {utime} {stime} {cutime} 0 20 0\n"
+        )
         (folder / "task" / "1" / "children").write_text(" ".join(children))
     return root
 
@@ -33,8 +37,14 @@ def test_busy_seconds_count_the_affinity_cpus_less_idle_and_iowait(tmp_path):
     assert cpu_load.busy_seconds({5}, proc) is None  # none of the CPUs listed: nothing to adapt to
 
 
-def test_own_seconds_add_the_living_children_once_and_the_ended_ones(tmp_path):
-    processes = {"self": (100, 50, 40, ["7", "8"]), "7": (30, 20, 0, ["9"]), "8": (10, 0, 0, ["7"]), "9": (5, 5, 0, [])}
+def test_own_seconds_add_the_group_s_living_children_once_and_the_ended_ones(tmp_path):
+    processes = {
+        "self": (100, 50, 40, ["7", "8", "stranger"]),
+        "7": (30, 20, 0, ["9"]),
+        "8": (10, 0, 0, ["7"]),
+        "9": (5, 5, 0, []),
+        "stranger": (500, 0, 0, []),  # a child in a process group of its own: another job
+    }
     proc = _fake_proc(tmp_path, {0: (0,) * 10}, processes)
     assert cpu_load.own_seconds("self", proc) == pytest.approx(2.60)  # 7 is listed twice, counted once
 
@@ -52,7 +62,7 @@ def test_others_busy_is_the_busy_time_not_ours_per_second_and_sets_the_threads()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
-def test_a_busy_child_is_ours_living_or_ended():
+def test_a_busy_child_is_ours_living_or_ended_unless_it_is_another_job():
     cpus = cpu_load.affinity()
     code = "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end: pass"
     before = cpu_load.sample(cpus)
@@ -64,3 +74,32 @@ def test_a_busy_child_is_ours_living_or_ended():
     assert before is not None and alive is not None and ended is not None
     assert alive.own_s - before.own_s >= 0.2  # this process sleeps: the child's time, most of it
     assert ended.own_s - before.own_s >= 1.0
+    other_job = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    time.sleep(0.8)
+    beside = cpu_load.sample(cpus)
+    other_job.wait()
+    assert beside is not None and beside.own_s - ended.own_s < 0.2  # started in its own group: not ours
+
+
+def test_a_step_runs_at_the_threads_the_load_leaves_and_gives_the_callers_back(monkeypatch):
+    clock = {"time": 0.0, "busy": 0.0}
+    follower = cpu_load.LoadFollower(
+        interval_s=1.0, cpus={0, 1}, sampler=lambda cpus: CpuSample(clock["time"], clock["busy"], 0.0)
+    )
+    monkeypatch.setattr("mmf_ext.utils.cpu_load.time.monotonic", lambda: clock["time"])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        inside = []
+        for others in (0.0, 1.0, 1.0, 0.0):  # CPUs other processes keep busy over each second
+            clock["time"] += 1.0
+            clock["busy"] += others
+            with follower.step() as changed:
+                inside.append((torch.get_num_threads(), changed))
+            assert torch.get_num_threads() == 2  # the caller's threads, after every step
+        assert inside == [(2, None), (1, 1.0), (1, None), (2, 0.0)]
+        torch.set_num_threads(1)  # the caller lowered its threads: the ceiling follows
+        with follower.step():
+            assert torch.get_num_threads() == 1 and not follower.following
+    finally:
+        torch.set_num_threads(before)

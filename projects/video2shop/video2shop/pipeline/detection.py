@@ -9,6 +9,7 @@ training frames were seen at, whatever the video's resolution (models/detector/f
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmf_ext.utils.build import build_model, load_weights
 from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.cpu_load import LoadFollower
 from mmf_ext.utils.errors import ConfigError, UserError
 from video2shop.models.detector.categories import detector_categories
 from video2shop.models.detector.frame_scale import MAX_ASPECT
@@ -28,6 +30,8 @@ from video2shop.models.detector.frame_scale import frame_short_side as trained_s
 from video2shop.pipeline.checkpoints import CheckpointFile, read_checkpoint, require_detector_model
 
 MODEL_NAME = "clothing_detector"
+LOAD_INTERVAL_S = 2.0  # how often the CPUs' load is read between frames (a frame takes about 50 ms)
+logger = logging.getLogger("mmf_ext")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class ClothingDetector:
             raise ConfigError(f"pipeline.detector.frame_short_side={self.frame_short_side}: must be at least 16")
         self.detector.transform.min_size = (self.frame_short_side,)
         self.detector.transform.max_size = self.frame_short_side * MAX_ASPECT
+        self.load = LoadFollower(LOAD_INTERVAL_S)  # threads per call, beside other processes (see detect)
 
     @classmethod
     def from_save_dir(cls, save_dir: str | os.PathLike, **options: Any) -> ClothingDetector:
@@ -110,9 +115,28 @@ class ClothingDetector:
                 return cls(save_dir / name, **options)
         raise UserError(f"{save_dir}: no best.ckpt or current.ckpt; train with mmf_run model=clothing_detector first")
 
-    @torch.inference_mode()
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Detections per frame (RGB uint8 [H, W, 3] arrays, any sizes), best score first."""
+        """Detections per frame (RGB uint8 [H, W, 3] arrays, any sizes), best score first.
+
+        On the CPU each call runs at the threads other processes' load leaves (mmf_ext.utils.cpu_load):
+        beside one busy process on 2 cores, 2 threads detected 16x slower than idle, one thread about
+        as fast as idle (projects/video2shop/RESULTS.md, "Speed").
+        """
+        if self.device.type != "cpu":
+            return self._detect(frames)
+        with self.load.step() as others:
+            if others is not None:
+                logger.info(
+                    "other processes kept %.1f of %d CPUs busy: detecting at %d intra-op thread(s) (at most %d)",
+                    others,
+                    len(self.load.cpus),
+                    self.load.threads,
+                    self.load.configured,
+                )
+            return self._detect(frames)
+
+    @torch.inference_mode()
+    def _detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
         results: list[list[Detection]] = []
         for start in range(0, len(frames), self.batch_size):
             batch = []
