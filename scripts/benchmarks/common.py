@@ -92,9 +92,11 @@ def cpu_seconds(pid: int) -> float | None:
 def competing_load(seconds: float) -> Iterator[subprocess.Popen]:
     """One child process busy on a CPU for at most `seconds` (its own deadline); ended by PID when the block ends."""
     # in a process group of its own, as a shell starts another job: the training and detection threads that
-    # follow the load (mmf_ext.utils.cpu_load) count the benchmark's own group only as theirs
+    # follow the load (mmf_ext.utils.cpu_load) count the benchmark's own group only as theirs. In the same
+    # session, though: Linux's autogroup scheduler shares the CPUs between sessions first, so a new session
+    # would be another, harsher load than the one the earlier figures were measured beside
     child = subprocess.Popen(
-        [sys.executable, "-c", BUSY_LOOP, str(seconds)], stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, "-c", BUSY_LOOP, str(seconds)], stdout=subprocess.PIPE, text=True, preexec_fn=os.setpgrp
     )
     try:
         child.stdout.readline()  # busy from here on
