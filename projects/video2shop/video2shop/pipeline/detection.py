@@ -120,7 +120,7 @@ class ClothingDetector:
 
         On the CPU each call runs at the threads other processes' load leaves (mmf_ext.utils.cpu_load):
         beside one busy process on 2 cores, 2 threads detected 16x slower than idle, one thread about
-        as fast as idle (projects/video2shop/RESULTS.md, "Speed").
+        as fast as idle (projects/video2shop/RESULTS.md, "From a raw video").
         """
         if self.device.type != "cpu":
             return self._detect(frames)
