@@ -62,6 +62,15 @@ def movingfashion_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
+def two_threads():
+    """torch at 2 intra-op threads for the test, the count before restored after (tests run at one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def framework_log():
     """Records of the framework's logger at INFO, whatever a run configured before: once mmf_run has set it up it
     stops propagating to the root logger, so pytest's caplog sees nothing. `.text` joins the messages."""

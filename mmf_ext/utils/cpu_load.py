@@ -151,7 +151,7 @@ class LoadFollower:
 
     def __init__(
         self,
-        interval_s: float = 5.0,
+        interval_s: float,
         cpus: set[int] | None = None,
         sampler: Callable[[set[int]], CpuSample | None] | None = None,
     ) -> None:

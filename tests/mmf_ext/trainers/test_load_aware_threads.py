@@ -3,7 +3,6 @@
 import time
 from types import SimpleNamespace
 
-import pytest
 import torch
 
 from mmf_cli.run import run
@@ -27,14 +26,6 @@ class _Clock:
 
     def sample(self, cpus):
         return CpuSample(self.time, self.busy, self.own)
-
-
-@pytest.fixture
-def two_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _batches(callback, clock, monkeypatch, trainer, count, others):

@@ -41,14 +41,6 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_a_loop_moves_to_one_thread_when_it_is_faster_and_the_threads_are_restored(monkeypatch, two_threads):
     clock = FakeClock()
     monkeypatch.setattr(adaptive_threads.time, "perf_counter", clock)

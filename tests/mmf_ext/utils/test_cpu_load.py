@@ -81,25 +81,20 @@ def test_a_busy_child_is_ours_living_or_ended_unless_it_is_another_job():
     assert beside is not None and beside.own_s - ended.own_s < 0.2  # started in its own group: not ours
 
 
-def test_a_step_runs_at_the_threads_the_load_leaves_and_gives_the_callers_back(monkeypatch):
+def test_a_step_runs_at_the_threads_the_load_leaves_and_gives_the_callers_back(monkeypatch, two_threads):
     clock = {"time": 0.0, "busy": 0.0}
     follower = cpu_load.LoadFollower(
         interval_s=1.0, cpus={0, 1}, sampler=lambda cpus: CpuSample(clock["time"], clock["busy"], 0.0)
     )
     monkeypatch.setattr("mmf_ext.utils.cpu_load.time.monotonic", lambda: clock["time"])
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        inside = []
-        for others in (0.0, 1.0, 1.0, 0.0):  # CPUs other processes keep busy over each second
-            clock["time"] += 1.0
-            clock["busy"] += others
-            with follower.step() as changed:
-                inside.append((torch.get_num_threads(), changed))
-            assert torch.get_num_threads() == 2  # the caller's threads, after every step
-        assert inside == [(2, None), (1, 1.0), (1, None), (2, 0.0)]
-        torch.set_num_threads(1)  # the caller lowered its threads: the ceiling follows
-        with follower.step():
-            assert torch.get_num_threads() == 1 and not follower.following
-    finally:
-        torch.set_num_threads(before)
+    inside = []
+    for others in (0.0, 1.0, 1.0, 0.0):  # CPUs other processes keep busy over each second
+        clock["time"] += 1.0
+        clock["busy"] += others
+        with follower.step() as changed:
+            inside.append((torch.get_num_threads(), changed))
+        assert torch.get_num_threads() == 2  # the caller's threads, after every step
+    assert inside == [(2, None), (1, 1.0), (1, None), (2, 0.0)]
+    torch.set_num_threads(1)  # the caller lowered its threads: the ceiling follows
+    with follower.step():
+        assert torch.get_num_threads() == 1 and not follower.following
