@@ -162,11 +162,6 @@ class LightningTrainer:
         ]
         if training.exit_on_nan_losses:
             callbacks.append(NaNLossStop())
-        if not isinstance(training.load_aware_threads, bool):
-            raise ConfigError(
-                f"training.load_aware_threads={training.load_aware_threads!r}: give true (fewer training threads "
-                "while other processes keep CPUs busy) or false (the configured threads throughout)"
-            )
         if training.load_aware_threads and plan.accelerator == "cpu":
             callbacks.append(LoadAwareThreads())
         if point.optimizer_state:

@@ -6,6 +6,11 @@ arguments of a component: optimizer, scheduler, metric, loss, processor, encoder
 (named processors of a dataset), empty mappings in the defaults (e.g.
 `checkpoint.pretrained_state_mapping`), and the whole section of a model or dataset that has no
 defaults or is not part of this run (experiment configs carry those, as in MMF).
+
+Values are checked where a wrong type would be read silently: a key whose default is true or false
+takes true, false or null. A quoted "false" is a string, and any non-empty string (or a 1) is true
+where the code asks `if training.fp16:` (MMF reads it so; we refuse it). `yes`, `no`, `on` and `off`
+are OmegaConf's booleans and stay accepted.
 """
 
 from __future__ import annotations
@@ -107,3 +112,30 @@ def unknown_key_message(schema_config: DictConfig, key: str, where: str, add_hin
         siblings = f" Keys under {parent}: {', '.join(str(k) for k in node)}."
     adding = f" Write +{key}=VALUE to add a new key on purpose." if add_hint else ""
     return f"{where}: unknown config key {key!r}.{hint}{siblings}{adding}"
+
+
+def _written_value(data: DictConfig, key: str) -> tuple[bool, Any]:
+    """(whether `key` is a plain value in `data`, that value): interpolations are resolved later, not here."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(data, parent_key, default=None, throw_on_resolution_failure=False) if parent_key else data
+    if not isinstance(parent, DictConfig) or leaf not in parent or OmegaConf.is_interpolation(parent, leaf):
+        return False, None
+    node = parent._get_node(leaf)
+    return (False, None) if isinstance(node, (DictConfig, ListConfig)) else (True, node._value())
+
+
+def not_a_bool_message(defaults: DictConfig, key: str, value: Any, where: str) -> str | None:
+    """One line when `key` is true or false by default and `value` is anything but true, false or null."""
+    default = OmegaConf.select(defaults, key, default=None, throw_on_resolution_failure=False)
+    if not isinstance(default, bool) or value is None or isinstance(value, bool):
+        return None
+    return (
+        f"{where}: {key}={value!r} is not true or false (its default is {str(default).lower()}); "
+        "write true or false, unquoted"
+    )
+
+
+def layer_value_message(defaults: DictConfig, data: DictConfig, key: str, where: str) -> str | None:
+    """not_a_bool_message for a key a config file writes (its interpolations are resolved later, not checked)."""
+    plain, value = _written_value(data, key)
+    return not_a_bool_message(defaults, key, value, where) if plain else None

@@ -34,7 +34,13 @@ from mmf_ext.utils.config_files import (
     load_yaml,
     read_config_file,
 )
-from mmf_ext.utils.config_keys import Schema, leaf_keys, unknown_key_message
+from mmf_ext.utils.config_keys import (
+    Schema,
+    layer_value_message,
+    leaf_keys,
+    not_a_bool_message,
+    unknown_key_message,
+)
 from mmf_ext.utils.env import import_user_module, setup_imports
 from mmf_ext.utils.errors import ConfigError, one_line
 from mmf_ext.utils.file_io import atomic_write_text
@@ -252,6 +258,9 @@ def _check_layers(schema: Schema, layers: list[Layer]) -> None:
             unknown = schema.unknown_part(key)
             if unknown is not None:
                 raise ConfigError(unknown_key_message(schema.defaults, unknown, layer.where))
+            wrong_type = layer_value_message(schema.defaults, layer.data, key, layer.where)
+            if wrong_type:
+                raise ConfigError(wrong_type)
 
 
 def _check_component_layers(defaults: DictConfig, layers: list[Layer]) -> None:
@@ -264,6 +273,9 @@ def _check_component_layers(defaults: DictConfig, layers: list[Layer]) -> None:
             unknown = framework.unknown_part(key)
             if unknown is not None:
                 raise ConfigError(unknown_key_message(defaults, unknown, layer.where))
+            wrong_type = layer_value_message(defaults, layer.data, key, layer.where)
+            if wrong_type:
+                raise ConfigError(wrong_type)
 
 
 def _check_refused(config: DictConfig, defaults: DictConfig, layers: list[Layer]) -> None:
@@ -298,8 +310,13 @@ def apply_overrides(config: DictConfig, overrides: list[tuple[str, str]], schema
             raise ConfigError(renamed)
         if not add and not _key_exists(config, key) and not (schema is not None and schema.in_open_node(key)):
             raise ConfigError(unknown_key_message(config, key, COMMAND_LINE, add_hint=True))
+        value = parse_value(raw_value)
+        if schema is not None:
+            wrong_type = not_a_bool_message(schema.defaults, key, value, COMMAND_LINE)
+            if wrong_type:
+                raise ConfigError(wrong_type)
         try:
-            OmegaConf.update(config, key, parse_value(raw_value), merge=False, force_add=True)
+            OmegaConf.update(config, key, value, merge=False, force_add=True)
         except OmegaConfBaseException as error:
             raise ConfigError(f"cannot set {key}={raw_value}: {one_line(error)}") from None
     return config

@@ -1,6 +1,10 @@
 """Training-step time with approximate training (Alg. 1) on and off, side by side.
 
-python scripts/benchmark.py approx_training [--positives 8] [--frames 32] [--trajectories 2]
+python scripts/benchmark.py approx_training [--positives 8] [--frames 32] [--trajectories 2] [--fixed-threads]
+
+The steps run at the threads `mmf_run` gives training steps: following other processes' load (see
+benchmarks.common.TrainingThreads; the first INTERVAL_S of steps settle it and are not timed), or with
+--fixed-threads at the configured ones throughout (training.load_aware_threads=false).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import argparse
 
 import torch
 
-from benchmarks.common import print_result, timed, tree_of, untrained_asymnet
+from benchmarks.common import TrainingThreads, print_result, timed, tree_of, untrained_asymnet
 from mmf_ext.common.sample import SampleList
 
 
@@ -26,6 +30,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--trajectories", type=int, default=2, help="n trajectories per batch")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--backbone", default="tiny")
+    parser.add_argument(
+        "--fixed-threads", action="store_true", help="keep the configured threads (training.load_aware_threads=false)"
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     n, pairs, size = args.trajectories, 2 * args.positives, args.image_size
@@ -39,6 +46,7 @@ def main(argv: list[str]) -> int:
     seconds = {}
     losses = {}
     reference = build(True, args.backbone, args.frames).state_dict()
+    threads = TrainingThreads(follow=not args.fixed_threads)
     for approximate in (True, False):
         model = build(approximate, args.backbone, args.frames)
         model.load_state_dict(reference)  # the same weights on both paths
@@ -51,7 +59,10 @@ def main(argv: list[str]) -> int:
             optimizer.step()
             losses[approximate] = float(loss.detach())
 
-        seconds[approximate] = timed(step, repeats=3)
+        if approximate:
+            threads.settle(step)
+        seconds[approximate] = timed(threads.around(step), repeats=3)
+    threads.stop()
     ratio = seconds[False] / seconds[True]
     print(f"approximate training (trajectory encoded once):   {seconds[True]:.3f} s/step")
     print(f"per-pair training (trajectory encoded 2S times):  {seconds[False]:.3f} s/step")
@@ -71,6 +82,7 @@ def main(argv: list[str]) -> int:
             "backbone": args.backbone,
             "loss_approximate": losses[True],
             "loss_per_pair": losses[False],
+            **threads.result(),
         }
     )
     return 0

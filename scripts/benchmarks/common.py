@@ -1,5 +1,6 @@
 """Shared helpers for benchmarks: timing with warm-up, a JSON last line, untrained models of the defaults,
-and `run_contended`: a benchmark measured idle, then beside a bounded competing CPU load.
+the threads a training run's steps get (`TrainingThreads`), and `run_contended`: a benchmark measured
+idle, then beside a bounded competing CPU load.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import torch
 from omegaconf import OmegaConf
 
 from mmf_ext.common.registry import registry
+from mmf_ext.trainers.callbacks.threads import INTERVAL_S
 from mmf_ext.utils.build import build_model
 from mmf_ext.utils.configuration import load_yaml
+from mmf_ext.utils.cpu_load import LoadFollower
 
 TREES = {32: [2, 2, 2, 2, 2], 16: [2, 2, 2, 2], 8: [2, 2, 2]}  # fusion trees with that many leaves
 
@@ -47,6 +50,48 @@ def timed(function: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> flo
         function()
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+class TrainingThreads:
+    """A training step's threads as `mmf_run` gives them: on the CPU its steps follow other processes'
+    load (training.load_aware_threads, default true: mmf_ext.trainers.callbacks.threads), read every
+    INTERVAL_S. With `follow` false the steps keep the configured threads, as with
+    training.load_aware_threads=false (the benchmarks' --fixed-threads).
+    """
+
+    def __init__(self, follow: bool, follower: LoadFollower | None = None) -> None:
+        self.follower = (follower or LoadFollower(INTERVAL_S)) if follow else None
+        self.fewest = torch.get_num_threads()  # the fewest threads a timed step ran at
+
+    def settle(self, step: Callable[[], Any]) -> None:
+        """Steps for one interval, then one reading of the load: the threads a run has after its first seconds."""
+        if self.follower is None:
+            return
+        self.follower.start()
+        if not self.follower.following:
+            return
+        end = time.monotonic() + self.follower.interval_s
+        while time.monotonic() < end:
+            step()
+        self.follower.update()
+
+    def around(self, step: Callable[[], Any]) -> Callable[[], None]:
+        """`step` as the trainer runs it: the threads follow the load between steps."""
+
+        def run() -> None:
+            if self.follower is not None:
+                self.follower.update()
+            self.fewest = min(self.fewest, torch.get_num_threads())
+            step()
+
+        return run
+
+    def stop(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+
+    def result(self) -> dict[str, Any]:
+        return {"follows_load": self.follower is not None, "fewest_step_threads": self.fewest}
 
 
 def print_result(result: dict[str, Any]) -> None:

@@ -1,8 +1,11 @@
 """A phase-pretrain training step of the IFN with its convolutions on NHWC (the default on the CPU) and on
 NCHW, side by side, from the same weights.
 
-python scripts/benchmark.py ifn_step [--images 128] [--image-size 64] [--backbone tiny]
+python scripts/benchmark.py ifn_step [--images 128] [--image-size 64] [--backbone tiny] [--fixed-threads]
 (the main job's step: 8 trajectories x 8 frames and 8 x 2S=8 shop images, 64 pixels)
+
+The steps run at the threads `mmf_run` gives training steps: following other processes' load (see
+benchmarks.common.TrainingThreads), or with --fixed-threads at the configured ones throughout.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 
 import torch
 
-from benchmarks.common import print_result, timed
+from benchmarks.common import TrainingThreads, print_result, timed
 from video2shop.models.asymnet.ifn import ImageFeatureNetwork
 
 
@@ -21,11 +24,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--backbone", default="tiny")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--fixed-threads", action="store_true", help="keep the configured threads (training.load_aware_threads=false)"
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     images = torch.randint(0, 255, (args.images, 3, args.image_size, args.image_size), dtype=torch.uint8)
     reference = ImageFeatureNetwork(args.backbone).state_dict()
     seconds, features = {}, {}
+    threads = TrainingThreads(follow=not args.fixed_threads)
     for nhwc in (True, False):
         ifn = ImageFeatureNetwork(args.backbone)
         ifn.load_state_dict(reference)
@@ -39,7 +46,10 @@ def main(argv: list[str]) -> int:
             ifn(images).square().mean().backward()
             optimizer.step()
 
-        seconds[nhwc] = timed(step, repeats=args.repeats)
+        if nhwc:
+            threads.settle(step)
+        seconds[nhwc] = timed(threads.around(step), repeats=args.repeats)
+    threads.stop()
     speedup = seconds[False] / seconds[True]
     difference = float((features[True] - features[False]).abs().max())
     print(f"NHWC (the default on the CPU): {seconds[True]:.3f} s/step")
@@ -58,6 +68,7 @@ def main(argv: list[str]) -> int:
             "images": args.images,
             "image_size": args.image_size,
             "backbone": args.backbone,
+            **threads.result(),
         }
     )
     return 0

@@ -65,12 +65,14 @@ def test_approx_training_benchmark_reports_both_paths_with_equal_losses():
     result = run_benchmark("approx_training", "--positives", "2", "--frames", "8", "--image-size", "32")
     assert result["approximate_s_per_step"] > 0 and result["per_pair_s_per_step"] > 0
     assert abs(result["loss_approximate"] - result["loss_per_pair"]) < 1e-4
+    assert result["follows_load"] is True  # the steps get the threads mmf_run's training steps get
 
 
 def test_ifn_step_benchmark_times_both_layouts_with_the_same_features():
-    result = run_benchmark("ifn_step", "--images", "4", "--image-size", "32", "--repeats", "1")
+    result = run_benchmark("ifn_step", "--images", "4", "--image-size", "32", "--repeats", "1", "--fixed-threads")
     assert result["nhwc_s_per_step"] > 0 and result["nchw_s_per_step"] > 0
     assert result["max_feature_difference"] < 1e-4
+    assert result["follows_load"] is False and result["fewest_step_threads"] == result["torch_threads"]
 
 
 def test_ifn_step_benchmark_refuses_an_unknown_backbone_in_one_line():

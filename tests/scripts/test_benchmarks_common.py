@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tests.helpers import REPO_ROOT
 
@@ -99,3 +100,33 @@ def test_ratios_compare_nested_figures_that_differ():
     idle = {"a": 2, "rows": [{"p50_ms": 4.0}], "flag": True, "name": "x"}
     loaded = {"a": 2, "rows": [{"p50_ms": 6.0}], "flag": False, "name": "x"}
     assert common.ratios(idle, loaded) == {"rows.0.p50_ms": 1.5}
+
+
+def test_training_threads_settle_on_the_cpus_the_load_leaves_and_are_restored(monkeypatch, two_threads):
+    from mmf_ext.utils.cpu_load import CpuSample, LoadFollower
+
+    clock = {"time": 0.0, "busy": 0.0}  # one other process keeps one of the two CPUs busy
+    monkeypatch.setattr("mmf_ext.utils.cpu_load.time.monotonic", lambda: clock["time"])
+    monkeypatch.setattr(common.time, "monotonic", lambda: clock["time"])
+    follower = LoadFollower(1.0, {0, 1}, sampler=lambda cpus: CpuSample(clock["time"], clock["busy"], 0.0))
+
+    def step():
+        clock["time"] += 0.25
+        clock["busy"] += 0.25
+        seen.append(torch.get_num_threads())
+
+    seen = []
+    threads = common.TrainingThreads(follow=True, follower=follower)
+    threads.settle(step)  # untimed steps for one interval, at the configured 2
+    assert seen == [2, 2, 2, 2] and threads.fewest == 2
+    threads.around(step)()
+    assert seen[-1] == 1 and threads.result() == {"follows_load": True, "fewest_step_threads": 1}
+    threads.stop()
+    assert torch.get_num_threads() == 2
+
+
+def test_fixed_training_threads_never_change(two_threads):
+    threads = common.TrainingThreads(follow=False)
+    threads.settle(lambda: pytest.fail("fixed threads need no settling"))
+    threads.around(lambda: None)()
+    assert threads.result() == {"follows_load": False, "fewest_step_threads": 2}

@@ -114,3 +114,25 @@ def test_user_dir_from_the_environment_is_imported(monkeypatch):
 def test_missing_user_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="env.user_dir"):
         build_config(["model=m", "dataset=d", f"env.user_dir={tmp_path / 'nope'}"])
+
+
+@pytest.mark.parametrize("text", ["fp16: 'false'", "fp16: 0", "fp16: sometimes"])
+def test_a_true_or_false_key_refuses_other_values_in_a_config_file(tmp_path, text):
+    user = write(tmp_path / "user.yaml", f"training:\n  {text}\n")
+    with pytest.raises(ConfigError) as error:
+        build_config([f"config={user}", *BASE])
+    message = str(error.value)
+    assert message.startswith(str(user)) and "training.fp16=" in message and "not true or false" in message
+
+
+def test_a_true_or_false_key_refuses_other_values_on_the_command_line():
+    with pytest.raises(ConfigError, match=r"command line: training.pin_memory='maybe' is not true or false"):
+        build_config([*BASE, "training.pin_memory=maybe"])
+
+
+def test_a_true_or_false_key_takes_true_false_null_and_interpolations(tmp_path):
+    text = "training:\n  fp16: yes\n  pin_memory: ${training.fp16}\n  tensorboard: null\n"
+    user = write(tmp_path / "user.yaml", text)
+    config = build_config([f"config={user}", *BASE, "training.detect_anomaly=false"])
+    assert config.training.fp16 is True and config.training.pin_memory is True
+    assert config.training.tensorboard is None and config.training.detect_anomaly is False

@@ -30,3 +30,13 @@ def test_unknown_keys_are_errors_that_name_them(tmp_path):
     path.write_text("pipeline:\n  tracker:\n    redetect_every: 3\n")
     with pytest.raises(ConfigError, match="redetect_every"):
         load_pipeline_config(path)
+
+
+def test_true_or_false_settings_refuse_other_values_in_a_file_and_on_the_command_line(tmp_path):
+    path = tmp_path / "quoted.yaml"
+    path.write_text("pipeline:\n  shots:\n    enabled: 'false'\n")
+    with pytest.raises(ConfigError, match=r"quoted.yaml: pipeline.shots.enabled='false' is not true or false"):
+        load_pipeline_config(path)
+    with pytest.raises(ConfigError, match=r"pipeline.tracker.class_aware=1 is not true or false"):
+        load_pipeline_config(overrides=["pipeline.tracker.class_aware=1"])
+    assert load_pipeline_config(overrides=["pipeline.tracker.class_aware=false"]).pipeline.tracker.class_aware is False

@@ -1,7 +1,7 @@
 """The pipeline's settings: video2shop/configs/pipeline/defaults.yaml < a user file < key=value overrides.
 
-Overrides are strict as in `mmf_run` (an unknown key names the closest ones), so a typo in a
-tracking parameter is an error instead of a silently ignored value.
+Overrides are strict as in `mmf_run` (an unknown key names the closest ones, a true/false key takes
+only true or false), so a typo in a tracking parameter is an error instead of a silently ignored value.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from mmf_ext.utils.config_keys import unknown_key_message
+from mmf_ext.utils.config_keys import Schema, layer_value_message, unknown_key_message
 from mmf_ext.utils.configuration import apply_overrides, load_yaml, parse_opts
 from mmf_ext.utils.errors import ConfigError
 from video2shop.paths import CONFIG_DIR
@@ -28,6 +28,7 @@ OPEN_SECTIONS = ("pipeline.tracker.kcf.", "pipeline.persons.regions.")  # a user
 def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> DictConfig:
     """The merged pipeline config; the user file may only set keys the defaults know."""
     config = load_yaml(PIPELINE_DEFAULTS)
+    defaults = Schema(OmegaConf.merge(config), checked_sections=set())  # also checks true/false values
     if path is not None:
         user = load_yaml(Path(path))
         unknown = [
@@ -38,8 +39,12 @@ def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Seque
         ]
         if unknown:
             raise ConfigError(unknown_key_message(config, unknown[0], str(path)))
+        for key in _leaf_keys(user):
+            wrong_type = layer_value_message(config, user, key, str(path))
+            if wrong_type:
+                raise ConfigError(wrong_type)
         config = OmegaConf.merge(config, user)
-    return apply_overrides(config, parse_opts(overrides))
+    return apply_overrides(config, parse_opts(overrides), defaults)
 
 
 def _leaf_keys(config: DictConfig, prefix: str = "") -> list[str]:
