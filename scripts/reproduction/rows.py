@@ -152,11 +152,30 @@ def chance(row: Row, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"test_retrieval": {"overall": {**values, "median_rank": (gallery + 1) / 2, "images": gallery}}}
 
 
+def averaged(values: list[Any]) -> Any:
+    """The mean of numbers, nested mappings averaged key by key (keys all of them have), other values kept
+    where all are equal (the k list, image counts) and dropped (None) where they differ."""
+    first = values[0]
+    if all(isinstance(v, dict) for v in values):
+        merged = {key: averaged([v[key] for v in values]) for key in first if all(key in v for v in values)}
+        return {key: value for key, value in merged.items() if value is not None}
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return sum(values) / len(values)
+    return first if all(v == first for v in values) else None
+
+
+def mean(row: Row, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The figures of the rows `over` averaged (e.g. seeds): a headline one seed's luck does not move."""
+    return {**averaged([results[name]["metrics"] for name in row.over]), "runs": len(row.over)}
+
+
 def run_row(row: Row, workspace: Workspace, results: dict[str, dict[str, Any]], echo: bool = True) -> dict[str, Any]:
     """Run one row and return its record (a failed run: its exit status and the last lines of its log)."""
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     if row.kind == "chance":
         return {"kind": row.kind, "started": started, "wall_s": 0.0, "returncode": 0, "metrics": chance(row, results)}
+    if row.kind == "mean":
+        return {"kind": row.kind, "started": started, "wall_s": 0.0, "returncode": 0, "metrics": mean(row, results)}
     saves = {name: Path(record["save_dir"]) for name, record in results.items() if record.get("save_dir")}
     argv = command(row, workspace, saves)
     env = child_environment(row)

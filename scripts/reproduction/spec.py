@@ -13,13 +13,14 @@ from omegaconf import OmegaConf
 
 from mmf_ext.utils.errors import ConfigError
 
-KINDS = ("mmf_run", "ablation", "benchmark", "video2shop", "chance")
+KINDS = ("mmf_run", "ablation", "benchmark", "video2shop", "chance", "mean")
 ROW_KEYS = {
     "mmf_run": {"args"},
     "ablation": {"config", "dataset", "model", "overrides"},
     "benchmark": {"args"},
     "video2shop": {"args"},
     "chance": {"of"},
+    "mean": {"over"},
 }
 COMMON_ROW_KEYS = {"name", "kind", "quick", "env"}
 TABLE_KEYS = {"name", "docs", "columns", "rows", "tolerance"}
@@ -42,12 +43,13 @@ class Row:
     model: str | None = None
     overrides: tuple[str, ...] = ()
     of: str | None = None
+    over: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
 
     def needs(self) -> list[str]:
-        """The rows this one reads: their save dirs in its command, or the row it derives from."""
+        """The rows this one reads: their save dirs in its command, or the rows it derives from."""
         found = [m for text in (*self.args, *self.overrides) for m in SAVE_REFERENCE.findall(text)]
-        return list(dict.fromkeys(([self.of] if self.of else []) + found))
+        return list(dict.fromkeys(([self.of] if self.of else []) + list(self.over) + found))
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ def _row(entry: dict[str, Any], where: str, env: dict[str, str]) -> Row:
         raise ConfigError(f"{where}: an ablation row needs `config` (the overlay to run)")
     if kind == "chance" and not entry.get("of"):
         raise ConfigError(f"{where}: a chance row needs `of` (the row whose gallery it ranks at random)")
+    over = _strings(entry.get("over"), f"{where}: over")
+    if kind == "mean" and len(set(over)) < 2:
+        raise ConfigError(f"{where}: a mean row needs `over`: two or more rows whose figures it averages")
     return Row(
         name=name,
         kind=kind,
@@ -134,6 +139,7 @@ def _row(entry: dict[str, Any], where: str, env: dict[str, str]) -> Row:
         model=entry.get("model"),
         overrides=_strings(entry.get("overrides"), f"{where}: overrides"),
         of=entry.get("of"),
+        over=over,
         env={**env, **{str(k): str(v) for k, v in (entry.get("env") or {}).items()}},
     )
 

@@ -334,3 +334,29 @@ def test_a_video2shop_step_runs_the_command_records_no_figures_and_a_failure_nam
     spec_path.write_text("rows:\n  - {name: data, kind: video2shop, config: x.yaml}\n")
     with pytest.raises(ConfigError, match=r"rows\[0\] \(data\): unknown key 'config'; known keys: args, env"):
         load_spec(spec_path)
+
+
+def test_a_mean_row_averages_the_figures_its_rows_all_report(tmp_path):
+    from reproduction.rows import mean
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "rows:\n  - {name: a, kind: mmf_run}\n  - {name: b, kind: mmf_run}\n  - {name: m, kind: mean, over: [a, b]}\n"
+    )
+    spec = load_spec(path)
+    assert spec.row("m").needs() == ["a", "b"]
+    first = {"k": [1, 20], "overall": {"top1_accuracy": 0.3, "median_rank": 3.0, "images": 100}}
+    second = {"k": [1, 20], "overall": {"top1_accuracy": 0.6, "median_rank": 1.0, "images": 100}, "x": 1}
+    metrics = [{"test_retrieval": first}, {"test_retrieval": second}]
+    results = {name: {"returncode": 0, "metrics": m} for name, m in zip("ab", metrics)}
+    averaged = mean(spec.row("m"), results)
+    assert averaged["runs"] == 2 and "x" not in averaged["test_retrieval"]  # only what both report
+    overall = averaged["test_retrieval"]["overall"]
+    assert overall == {"top1_accuracy": pytest.approx(0.45), "median_rank": 2.0, "images": 100.0}
+    assert averaged["test_retrieval"]["k"] == [1, 20]
+    path.write_text("rows:\n  - {name: a, kind: mmf_run}\n  - {name: m, kind: mean, over: [a]}\n")
+    with pytest.raises(ConfigError, match=r"\(m\): a mean row needs `over`: two or more rows"):
+        load_spec(path)
+    path.write_text("rows:\n  - {name: m, kind: mean, over: [a, b]}\n  - {name: a, kind: mmf_run}\n")
+    with pytest.raises(ConfigError, match="row 'm' reads row 'a', which is not a row above it"):
+        load_spec(path)
