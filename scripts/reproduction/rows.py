@@ -169,13 +169,15 @@ def mean(row: Row, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {**averaged([results[name]["metrics"] for name in row.over]), "runs": len(row.over)}
 
 
+DERIVED = {"chance": chance, "mean": mean}
+
+
 def run_row(row: Row, workspace: Workspace, results: dict[str, dict[str, Any]], echo: bool = True) -> dict[str, Any]:
     """Run one row and return its record (a failed run: its exit status and the last lines of its log)."""
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    if row.kind == "chance":
-        return {"kind": row.kind, "started": started, "wall_s": 0.0, "returncode": 0, "metrics": chance(row, results)}
-    if row.kind == "mean":
-        return {"kind": row.kind, "started": started, "wall_s": 0.0, "returncode": 0, "metrics": mean(row, results)}
+    derive = DERIVED.get(row.kind)
+    if derive is not None:  # no command: figures made from rows measured before it
+        return {"kind": row.kind, "started": started, "wall_s": 0.0, "returncode": 0, "metrics": derive(row, results)}
     saves = {name: Path(record["save_dir"]) for name, record in results.items() if record.get("save_dir")}
     argv = command(row, workspace, saves)
     env = child_environment(row)

@@ -31,15 +31,10 @@ def load_pipeline_config(path: str | os.PathLike | None = None, overrides: Seque
     defaults = Schema(OmegaConf.merge(config), checked_sections=set())  # also checks true/false values
     if path is not None:
         user = load_yaml(Path(path))
-        unknown = [
-            key
-            for key in _leaf_keys(user)
-            if OmegaConf.select(config, key, default="__missing__") == "__missing__"
-            and not key.startswith(OPEN_SECTIONS)
-        ]
-        if unknown:
-            raise ConfigError(unknown_key_message(config, unknown[0], str(path)))
         for key in _leaf_keys(user):
+            known = OmegaConf.select(config, key, default="__missing__") != "__missing__"
+            if not known and not key.startswith(OPEN_SECTIONS):
+                raise ConfigError(unknown_key_message(config, key, str(path)))
             wrong_type = layer_value_message(config, user, key, str(path))
             if wrong_type:
                 raise ConfigError(wrong_type)
