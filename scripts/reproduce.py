@@ -11,7 +11,8 @@ rendered to <out>/tables.md, and the tables between `<!-- reproduce:NAME -->` ma
 projects/video2shop/RESULTS.md are rewritten (a table only when every row it shows was measured; rows measured
 earlier in the same --out count, so `--only NAME --out DIR` re-measures one row). `--check` rewrites nothing:
 it compares the docs' tables with the measured ones and exits 1 naming every cell beyond its tolerance.
-`--results FILE` renders, writes or checks from an earlier results.json without running anything.
+`--results FILE` renders, writes or checks from an earlier results.json without running anything (its tables.md
+goes to --out when given, nowhere else).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def write_tables_file(out: Path, rendered: dict[str, str], skipped: list[str]) -
     for name, text in rendered.items():
         parts += [f"## {name}", "", text, ""]
     parts += [f"- {line}" for line in skipped]
+    out.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out / "tables.md", "\n".join(parts) + "\n")
 
 
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.results.is_file():
                 raise UserError(f"--results {args.results}: no such file; give the results.json of a reproduce run")
             document = json.loads(args.results.read_text())
-            out = args.out or args.results.parent
+            out = args.out  # None: write nothing beside the results file (a committed measured/*.json stays alone)
         else:
             rows = selected_rows(spec, args.quick, args.only)
             out = args.out or Path(tempfile.mkdtemp(prefix="video2shop_reproduce_"))
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             failed = [row.name for row in rows if document["rows"][row.name]["returncode"] != 0]
         results = document.get("rows", {})
         rendered, skipped = render_all(spec, results)
-        write_tables_file(out, rendered, skipped)
+        if out is not None:
+            write_tables_file(out, rendered, skipped)
         for line in skipped:
             print(line)
         if args.check:
@@ -234,12 +237,14 @@ def main(argv: list[str] | None = None) -> int:
             for line in differences:
                 print(line)
             checked = sum(len(t.docs) for t in spec.tables if t.name in rendered)
-            print(f"{len(differences)} differing cells in {checked} doc tables (measured: {out / 'results.json'})")
+            measured = args.results if args.results is not None else out / "results.json"
+            print(f"{len(differences)} differing cells in {checked} doc tables (measured: {measured})")
             return 1 if differences or failed else 0
         if not args.no_docs:
             changed = docs.write_docs(args.docs_root, doc_tables(spec), rendered)
             print(f"docs rewritten: {', '.join(changed) if changed else 'none changed'}")
-        print(f"results: {out / 'results.json'}; tables: {out / 'tables.md'}")
+        if out is not None:
+            print(f"results: {args.results or out / 'results.json'}; tables: {out / 'tables.md'}")
         if failed:
             print(f"failed rows: {', '.join(failed)} (their logs are under {out / 'logs'})")
         return 1 if failed else 0

@@ -201,7 +201,9 @@ def test_check_from_a_results_file_exits_1_naming_the_cells_and_0_once_written(s
     assert reproduce.main(common) == 0
     assert "| AsymNet (800 updates) | 30.0 | 12 | 3 min 41 s |" in (tmp_path / "DOC.md").read_text()
     assert reproduce.main([*common, "--check"]) == 0
-    assert (tmp_path / "out" / "tables.md").read_text().count("## ") == 2
+    assert sorted(p.name for p in document.parent.iterdir()) == ["results.json"]  # nothing written beside it
+    assert reproduce.main([*common, "--check", "--out", str(tmp_path / "rendered")]) == 0
+    assert (tmp_path / "rendered" / "tables.md").read_text().count("## ") == 2
 
 
 def test_spec_errors_are_one_line_naming_the_entry_and_key(tmp_path):
