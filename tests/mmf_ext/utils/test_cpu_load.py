@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -61,21 +60,37 @@ def test_others_busy_is_the_busy_time_not_ours_per_second_and_sets_the_threads()
     assert cpu_load.threads_beside(13.0, configured=8, cpus=16) == 3
 
 
+# A child that has used 0.3 s of CPU when it says so, then keeps busy to 1 s: the test waits for its word, not for
+# a wall-clock time, so a loaded machine (CI beside other jobs) cannot leave the child unscheduled when sampled.
+BUSY_CHILD = (
+    "import time\n"
+    "def burn(until):\n"
+    "    while time.process_time() < until: pass\n"
+    "burn(0.3)\n"
+    "print('busy', flush=True)\n"
+    "burn(1.0)\n"
+)
+
+
+def busy_child(**popen_options) -> subprocess.Popen:
+    """Start BUSY_CHILD and return once it has used 0.3 s of CPU."""
+    child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdout=subprocess.PIPE, text=True, **popen_options)
+    assert child.stdout is not None and child.stdout.readline() == "busy\n"
+    return child
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
 def test_a_busy_child_is_ours_living_or_ended_unless_it_is_another_job():
     cpus = cpu_load.affinity()
-    code = "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end: pass"
     before = cpu_load.sample(cpus)
-    child = subprocess.Popen([sys.executable, "-c", code])
-    time.sleep(0.8)
+    child = busy_child()
     alive = cpu_load.sample(cpus)  # the child is running: its time so far counts as ours
     child.wait()
     ended = cpu_load.sample(cpus)  # ended and waited for: its whole time is in our children's time
     assert before is not None and alive is not None and ended is not None
-    assert alive.own_s - before.own_s >= 0.2  # this process sleeps: the child's time, most of it
+    assert alive.own_s - before.own_s >= 0.2  # this process waits: the child's 0.3 s, most of it
     assert ended.own_s - before.own_s >= 1.0
-    other_job = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
-    time.sleep(0.8)
+    other_job = busy_child(start_new_session=True)
     beside = cpu_load.sample(cpus)
     other_job.wait()
     assert beside is not None and beside.own_s - ended.own_s < 0.2  # started in its own group: not ours
