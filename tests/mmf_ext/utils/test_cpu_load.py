@@ -76,6 +76,7 @@ def busy_child(**popen_options) -> subprocess.Popen:
     """Start BUSY_CHILD and return once it has used 0.3 s of CPU."""
     child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdout=subprocess.PIPE, text=True, **popen_options)
     assert child.stdout is not None and child.stdout.readline() == "busy\n"
+    child.stdout.close()  # it writes nothing more
     return child
 
 
