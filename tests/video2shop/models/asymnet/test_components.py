@@ -98,6 +98,36 @@ def test_ssn_is_logistic_of_fc2_of_relu_fc1_and_splits_exactly():
     assert torch.all((torch.sigmoid(z) > 0) & (torch.sigmoid(z) < 1))  # Eq. 2
 
 
+def test_correlation_init_starts_the_ssn_as_a_correlation_of_projections_of_h_and_m():
+    torch.manual_seed(0)
+    ssn = SingleSimilarityNetwork(12, 10, hidden=32, init="correlation")
+    projection_h, projection_m = ssn.fc1.weight[:8, :12], ssn.fc1.weight[:8, 12:]
+    assert torch.allclose(projection_h @ projection_h.t(), torch.eye(8), atol=1e-5)  # orthonormal rows
+    assert torch.allclose(projection_m @ projection_m.t(), torch.eye(8), atol=1e-5)
+    h, m = torch.randn(5, 12), 7 * torch.randn(5, 10)
+    p, q = h @ projection_h.t(), m @ projection_m.t()
+    expected = ((p + q).abs() - (p - q).abs()).sum(-1) / 8**0.5
+    assert torch.allclose(ssn(h, m)[1], expected, atol=1e-4)
+    # a correlation: an image whose projection is h's scores 2 |p|_1 (scaled), its opposite minus that
+    aligned = p @ projection_m
+    assert torch.allclose(ssn(h, aligned)[1], 2 * p.abs().sum(-1) / 8**0.5, atol=1e-4)
+    assert torch.allclose(ssn(h, -aligned)[1], -2 * p.abs().sum(-1) / 8**0.5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "message"),
+    [(30, r"ssn\.hidden=30: init correlation needs a multiple of 4"), (64, r"give hidden <= 40")],
+)
+def test_correlation_init_refuses_a_width_it_cannot_fill(hidden, message):
+    with pytest.raises(ConfigError, match=message):
+        SingleSimilarityNetwork(12, 10, hidden=hidden, init="correlation")
+
+
+def test_an_unknown_ssn_init_is_one_line():
+    with pytest.raises(ConfigError, match=r"ssn\.init='xavier'; choose torch or correlation"):
+        SingleSimilarityNetwork(4, 4, init="xavier")
+
+
 def test_fusion_tree_equals_a_hand_computation_of_eq_6():
     torch.manual_seed(0)
     tree = FusionTree([2, 2], feature_dim=3)

@@ -97,7 +97,7 @@ class AsymNet(RetrievalModel):
             branches = [1]
             if self.fusion in ("tree", "kvm"):
                 self.fusion = "last"  # a pooled trajectory is a single leaf: nothing to fuse
-        self.ssn = SingleSimilarityNetwork(state_dim, image_dim, int(c.ssn.hidden))
+        self.ssn = SingleSimilarityNetwork(state_dim, image_dim, int(c.ssn.hidden), str(c.ssn.init))
         self.tree = FusionTree(branches, int(c.ssn.hidden)) if self.fusion == "tree" else None
         self.key_volume = nn.Linear(int(c.ssn.hidden), 1) if self.fusion == "kvm" else None
         pretraining = c.ifn_pretraining
