@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "projects" / "video2shop"), str(REPO_ROOT / "scripts")]
 
 from reproduction import docs, tables  # noqa: E402
+from reproduction.folder_lock import measuring_in  # noqa: E402
 from reproduction.rows import Workspace, run_row  # noqa: E402
 from reproduction.spec import Row, Spec, load_spec  # noqa: E402
 
@@ -223,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}
             check_needs(rows, previous.get("rows", {}), out)
             out.mkdir(parents=True, exist_ok=True)
-            print(f"reproducing {counted(len(rows), 'row')} in {out}", flush=True)
-            document = measure(spec, rows, out, previous, args.quick)
+            with measuring_in(out):  # results.json is read again under the lock and rewritten whole after each row
+                previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}
+                print(f"reproducing {counted(len(rows), 'row')} in {out}", flush=True)
+                document = measure(spec, rows, out, previous, args.quick)
             failed = [row.name for row in rows if document["rows"][row.name]["returncode"] != 0]
         results = document.get("rows", {})
         rendered, skipped = render_all(spec, results)

@@ -252,6 +252,22 @@ def test_a_row_reading_a_row_not_measured_is_refused_before_anything_runs(tmp_pa
     assert not (tmp_path / "o").exists()
 
 
+def test_a_second_run_in_a_folder_being_measured_is_refused_in_one_line(tmp_path, capsys):
+    from reproduction.folder_lock import measuring_in  # noqa: PLC0415  (scripts/ is on the path once reproduce is)
+
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(SPEC)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "results.json").write_text('{"rows": {"kept": {}}, "runs": []}')
+    with measuring_in(out):  # as another reproduce.py measuring there would hold it
+        assert reproduce.main(["--spec", str(spec_path), "--only", "main", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: another reproduce.py (pid " in err and "give another --out" in err
+    assert len(err.strip().splitlines()) == 1
+    assert json.loads((out / "results.json").read_text())["rows"] == {"kept": {}}  # nothing rewritten
+
+
 TINY = """
 rows:
   - name: tiny
