@@ -12,7 +12,8 @@ projects/video2shop/RESULTS.md are rewritten (a table only when every row it sho
 earlier in the same --out count, so `--only NAME --out DIR` re-measures one row). `--check` rewrites nothing:
 it compares the docs' tables with the measured ones and exits 1 naming every cell beyond its tolerance.
 `--results FILE` renders, writes or checks from an earlier results.json without running anything (its tables.md
-goes to --out when given, nowhere else).
+goes to --out when given, nowhere else); given more than once, the files' rows are merged, a row of a later file
+replacing the same row of an earlier one (tables that mix rows re-measured later with rows that did not change).
 """
 
 from __future__ import annotations
@@ -198,13 +199,36 @@ def measure(spec: Spec, rows: list[Row], out: Path, previous: dict[str, Any], qu
     return document
 
 
+def merged_results(paths: list[Path]) -> dict[str, Any]:
+    """The rows of several results.json files, a later file's row replacing an earlier file's of the same name."""
+    rows: dict[str, Any] = {}
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"--results {path}: no such file; give the results.json of a reproduce run")
+        try:
+            document = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise UserError(f"--results {path}: not JSON ({error}); give the results.json of a reproduce run") from None
+        if not isinstance(document, dict) or not isinstance(document.get("rows"), dict):
+            raise UserError(f"--results {path}: no `rows` object; give the results.json of a reproduce run")
+        rows.update(document["rows"])
+    return {"rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reproduce.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the rows marked quick (main job, untrained, ...)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run this row (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="the folder to run in (default: a new temporary one)")
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="the rows and tables (scripts/reproduce.yaml)")
-    parser.add_argument("--results", type=Path, default=None, help="an earlier results.json: run nothing")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an earlier results.json: run nothing (repeatable: rows merged, a later file's replacing an earlier's)",
+    )
     parser.add_argument("--check", action="store_true", help="compare the docs' tables with the measured ones")
     parser.add_argument("--no-docs", action="store_true", help="measure and write <out>/tables.md, leave the docs")
     parser.add_argument("--docs-root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
@@ -212,10 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.spec)
         failed: list[str] = []
-        if args.results is not None:
-            if not args.results.is_file():
-                raise UserError(f"--results {args.results}: no such file; give the results.json of a reproduce run")
-            document = json.loads(args.results.read_text())
+        if args.results:
+            document = merged_results(args.results)
             out = args.out  # None: write nothing beside the results file (a committed measured/*.json stays alone)
         else:
             rows = selected_rows(spec, args.quick, args.only)
@@ -240,14 +262,15 @@ def main(argv: list[str] | None = None) -> int:
             for line in differences:
                 print(line)
             checked = sum(len(t.docs) for t in spec.tables if t.name in rendered)
-            measured = args.results if args.results is not None else out / "results.json"
+            measured = ", ".join(map(str, args.results)) if args.results else out / "results.json"
             print(f"{len(differences)} differing cells in {checked} doc tables (measured: {measured})")
             return 1 if differences or failed else 0
         if not args.no_docs:
             changed = docs.write_docs(args.docs_root, doc_tables(spec), rendered)
             print(f"docs rewritten: {', '.join(changed) if changed else 'none changed'}")
         if out is not None:
-            print(f"results: {args.results or out / 'results.json'}; tables: {out / 'tables.md'}")
+            measured = ", ".join(map(str, args.results)) if args.results else out / "results.json"
+            print(f"results: {measured}; tables: {out / 'tables.md'}")
         if failed:
             print(f"failed rows: {', '.join(failed)} (their logs are under {out / 'logs'})")
         return 1 if failed else 0

@@ -100,7 +100,8 @@ def spec(tmp_path):
 def results_with_chance(spec):
     from reproduction.rows import chance
 
-    return {**RESULTS, "rand": {"returncode": 0, "wall_s": 0.0, "metrics": chance(spec.row("rand"), RESULTS)}}
+    results = json.loads(json.dumps(RESULTS))  # a copy: tests change figures in it
+    return {**results, "rand": {"returncode": 0, "wall_s": 0.0, "metrics": chance(spec.row("rand"), results)}}
 
 
 def test_tables_render_from_a_results_json(spec):
@@ -204,6 +205,25 @@ def test_check_from_a_results_file_exits_1_naming_the_cells_and_0_once_written(s
     assert sorted(p.name for p in document.parent.iterdir()) == ["results.json"]  # nothing written beside it
     assert reproduce.main([*common, "--check", "--out", str(tmp_path / "rendered")]) == 0
     assert (tmp_path / "rendered" / "tables.md").read_text().count("## ") == 2
+
+
+def test_results_files_merge_a_later_files_row_replacing_an_earlier_ones(spec, tmp_path, capsys):
+    results = results_with_chance(spec)
+    older, newer = tmp_path / "older.json", tmp_path / "newer.json"
+    stale = json.loads(json.dumps(results["main"]))
+    stale["metrics"]["test_retrieval"]["overall"]["top1_accuracy"] = 0.30
+    older.write_text(json.dumps({"rows": {"main": stale, "bench": results["bench"]}}))
+    newer.write_text(json.dumps({"rows": {"main": results["main"], "rand": results["rand"]}}))
+    (tmp_path / "DOC.md").write_text(DOC)
+    common = ["--spec", str(spec.path), "--docs-root", str(tmp_path)]
+    assert reproduce.main([*common, "--results", str(older), "--results", str(newer)]) == 0
+    written = (tmp_path / "DOC.md").read_text()
+    assert ACCURACY in written and SPEED in written  # bench from the older file, main from the newer
+    assert reproduce.main([*common, "--results", str(newer), "--results", str(older), "--check"]) == 1
+    assert "measured '30.0'" in capsys.readouterr().out  # the order decides which row counts
+    (tmp_path / "broken.json").write_text("{")
+    assert reproduce.main([*common, "--results", str(older), "--results", str(tmp_path / "broken.json")]) == 2
+    assert "broken.json: not JSON" in capsys.readouterr().err
 
 
 def test_spec_errors_are_one_line_naming_the_entry_and_key(tmp_path):
