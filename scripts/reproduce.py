@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 document = measure(spec, rows, out, previous, args.quick)
             failed = [row.name for row in rows if document["rows"][row.name]["returncode"] != 0]
         results = document.get("rows", {})
+        measured = ", ".join(map(str, args.results)) if args.results else out / "results.json"
         rendered, skipped = render_all(spec, results)
         if out is not None:
             write_tables_file(out, rendered, skipped)
@@ -262,14 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             for line in differences:
                 print(line)
             checked = sum(len(t.docs) for t in spec.tables if t.name in rendered)
-            measured = ", ".join(map(str, args.results)) if args.results else out / "results.json"
             print(f"{len(differences)} differing cells in {checked} doc tables (measured: {measured})")
             return 1 if differences or failed else 0
         if not args.no_docs:
             changed = docs.write_docs(args.docs_root, doc_tables(spec), rendered)
             print(f"docs rewritten: {', '.join(changed) if changed else 'none changed'}")
         if out is not None:
-            measured = ", ".join(map(str, args.results)) if args.results else out / "results.json"
             print(f"results: {measured}; tables: {out / 'tables.md'}")
         if failed:
             print(f"failed rows: {', '.join(failed)} (their logs are under {out / 'logs'})")

@@ -224,6 +224,12 @@ def test_results_files_merge_a_later_files_row_replacing_an_earlier_ones(spec, t
     (tmp_path / "broken.json").write_text("{")
     assert reproduce.main([*common, "--results", str(older), "--results", str(tmp_path / "broken.json")]) == 2
     assert "broken.json: not JSON" in capsys.readouterr().err
+    for missing in (tmp_path / "absent.json", tmp_path):  # a missing file, a folder given for a file
+        assert reproduce.main([*common, "--results", str(older), "--results", str(missing)]) == 2
+        assert f"--results {missing}: no such file" in capsys.readouterr().err
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert reproduce.main([*common, "--results", str(tmp_path / "list.json")]) == 2
+    assert "no `rows` object" in capsys.readouterr().err
 
 
 def test_spec_errors_are_one_line_naming_the_entry_and_key(tmp_path):
